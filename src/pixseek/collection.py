@@ -1,0 +1,163 @@
+"""A collection: one directory holding a manifest, a vector store and a failure log.
+
+:class:`Collection` is the orchestrator the CLI, the API and library users hold;
+its parts (store, embedder, failure log) are passed in, so tests and other
+backends can substitute any of them. The embedder is loaded on first use, so
+commands that only read records (``info``, ``export``) never load a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pixseek.errors import CollectionNotFoundError, WrongModelError
+from pixseek.failures import Failure, FailureLog
+from pixseek.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
+from pixseek.models.base import Embedder
+from pixseek.models.registry import EmbedderOptions, load_embedder
+from pixseek.records import Hit, Record
+from pixseek.store.base import VectorStore
+from pixseek.store.filters import Filter
+from pixseek.store.registry import open_store
+
+EmbedderSource = Embedder | Callable[[], Embedder]
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionInfo:
+    root: str
+    model: str
+    dim: int
+    store: str
+    images: int
+    objects: int
+    failures: int
+    failed_files: list[Failure]
+
+
+class Collection:
+    def __init__(
+        self,
+        root: Path,
+        manifest: Manifest,
+        store: VectorStore,
+        failures: FailureLog,
+        embedder: EmbedderSource,
+    ) -> None:
+        self.root = root
+        self.manifest = manifest
+        self.store = store
+        self.failures = failures
+        self._embedder_source = embedder
+        self._embedder: Embedder | None = None
+
+    @property
+    def model(self) -> str:
+        return self.manifest.default_model
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            source = self._embedder_source
+            embedder = source if isinstance(source, Embedder) else source()
+            check_model(self.manifest, embedder)
+            self._embedder = embedder
+        return self._embedder
+
+    def search(self, query: str | Sequence[object], options: object = None) -> list[Hit]:
+        """Shortcut for :func:`pixseek.search.search` on this collection."""
+        from pixseek.search import search
+
+        return search(self, query, options)  # type: ignore[arg-type]
+
+    def get(self, record_id: str) -> Record:
+        from pixseek.errors import UnknownIdError
+
+        found = self.store.get([record_id]).get(record_id)
+        if found is None:
+            raise UnknownIdError(record_id)
+        return found
+
+    def count(self, flt: Filter | None = None) -> int:
+        return self.store.count(flt)
+
+    def info(self, failure_limit: int = 20) -> CollectionInfo:
+        return CollectionInfo(
+            root=str(self.root),
+            model=self.model,
+            dim=self.manifest.model_entry.dim,
+            store=self.manifest.store,
+            images=self.store.count(Filter.where({"kind": "image"})),
+            objects=self.store.count(Filter.where({"kind": "object"})),
+            failures=self.failures.count(),
+            failed_files=self.failures.list(failure_limit),
+        )
+
+    def remove(self, image_ids: list[str]) -> int:
+        """Delete images and their objects; returns how many images were removed."""
+        existing = self.store.get(image_ids)
+        if existing:
+            self.store.delete_where(Filter.where({"image_id": list(existing)}))
+        return len(existing)
+
+    def close(self) -> None:
+        self.failures.close()
+
+
+def check_model(manifest: Manifest, embedder: Embedder) -> None:
+    entry = manifest.models.get(embedder.name)
+    if entry is None:
+        raise WrongModelError(
+            f"this collection was indexed with model {manifest.default_model!r}; "
+            f"its vectors are not comparable with {embedder.name!r}. "
+            "Use the same --model, or index into a new collection."
+        )
+    if entry.dim != embedder.dim:
+        raise WrongModelError(
+            f"model {embedder.name!r} now gives {embedder.dim}-d vectors, "
+            f"but the collection holds {entry.dim}-d ones"
+        )
+
+
+def exists(root: Path) -> bool:
+    return (root / MANIFEST_NAME).is_file()
+
+
+def open_collection(
+    root: Path | str,
+    options: EmbedderOptions | None = None,
+    embedder: Embedder | None = None,
+    create: bool = False,
+    crop_margin: float | None = None,
+) -> Collection:
+    """Open the collection at ``root`` (creating it with ``create``).
+
+    The model is the collection's own unless ``options``/``embedder`` name one;
+    naming another model than the collection's raises :class:`WrongModelError`.
+    """
+    root = Path(root).expanduser()
+    if exists(root):
+        manifest = read_manifest(root)
+        wanted = embedder or _options_for(manifest, options)
+    elif create:
+        loaded = embedder or load_embedder(options or EmbedderOptions())
+        manifest = Manifest.new(loaded.name, loaded.dim, crop_margin=crop_margin)
+        write_manifest(root, manifest)
+        wanted = loaded
+    else:
+        raise CollectionNotFoundError(f"no pixseek collection at {root} (index something first)")
+    entry = manifest.model_entry
+    store = open_store(manifest.store, root, entry.table, entry.dim)
+    collection = Collection(root, manifest, store, FailureLog(root / "failures.sqlite"), wanted)
+    if isinstance(wanted, Embedder) or (options is not None and options.model):
+        collection.embedder  # noqa: B018 - validate the model now, not at first query
+    return collection
+
+
+def _options_for(manifest: Manifest, options: EmbedderOptions | None) -> EmbedderSource:
+    chosen = options or EmbedderOptions()
+    if not chosen.model:
+        chosen = chosen.with_model(manifest.default_model)
+    return lambda: load_embedder(chosen)

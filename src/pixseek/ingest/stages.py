@@ -1,0 +1,199 @@
+"""The ingest stages: prepare (read, hash, decode, crop, preprocess) and write
+(embed, replace stale objects, upsert, update the failure log).
+
+Stages are plain callables over small values, so a local thread pool or a
+distributed engine can run them alike.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from pixseek.errors import PixseekError
+from pixseek.failures import Failure
+from pixseek.ids import content_hash, image_id_for_path, object_id
+from pixseek.imaging import DecodeOptions, crop_box, decode_image_sized, validate_box
+from pixseek.models.base import Embedder, PreparedImageEmbedder, Vectors
+from pixseek.records import Record
+from pixseek.store.base import VectorStore
+from pixseek.store.filters import Filter
+from pixseek.ingest.sources import ImageTask, ObjectSpec
+
+# What the store knows of an image: (content hash, source hash).
+ImageState = Mapping[str, tuple[str, str]]
+ModelInput = Any  # a PIL image, or the prepared inputs of a PreparedImageEmbedder
+
+
+@dataclass(slots=True)
+class Prepared:
+    """An image ready to embed: its record, its objects' records, one input per record."""
+
+    image: Record
+    objects: list[Record]
+    inputs: list[ModelInput]
+    replaces_objects: bool
+    existed: bool
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def records(self) -> list[Record]:
+        return [self.image, *self.objects]
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    failure: Failure
+
+
+Outcome = Prepared | Skipped | Failed
+
+
+def source_hash(task: ImageTask) -> str:
+    """What, besides pixels, decides an image's records: its metadata and objects."""
+    objects = None
+    if task.objects is not None:
+        objects = [
+            [list(o.box), o.label, o.source, o.score, o.key, dict(o.metadata)]
+            for o in task.objects
+        ]
+    text = json.dumps([dict(task.metadata), objects], sort_keys=True, default=str)
+    return content_hash(text.encode())
+
+
+class Preparer:
+    """Turns an :class:`ImageTask` into an :class:`Outcome`; never raises for bad input."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        state: ImageState,
+        crop_margin: float,
+        decode: DecodeOptions = DecodeOptions(),
+    ) -> None:
+        self.embedder = embedder
+        self.state = state
+        self.crop_margin = crop_margin
+        self.decode = decode
+
+    def __call__(self, task: ImageTask) -> Outcome:
+        path = str(task.path.resolve())
+        try:
+            return self._prepare(task, path)
+        except PixseekError as exc:
+            return Failed(Failure(path, str(exc)))
+        except OSError as exc:
+            return Failed(Failure(path, f"cannot read file: {exc.strerror or exc}"))
+        except Exception as exc:  # one broken file must never stop a long ingest
+            return Failed(Failure(path, f"{type(exc).__name__}: {exc}"))
+
+    def _input(self, image: Image.Image) -> ModelInput:
+        if isinstance(self.embedder, PreparedImageEmbedder):
+            return self.embedder.prepare_image(image)
+        return image
+
+    def _prepare(self, task: ImageTask, path: str) -> Outcome:
+        data = task.path.read_bytes()
+        image_id = image_id_for_path(task.path)
+        digest, signature = content_hash(data), source_hash(task)
+        previous = self.state.get(image_id)
+        if previous == (digest, signature):
+            return Skipped(path)
+        options = self.decode
+        if task.objects:
+            options = DecodeOptions(options.max_pixels, options.apply_exif, draft_size=None)
+        image, (width, height) = decode_image_sized(data, options, task.expected_size)
+        metadata = {k: v for k, v in task.metadata.items() if k != "label"}
+        label = task.metadata.get("label")
+        record = Record(
+            id=image_id, kind="image", image_id=image_id, path=path, width=width, height=height,
+            label=None if label is None else str(label), metadata=metadata,
+            content_hash=digest, source_hash=signature,
+        )  # fmt: skip
+        prepared = Prepared(record, [], [self._input(image)], task.objects is not None,
+                            previous is not None)  # fmt: skip
+        for spec in task.objects or ():
+            self._add_object(prepared, image, spec)
+        return prepared
+
+    def _add_object(self, prepared: Prepared, image: Image.Image, spec: ObjectSpec) -> None:
+        parent = prepared.image
+        try:
+            box = validate_box(spec.box, image.width, image.height)
+        except PixseekError as exc:
+            where = f"{parent.path}#object={spec.key or list(spec.box)}"
+            prepared.failures.append(Failure(where, str(exc)))
+            return
+        prepared.objects.append(
+            Record(
+                id=object_id(parent.id, box, spec.label, spec.source, spec.key),
+                kind="object", image_id=parent.id, path=parent.path,
+                width=parent.width, height=parent.height, box=box, label=spec.label,
+                source=spec.source, score=spec.score,
+                metadata={**{k: v for k, v in parent.metadata.items()}, **spec.metadata},
+                content_hash=parent.content_hash,
+            )  # fmt: skip
+        )
+        prepared.inputs.append(self._input(crop_box(image, box, self.crop_margin)))
+
+
+class Writer:
+    """Embeds prepared images in batches and writes them, one atomic upsert per batch."""
+
+    def __init__(self, embedder: Embedder, store: VectorStore) -> None:
+        self.embedder = embedder
+        self.store = store
+
+    def embed(self, inputs: Sequence[ModelInput]) -> Vectors:
+        if isinstance(self.embedder, PreparedImageEmbedder) and inputs and isinstance(
+            inputs[0], dict
+        ):
+            return self.embedder.embed_prepared(inputs)
+        return self.embedder.embed_images(inputs)
+
+    def write(self, batch: Sequence[Prepared]) -> None:
+        if not batch:
+            return
+        vectors = self.embed([item for prepared in batch for item in prepared.inputs])
+        self._keep_metadata_of_untouched(batch)
+        self._drop_stale_objects(batch)
+        records = [record for prepared in batch for record in prepared.records]
+        self.store.upsert(records, np.asarray(vectors, dtype=np.float32))
+
+    def _keep_metadata_of_untouched(self, batch: Sequence[Prepared]) -> None:
+        """A folder pass over annotated images keeps the metadata written earlier."""
+        ids = [p.image.id for p in batch if p.existed and not p.replaces_objects]
+        if not ids:
+            return
+        existing = self.store.get(ids)
+        for prepared in batch:
+            old = existing.get(prepared.image.id)
+            if old is not None and not prepared.replaces_objects:
+                merged = {**old.metadata, **prepared.image.metadata}
+                label = prepared.image.label or old.label
+                prepared.image = _replace(prepared.image, metadata=merged, label=label)
+
+    def _drop_stale_objects(self, batch: Sequence[Prepared]) -> None:
+        changed = [p for p in batch if p.existed and p.replaces_objects]
+        if not changed:
+            return
+        keep = {record.id for p in changed for record in p.objects}
+        flt = Filter.where({"kind": "object", "image_id": [p.image.id for p in changed]})
+        stale = [r.id for records, _ in self.store.scan(flt) for r in records if r.id not in keep]
+        self.store.delete(stale)
+
+
+def _replace(record: Record, **changes: Any) -> Record:
+    from dataclasses import replace
+
+    return replace(record, **changes)

@@ -1,0 +1,101 @@
+"""The collection manifest (``pixseek.json``): which models and store it uses.
+
+Written atomically (temp file + rename). Older layouts are upgraded by the
+ordered migrations below, so a collection made by an older pixseek still opens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from pixseek.errors import StorageError
+
+MANIFEST_NAME = "pixseek.json"
+SCHEMA_VERSION = 1
+DEFAULT_CROP_MARGIN = 0.1
+
+
+class ModelEntry(BaseModel):
+    dim: int
+    table: str
+
+
+class Manifest(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    store: str = "lance"
+    default_model: str
+    models: dict[str, ModelEntry]
+    crop_margin: float = Field(default=DEFAULT_CROP_MARGIN, ge=0.0, le=1.0)
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    @classmethod
+    def new(cls, model: str, dim: int, store: str = "lance", crop_margin: float | None = None):  # type: ignore[no-untyped-def]
+        margin = DEFAULT_CROP_MARGIN if crop_margin is None else crop_margin
+        return cls(
+            store=store,
+            default_model=model,
+            models={model: ModelEntry(dim=dim, table=table_name(model))},
+            crop_margin=margin,
+        )
+
+    @property
+    def model_entry(self) -> ModelEntry:
+        return self.models[self.default_model]
+
+
+def table_name(model: str) -> str:
+    """Vectors are keyed by model: each model of a collection gets its own table."""
+    return "records_" + hashlib.blake2b(model.encode(), digest_size=6).hexdigest()
+
+
+Migration = Callable[[dict[str, Any]], dict[str, Any]]
+# version N -> the function that upgrades a raw version-N manifest to N+1.
+MIGRATIONS: dict[int, Migration] = {}
+
+
+def migrate(raw: dict[str, Any]) -> dict[str, Any]:
+    version = int(raw.get("schema_version", 1))
+    if version > SCHEMA_VERSION:
+        raise StorageError(
+            f"this collection has format version {version}; this pixseek reads up to "
+            f"{SCHEMA_VERSION}. Upgrade pixseek."
+        )
+    while version < SCHEMA_VERSION:
+        raw = MIGRATIONS[version](raw)
+        version += 1
+        raw["schema_version"] = version
+    return raw
+
+
+def read_manifest(root: Path) -> Manifest:
+    path = root / MANIFEST_NAME
+    try:
+        raw = json.loads(path.read_text())
+        return Manifest.model_validate(migrate(raw))
+    except FileNotFoundError:
+        raise
+    except (OSError, json.JSONDecodeError, ValidationError) as exc:
+        raise StorageError(f"unreadable collection manifest {path}: {exc}") from exc
+
+
+def write_manifest(root: Path, manifest: Manifest) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=".manifest-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(manifest.model_dump_json(indent=2))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, root / MANIFEST_NAME)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,87 @@
+"""Load a transformers checkpoint by hub id or local directory through one call.
+
+``from_pretrained`` already accepts both; this module only turns its many failure
+modes (offline, missing directory, broken files) into one clear
+:class:`ModelLoadError` that tells the user what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from pixseek.errors import ModelLoadError
+
+DEFAULT_MODEL = "openai/clip-vit-base-patch32"
+
+
+def canonical_model_name(name_or_path: str) -> str:
+    """Hub ids stay as given; local directories become absolute paths, so a collection
+    remembers the same model whichever working directory it is opened from."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    return name_or_path
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
+
+
+def _explain(name: str, exc: Exception) -> ModelLoadError:
+    if _looks_like_path(name) and not Path(name).expanduser().exists():
+        return ModelLoadError(f"model directory {name!r} does not exist")
+    if Path(name).expanduser().is_dir():
+        return ModelLoadError(
+            f"{name!r} is not a loadable model directory (it needs config.json, the weights "
+            f"and the processor files written by save_pretrained): {exc}"
+        )
+    return ModelLoadError(
+        f"could not load model {name!r}: it is not a local directory and it could not be "
+        "fetched from the Hugging Face Hub (no network, or not in the local cache). "
+        "Download it once on a machine with network access, or pass --model /path/to/dir "
+        "pointing at a directory saved with save_pretrained."
+    )
+
+
+def _quiet_transformers() -> None:
+    """Library code shows no progress bars or warnings of its own dependencies."""
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def load_processor(name: str) -> Any:
+    from transformers import AutoProcessor
+
+    _quiet_transformers()
+    try:
+        return AutoProcessor.from_pretrained(name)
+    except Exception as exc:  # transformers raises OSError, ValueError, hub errors...
+        raise _explain(name, exc) from exc
+
+
+def load_model(name: str) -> Any:
+    from transformers import AutoModel
+
+    _quiet_transformers()
+    try:
+        model = AutoModel.from_pretrained(name)
+    except Exception as exc:
+        raise _explain(name, exc) from exc
+    for method in ("get_image_features", "get_text_features"):
+        if not hasattr(model, method):
+            raise ModelLoadError(
+                f"model {name!r} ({type(model).__name__}) is not a CLIP-family model: "
+                f"it has no {method}()"
+            )
+    return model
+
+
+def embedding_dim(config: Any) -> int:
+    projection = getattr(config, "projection_dim", None)
+    if projection:
+        return int(projection)
+    return int(config.text_config.hidden_size)

@@ -1,0 +1,33 @@
+"""The contract between model logic (pre/post-processing) and the runtime that executes it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+Inputs = Mapping[str, NDArray[np.generic]]
+
+
+class TowerSession(Protocol):
+    """Runs the image and text towers on already-preprocessed numpy inputs."""
+
+    def encode_images(self, inputs: Inputs) -> NDArray[np.float32]: ...
+
+    def encode_texts(self, inputs: Inputs) -> NDArray[np.float32]: ...
+
+
+def select_device(requested: str | None = None) -> str:
+    """``cuda`` > ``mps`` > ``cpu`` unless the caller names one."""
+    if requested and requested != "auto":
+        return requested
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
