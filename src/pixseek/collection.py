@@ -9,13 +9,21 @@ commands that only read records (``info``, ``export``) never load a model.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pixseek.errors import CollectionNotFoundError, WrongModelError
 from pixseek.failures import Failure, FailureLog
-from pixseek.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
+from pixseek.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    ModelEntry,
+    read_manifest,
+    table_name,
+    write_manifest,
+)
 from pixseek.models.base import Embedder
+from pixseek.models.loading import canonical_model_name
 from pixseek.models.registry import EmbedderOptions, load_embedder
 from pixseek.records import Hit, Record
 from pixseek.store.base import VectorStore
@@ -143,7 +151,13 @@ def open_collection(
         wanted = embedder or _options_for(manifest, options)
     elif create:
         loaded = embedder or load_embedder(options or EmbedderOptions())
-        manifest = Manifest.new(loaded.name, loaded.dim, crop_margin=crop_margin)
+        entry = ModelEntry(
+            dim=loaded.dim,
+            table=table_name(loaded.name),
+            runtime=str(getattr(loaded, "runtime", "auto")),
+            precision=str(getattr(loaded, "precision", "auto")),
+        )
+        manifest = Manifest.new(entry, loaded.name, crop_margin=crop_margin)
         write_manifest(root, manifest)
         wanted = loaded
     else:
@@ -157,7 +171,14 @@ def open_collection(
 
 
 def _options_for(manifest: Manifest, options: EmbedderOptions | None) -> EmbedderSource:
+    """Unless told otherwise, query with the model, runtime and precision used to index."""
     chosen = options or EmbedderOptions()
-    if not chosen.model:
-        chosen = chosen.with_model(manifest.default_model)
+    if not chosen.model or canonical_model_name(chosen.model) == manifest.default_model:
+        entry = manifest.model_entry
+        chosen = replace(
+            chosen,
+            model=manifest.default_model,
+            runtime=entry.runtime if chosen.runtime == "auto" else chosen.runtime,
+            precision=entry.precision if chosen.precision == "auto" else chosen.precision,
+        )
     return lambda: load_embedder(chosen)

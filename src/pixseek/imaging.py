@@ -62,10 +62,10 @@ def decode_image_sized(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data))
             raw_size = image.size
             _check_pixels(raw_size, options.max_pixels)
-            if options.draft_size and image.format == "JPEG":
+            if options.draft_size and getattr(image, "format", None) == "JPEG":
                 image.draft("RGB", (options.draft_size, options.draft_size))
             image.load()
     except ImageDecodeError:
@@ -144,8 +144,15 @@ def validate_box(box: BoxTuple | list[float], width: int, height: int) -> BoxTup
     slack = 0.5
     if x < -slack or y < -slack or x + w > width + slack or y + h > height + slack:
         raise InvalidBoxError(f"box {list(box)} lies outside the {width}x{height} image")
-    x, y = max(x, 0.0), max(y, 0.0)
-    return (x, y, min(w, width - x), min(h, height - y))
+    if x < 0:
+        x, w = 0.0, w + x
+    if y < 0:
+        y, h = 0.0, h + y
+    if x + w > width:
+        w = width - x
+    if y + h > height:
+        h = height - y
+    return (x, y, w, h)
 
 
 def crop_box(image: Image.Image, box: BoxTuple, margin: float) -> Image.Image:

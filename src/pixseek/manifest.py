@@ -25,8 +25,12 @@ DEFAULT_CROP_MARGIN = 0.1
 
 
 class ModelEntry(BaseModel):
+    """One model's vectors in this collection, and the runtime they were made with."""
+
     dim: int
     table: str
+    runtime: str = "auto"
+    precision: str = "auto"
 
 
 class Manifest(BaseModel):
@@ -38,14 +42,9 @@ class Manifest(BaseModel):
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @classmethod
-    def new(cls, model: str, dim: int, store: str = "lance", crop_margin: float | None = None):  # type: ignore[no-untyped-def]
+    def new(cls, model: ModelEntry, name: str, crop_margin: float | None = None) -> Manifest:
         margin = DEFAULT_CROP_MARGIN if crop_margin is None else crop_margin
-        return cls(
-            store=store,
-            default_model=model,
-            models={model: ModelEntry(dim=dim, table=table_name(model))},
-            crop_margin=margin,
-        )
+        return cls(default_model=name, models={name: model}, crop_margin=margin)
 
     @property
     def model_entry(self) -> ModelEntry:

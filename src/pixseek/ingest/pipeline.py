@@ -30,7 +30,7 @@ REPORTED_FAILURES = 100
 class IngestOptions:
     batch_size: int = 64
     workers: int = 2
-    decode: DecodeOptions = DecodeOptions()
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
     sync: bool = False
 
 
@@ -100,9 +100,11 @@ class Ingestor:
     """Runs a source through the stages into one collection."""
 
     def __init__(
-        self, collection: Collection, options: IngestOptions = IngestOptions(),
+        self,
+        collection: Collection,
+        options: IngestOptions = IngestOptions(),
         progress: Progress | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.collection = collection
         self.options = options
         self.progress = progress or NoProgress()
@@ -154,7 +156,9 @@ class Ingestor:
 
 
 def ingest(
-    collection: Collection, source: Source, options: IngestOptions = IngestOptions(),
+    collection: Collection,
+    source: Source,
+    options: IngestOptions = IngestOptions(),
     progress: Progress | None = None,
-) -> IngestReport:  # fmt: skip
+) -> IngestReport:
     return Ingestor(collection, options, progress).run(source)

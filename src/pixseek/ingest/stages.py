@@ -19,11 +19,11 @@ from pixseek.errors import PixseekError
 from pixseek.failures import Failure
 from pixseek.ids import content_hash, image_id_for_path, object_id
 from pixseek.imaging import DecodeOptions, crop_box, decode_image_sized, validate_box
+from pixseek.ingest.sources import ImageTask, ObjectSpec
 from pixseek.models.base import Embedder, PreparedImageEmbedder, Vectors
 from pixseek.records import Record
 from pixseek.store.base import VectorStore
 from pixseek.store.filters import Filter
-from pixseek.ingest.sources import ImageTask, ObjectSpec
 
 # What the store knows of an image: (content hash, source hash).
 ImageState = Mapping[str, tuple[str, str]]
@@ -64,8 +64,7 @@ def source_hash(task: ImageTask) -> str:
     objects = None
     if task.objects is not None:
         objects = [
-            [list(o.box), o.label, o.source, o.score, o.key, dict(o.metadata)]
-            for o in task.objects
+            [list(o.box), o.label, o.source, o.score, o.key, dict(o.metadata)] for o in task.objects
         ]
     text = json.dumps([dict(task.metadata), objects], sort_keys=True, default=str)
     return content_hash(text.encode())
@@ -79,12 +78,12 @@ class Preparer:
         embedder: Embedder,
         state: ImageState,
         crop_margin: float,
-        decode: DecodeOptions = DecodeOptions(),
+        decode: DecodeOptions | None = None,
     ) -> None:
         self.embedder = embedder
         self.state = state
         self.crop_margin = crop_margin
-        self.decode = decode
+        self.decode = decode or DecodeOptions()
 
     def __call__(self, task: ImageTask) -> Outcome:
         path = str(task.path.resolve())
@@ -116,12 +115,20 @@ class Preparer:
         metadata = {k: v for k, v in task.metadata.items() if k != "label"}
         label = task.metadata.get("label")
         record = Record(
-            id=image_id, kind="image", image_id=image_id, path=path, width=width, height=height,
-            label=None if label is None else str(label), metadata=metadata,
-            content_hash=digest, source_hash=signature,
-        )  # fmt: skip
-        prepared = Prepared(record, [], [self._input(image)], task.objects is not None,
-                            previous is not None)  # fmt: skip
+            id=image_id,
+            kind="image",
+            image_id=image_id,
+            path=path,
+            width=width,
+            height=height,
+            label=None if label is None else str(label),
+            metadata=metadata,
+            content_hash=digest,
+            source_hash=signature,
+        )
+        prepared = Prepared(
+            record, [], [self._input(image)], task.objects is not None, previous is not None
+        )
         for spec in task.objects or ():
             self._add_object(prepared, image, spec)
         return prepared
@@ -137,12 +144,18 @@ class Preparer:
         prepared.objects.append(
             Record(
                 id=object_id(parent.id, box, spec.label, spec.source, spec.key),
-                kind="object", image_id=parent.id, path=parent.path,
-                width=parent.width, height=parent.height, box=box, label=spec.label,
-                source=spec.source, score=spec.score,
+                kind="object",
+                image_id=parent.id,
+                path=parent.path,
+                width=parent.width,
+                height=parent.height,
+                box=box,
+                label=spec.label,
+                source=spec.source,
+                score=spec.score,
                 metadata={**{k: v for k, v in parent.metadata.items()}, **spec.metadata},
                 content_hash=parent.content_hash,
-            )  # fmt: skip
+            )
         )
         prepared.inputs.append(self._input(crop_box(image, box, self.crop_margin)))
 
@@ -155,8 +168,10 @@ class Writer:
         self.store = store
 
     def embed(self, inputs: Sequence[ModelInput]) -> Vectors:
-        if isinstance(self.embedder, PreparedImageEmbedder) and inputs and isinstance(
-            inputs[0], dict
+        if (
+            isinstance(self.embedder, PreparedImageEmbedder)
+            and inputs
+            and isinstance(inputs[0], dict)
         ):
             return self.embedder.embed_prepared(inputs)
         return self.embedder.embed_images(inputs)

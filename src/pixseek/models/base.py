@@ -39,7 +39,8 @@ def l2_normalize(vectors: NDArray[np.floating]) -> Vectors:
     """Unit rows in float32; an all-zero row stays zero instead of becoming NaN."""
     array = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(array, axis=-1, keepdims=True)
-    return np.divide(array, norms, out=np.zeros_like(array), where=norms > 0)
+    result: Vectors = np.divide(array, norms, out=np.zeros_like(array), where=norms > 0)
+    return result
 
 
 class BatchEmbedder(ABC):

@@ -44,8 +44,12 @@ class ClipEmbedder(BatchEmbedder):
         session: TowerSession,
         text_policy: TextPolicy,
         batch_size: int = 32,
+        runtime: str = "torch",
+        precision: str = "fp32",
     ) -> None:
         super().__init__(name, dim, batch_size)
+        self.runtime = runtime
+        self.precision = precision
         self.processor = processor
         self.session = session
         self.text_policy = text_policy

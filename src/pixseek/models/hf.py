@@ -29,4 +29,6 @@ def build_torch_embedder(options: EmbedderOptions) -> ClipEmbedder:
         session=session,
         text_policy=TextPolicy.for_config(model.config, processor.tokenizer),
         batch_size=options.batch_size,
+        runtime="torch",
+        precision=options.precision,
     )

@@ -16,7 +16,7 @@ def features_tensor(output: Any) -> torch.Tensor:
     if isinstance(output, torch.Tensor):
         return output
     pooled = getattr(output, "pooler_output", None)
-    if pooled is None:
+    if not isinstance(pooled, torch.Tensor):
         raise TypeError(f"unexpected feature output {type(output).__name__}")
     return pooled
 

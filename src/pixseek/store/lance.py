@@ -97,11 +97,10 @@ class LanceStore:
         return found
 
     def search(self, vector: Vectors, k: int, flt: Filter | None = None) -> ScoredRecords:
-        query = (
-            self._table.search(np.asarray(vector, dtype=np.float32), vector_column_name=VECTOR)
-            .distance_type("cosine")
-            .limit(k)
+        query: Any = self._table.search(
+            np.asarray(vector, dtype=np.float32), vector_column_name=VECTOR
         )
+        query = query.distance_type("cosine").limit(k)
         sql = to_sql(flt)
         if sql is not None:
             query = query.where(sql, prefilter=True)

@@ -1,0 +1,172 @@
+"""The ``pixseek`` command: a thin face over the library; the only code that prints."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pixseek.errors import InvalidBoxError, InvalidInputError, PixseekError
+from pixseek.models.registry import PRECISIONS, EmbedderOptions
+
+SEARCH_VALUE_FLAGS = {
+    "--collection",
+    "-k",
+    "--where",
+    "--min-score",
+    "--more-like",
+    "--less-like",
+    "--model",
+    "--runtime",
+    "--precision",
+    "--device",
+}
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    try:
+        values = [float(value) for value in text.split(",")]
+    except ValueError as exc:
+        raise InvalidBoxError(f"--box takes X,Y,W,H numbers, got {text!r}") from exc
+    if len(values) != 4:
+        raise InvalidBoxError(f"--box takes four numbers X,Y,W,H, got {text!r}")
+    return (values[0], values[1], values[2], values[3])
+
+
+def _model_args(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model",
+        required=required,
+        default="",
+        help="hub id or local directory (default: the collection's model)",
+    )
+    group.add_argument("--runtime", default="auto", help="torch | onnx | auto")
+    group.add_argument("--precision", default="auto", choices=PRECISIONS)
+    group.add_argument("--device", default="auto", help="cuda | mps | cpu | auto")
+    group.add_argument("--batch-size", type=int, default=32, help="images per model call")
+
+
+def _options(args: argparse.Namespace) -> EmbedderOptions:
+    return EmbedderOptions(
+        model=args.model,
+        runtime=args.runtime,
+        precision=args.precision,
+        device=args.device,
+        batch_size=args.batch_size,
+    )
+
+
+def _query_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--collection", required=True, type=Path)
+    parser.add_argument("-k", type=int, default=10, help="number of results")
+    kinds = parser.add_mutually_exclusive_group()
+    kinds.add_argument("--objects", dest="kind", action="store_const", const="object")
+    kinds.add_argument("--images", dest="kind", action="store_const", const="image")
+    parser.add_argument("--where", help="filter, e.g. 'label=dog,cat and split=val'")
+    parser.add_argument("--min-score", type=float)
+    parser.add_argument("--json", action="store_true", help="print hits as JSON")
+    _model_args(parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pixseek", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    index = commands.add_parser("index", help="index images from folders or a COCO file")
+    index.add_argument("paths", nargs="+", type=Path, help="folders or files")
+    index.add_argument("--collection", required=True, type=Path)
+    index.add_argument("--coco", type=Path, help="COCO instances json; PATH is its image folder")
+    index.add_argument("--label-from-folder", action="store_true")
+    index.add_argument("--crop-margin", type=float, help="context around object crops (0.1)")
+    index.add_argument("--workers", type=int, default=2, help="decode threads")
+    index.add_argument("--sync", action="store_true", help="drop indexed files now missing")
+    index.add_argument("--quiet", action="store_true", help="no progress bar")
+    _model_args(index)
+
+    search = commands.add_parser("search", help="search by text (+term, -term, id:ID)")
+    search.add_argument("terms", nargs="*", help="'dog', '+dog', '-grass', '0.5*cat', 'id:ID'")
+    search.add_argument("--more-like", action="append", default=[], metavar="ID")
+    search.add_argument("--less-like", action="append", default=[], metavar="ID")
+    _query_args(search)
+
+    similar = commands.add_parser("similar", help="search by an image file or an indexed id")
+    similar.add_argument("image", nargs="?", type=Path)
+    similar.add_argument("--id", dest="record_id")
+    similar.add_argument("--box", type=parse_box, help="X,Y,W,H in pixels: an object query")
+    _query_args(similar)
+
+    embed = commands.add_parser("embed", help="print the vector of a text or an image")
+    inputs = embed.add_mutually_exclusive_group(required=True)
+    inputs.add_argument("--text")
+    inputs.add_argument("--image", type=Path)
+    embed.add_argument("--box", type=parse_box)
+    embed.add_argument("--json", action="store_true", help="(the output is always JSON)")
+    _model_args(embed, required=True)
+
+    export = commands.add_parser("export", help="write records and vectors to Parquet")
+    export.add_argument("out", type=Path)
+    export.add_argument("--collection", required=True, type=Path)
+
+    info = commands.add_parser("info", help="model, counts and failures of a collection")
+    info.add_argument("--collection", required=True, type=Path)
+    info.add_argument("--json", action="store_true")
+
+    remove = commands.add_parser("remove", help="remove images (and their objects) by id")
+    remove.add_argument("ids", nargs="+")
+    remove.add_argument("--collection", required=True, type=Path)
+    return parser
+
+
+def split_negative_terms(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Pull ``-grass``-style terms out of ``search`` arguments before argparse sees them."""
+    if not argv or argv[0] != "search":
+        return argv, []
+    kept, negatives = [argv[0]], []
+    previous = ""
+    for token in argv[1:]:
+        flag = token.split("=", 1)[0]
+        is_option = flag in SEARCH_VALUE_FLAGS or flag.startswith("--") or token[:2] == "-k"
+        if (
+            token.startswith("-")
+            and len(token) > 1
+            and not is_option
+            and token != "--"
+            and (previous not in SEARCH_VALUE_FLAGS)
+        ):
+            negatives.append(token)
+        else:
+            kept.append(token)
+        previous = token
+    return kept, negatives
+
+
+def run(argv: Sequence[str]) -> int:
+    argv, negatives = split_negative_terms(list(argv))
+    args = build_parser().parse_args(argv)
+    if negatives:
+        args.terms = [*args.terms, *negatives]
+    from pixseek import commands
+
+    handler = getattr(commands, "cmd_" + args.command)
+    output: str = handler(args)
+    if output:
+        print(output)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except PixseekError as exc:
+        kind = "invalid input" if isinstance(exc, InvalidInputError) else "error"
+        print(f"pixseek: {kind}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pixseek: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

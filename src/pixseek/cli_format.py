@@ -1,0 +1,85 @@
+"""Rendering for the CLI: hit tables, info summaries and a tqdm progress bar."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any, TextIO
+
+from pixseek.collection import CollectionInfo
+from pixseek.ingest.pipeline import IngestReport
+from pixseek.records import Hit
+
+
+def hits_json(hits: Sequence[Hit]) -> str:
+    return json.dumps([hit.to_dict() for hit in hits], indent=2)
+
+
+def hits_table(hits: Sequence[Hit]) -> str:
+    if not hits:
+        return "no results"
+    lines = []
+    for rank, hit in enumerate(hits, 1):
+        box = "" if hit.box is None else " box=[" + ", ".join(f"{v:g}" for v in hit.box) + "]"
+        label = f" [{hit.label}]" if hit.label else ""
+        lines.append(f"{rank:3d}. {hit.score:.4f} {hit.kind:6s} {hit.id}{label}{box}  {hit.path}")
+    return "\n".join(lines)
+
+
+def info_text(info: CollectionInfo) -> str:
+    lines = [
+        f"collection: {info.root}",
+        f"model:      {info.model} ({info.dim}-d)",
+        f"store:      {info.store}",
+        f"images:     {info.images}",
+        f"objects:    {info.objects}",
+        f"failures:   {info.failures}",
+    ]
+    lines += [f"  {failure.path}: {failure.error}" for failure in info.failed_files]
+    if info.failures > len(info.failed_files):
+        lines.append(f"  ... and {info.failures - len(info.failed_files)} more")
+    return "\n".join(lines)
+
+
+def info_json(info: CollectionInfo) -> str:
+    return json.dumps(asdict(info), indent=2)
+
+
+def report_text(report: IngestReport) -> str:
+    lines = [
+        f"indexed {report.indexed} images and {report.objects} objects; "
+        f"{report.skipped} unchanged, {report.failed} failed, {report.removed} removed"
+    ]
+    lines += [f"  failed: {failure.path}: {failure.error}" for failure in report.failures[:20]]
+    if report.failed > 20:
+        lines.append(f"  ... {report.failed - 20} more (see `pixseek info`)")
+    return "\n".join(lines)
+
+
+class TqdmProgress:
+    """Progress bar with images/s and ETA, on stderr so stdout stays parseable."""
+
+    def __init__(self, stream: TextIO = sys.stderr, enabled: bool = True) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.bar: Any = None
+
+    def start(self, total: int | None) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="img", file=self.stream, dynamic_ncols=True)
+
+    def advance(self, report: IngestReport) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(report.seen - self.bar.n)
+        self.bar.set_postfix(indexed=report.indexed, failed=report.failed, refresh=False)
+
+    def finish(self, report: IngestReport) -> None:
+        if self.bar is not None:
+            self.advance(report)
+            self.bar.close()

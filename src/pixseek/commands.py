@@ -1,0 +1,122 @@
+"""Handlers of the ``pixseek`` subcommands: each parses nothing, calls the library
+and returns the text to print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from pixseek import cli_format
+from pixseek.collection import open_collection
+from pixseek.errors import EmptyQueryError, InvalidInputError
+from pixseek.export import export_parquet
+from pixseek.imaging import crop_box, load_image_file, validate_box
+from pixseek.ingest import CocoSource, FolderSource, IngestOptions, ingest
+from pixseek.ingest.sources import Source
+from pixseek.models.registry import load_embedder
+from pixseek.records import Hit
+from pixseek.search import ImageQuery, RecordQuery, RegionQuery, SearchOptions, Term, parse_term
+from pixseek.search import search as run_search
+from pixseek.store.filters import Filter
+
+
+def _search_options(args: argparse.Namespace) -> SearchOptions:
+    return SearchOptions(
+        k=args.k, kind=args.kind, where=Filter.parse(args.where), min_score=args.min_score
+    )
+
+
+def _hits(args: argparse.Namespace, hits: list[Hit]) -> str:
+    return cli_format.hits_json(hits) if args.json else cli_format.hits_table(hits)
+
+
+def cmd_index(args: argparse.Namespace) -> str:
+    from pixseek.cli import _options
+
+    source: Source
+    if args.coco:
+        if len(args.paths) != 1 or not args.paths[0].is_dir():
+            raise InvalidInputError("with --coco, give exactly one PATH: the images' folder")
+        source = CocoSource(args.coco, args.paths[0])
+    else:
+        source = FolderSource(tuple(args.paths), label_from_folder=args.label_from_folder)
+    collection = open_collection(
+        args.collection, _options(args), create=True, crop_margin=args.crop_margin
+    )
+    options = IngestOptions(
+        batch_size=max(args.batch_size, 1), workers=args.workers, sync=args.sync
+    )
+    progress = cli_format.TqdmProgress(enabled=not args.quiet)
+    report = ingest(collection, source, options, progress)
+    return cli_format.report_text(report)
+
+
+def cmd_search(args: argparse.Namespace) -> str:
+    from pixseek.cli import _options
+
+    terms = [parse_term(token) for token in args.terms]
+    terms += [Term(RecordQuery(record_id), 1.0) for record_id in args.more_like]
+    terms += [Term(RecordQuery(record_id), -1.0) for record_id in args.less_like]
+    if not terms:
+        raise EmptyQueryError("give a text to search for, e.g. pixseek search 'a red car'")
+    collection = open_collection(args.collection, _options(args))
+    return _hits(args, run_search(collection, terms, _search_options(args)))
+
+
+def cmd_similar(args: argparse.Namespace) -> str:
+    from pixseek.cli import _options
+
+    if (args.image is None) == (args.record_id is None):
+        raise InvalidInputError("give either an IMAGE_FILE or --id ID")
+    collection = open_collection(args.collection, _options(args))
+    term: Term
+    if args.record_id is not None and args.box is not None:
+        term = Term(RegionQuery(args.record_id, args.box))
+    elif args.record_id is not None:
+        term = Term(RecordQuery(args.record_id))
+    else:
+        term = Term(ImageQuery(_read(args.image), args.box))
+    return _hits(args, run_search(collection, [term], _search_options(args)))
+
+
+def _read(path: object) -> bytes:
+    from pathlib import Path
+
+    from pixseek.errors import ImageDecodeError
+
+    try:
+        return Path(str(path)).read_bytes()
+    except OSError as exc:
+        raise ImageDecodeError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def cmd_embed(args: argparse.Namespace) -> str:
+    from pixseek.cli import _options
+
+    embedder = load_embedder(_options(args))
+    if args.text is not None:
+        vector = embedder.embed_texts([args.text])[0]
+    else:
+        image = load_image_file(args.image)
+        if args.box is not None:
+            image = crop_box(image, validate_box(args.box, image.width, image.height), 0.0)
+        vector = embedder.embed_images([image])[0]
+    return json.dumps({"model": embedder.name, "vector": [float(v) for v in vector]})
+
+
+def cmd_export(args: argparse.Namespace) -> str:
+    collection = open_collection(args.collection)
+    count = export_parquet(collection, args.out)
+    return f"wrote {count} records to {args.out}"
+
+
+def cmd_info(args: argparse.Namespace) -> str:
+    info = open_collection(args.collection).info()
+    return cli_format.info_json(info) if args.json else cli_format.info_text(info)
+
+
+def cmd_remove(args: argparse.Namespace) -> str:
+    removed = open_collection(args.collection).remove(list(args.ids))
+    missing = len(set(args.ids)) - removed
+    suffix = f" ({missing} ids were not images of this collection)" if missing else ""
+    return f"removed {removed} images and their objects{suffix}"

@@ -1,0 +1,88 @@
+"""Shared fixtures: tiny CLIP checkpoints built locally, real photos when present."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pixseek.collection import Collection, open_collection
+from pixseek.models import BatchEmbedder, EmbedderOptions, load_embedder
+from pixseek.models.factory import build_clip
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+COCO = DATA / "coco-mini"
+CALTECH = DATA / "caltech101" / "101_ObjectCategories"
+
+
+def require(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real data not present at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def coco() -> Path:
+    return require(COCO)
+
+
+@pytest.fixture(scope="session")
+def coco_images(coco: Path) -> list[Path]:
+    return sorted((coco / "val2017").glob("*.jpg"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random tiny CLIP saved with save_pretrained, loaded like any user model."""
+    return build_clip(tmp_path_factory.mktemp("models") / "tiny-clip")
+
+
+@pytest.fixture(scope="session")
+def torch_embedder(tiny_model: Path):  # type: ignore[no-untyped-def]
+    return load_embedder(EmbedderOptions(model=str(tiny_model), runtime="torch"))
+
+
+def make_image(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -> Path:
+    rng = np.random.default_rng(sum(color))
+    pixels = np.clip(rng.normal(0, 12, (size[1], size[0], 3)) + color, 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+@pytest.fixture()
+def photo_folder(tmp_path: Path) -> Path:
+    """Six small generated photos in two class folders."""
+    root = tmp_path / "photos"
+    colors = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (20, 40, 220)}
+    for name, color in colors.items():
+        folder = "warm" if name == "red" else "cool"
+        make_image(root / folder / f"{name}.jpg", color)
+        make_image(root / folder / f"{name}-2.png", tuple(c // 2 + 40 for c in color))  # type: ignore[arg-type]
+    return root
+
+
+@pytest.fixture()
+def collection(tmp_path: Path, torch_embedder) -> Collection:  # type: ignore[no-untyped-def]
+    return open_collection(tmp_path / "collection", embedder=torch_embedder, create=True)
+
+
+class KeyedEmbedder(BatchEmbedder):
+    """Known vectors: texts by a table, images by their mean colour (for exact expectations)."""
+
+    def __init__(self, texts: dict[str, Sequence[float]], dim: int = 3) -> None:
+        super().__init__("keyed-test-embedder", dim)
+        self.texts = texts
+
+    def embed_image_batch(self, images: Sequence[Image.Image]) -> np.ndarray:
+        return np.stack([np.asarray(image, dtype=np.float32).mean(axis=(0, 1)) for image in images])
+
+    def embed_text_batch(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray([self.texts[text] for text in texts], dtype=np.float32)

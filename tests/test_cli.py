@@ -1,0 +1,209 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pixseek.cli import main, split_negative_terms
+
+
+def pixseek(capsys, *args: str) -> str:  # type: ignore[no-untyped-def]
+    code = main([str(a) for a in args])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return out
+
+
+def run_process(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "pixseek.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.fixture()
+def indexed(tmp_path, photo_folder, tiny_model, capsys):  # type: ignore[no-untyped-def]
+    collection = tmp_path / "col"
+    out = pixseek(
+        capsys,
+        "index",
+        photo_folder,
+        "--collection",
+        collection,
+        "--model",
+        tiny_model,
+        "--runtime",
+        "torch",
+        "--label-from-folder",
+        "--quiet",
+    )
+    assert "indexed 6 images" in out
+    return collection
+
+
+def test_index_search_similar_info_export(indexed, photo_folder, tmp_path, capsys) -> None:
+    hits = json.loads(
+        pixseek(capsys, "search", "a red photo", "--collection", indexed, "-k", "4", "--json")
+    )
+    assert len(hits) == 4
+    assert set(hits[0]) == {
+        "id",
+        "kind",
+        "image_id",
+        "path",
+        "score",
+        "box",
+        "label",
+        "source",
+        "metadata",
+    }
+    warm = json.loads(
+        pixseek(capsys, "search", "x", "--collection", indexed, "--where", "label=warm", "--json")
+    )
+    assert len(warm) == 2 and {h["label"] for h in warm} == {"warm"}
+    first = hits[0]["id"]
+    same = json.loads(pixseek(capsys, "similar", "--id", first, "--collection", indexed, "--json"))
+    assert same[0]["id"] == first and same[0]["score"] >= 0.999
+    red = photo_folder / "warm" / "red.jpg"
+    by_file = json.loads(pixseek(capsys, "similar", red, "--collection", indexed, "--json"))
+    assert by_file[0]["path"] == str(red.resolve())
+    boxed = json.loads(
+        pixseek(
+            capsys,
+            "similar",
+            red,
+            "--box",
+            "0,0,20,20",
+            "--collection",
+            indexed,
+            "--json",
+            "--images",
+            "-k",
+            "2",
+        )
+    )
+    assert len(boxed) == 2
+    assert "images:     6" in pixseek(capsys, "info", "--collection", indexed)
+    info = json.loads(pixseek(capsys, "info", "--collection", indexed, "--json"))
+    assert info["images"] == 6 and info["dim"] == 16
+    out = tmp_path / "export.parquet"
+    pixseek(capsys, "export", out, "--collection", indexed)
+    table = pq.read_table(out)
+    assert table.num_rows == 6 and table.schema.field("vector").type.list_size == 16
+    table_text = pixseek(capsys, "search", "red", "--collection", indexed, "-k", "2")
+    assert table_text.count("\n") == 2 and "image" in table_text
+
+
+def test_negative_terms_on_the_command_line(indexed, capsys) -> None:
+    hits = json.loads(
+        pixseek(capsys, "search", "+red", "-green", "-0.5*blue", "--collection", indexed, "--json")
+    )
+    assert len(hits) == 6
+    assert split_negative_terms(["search", "dog", "-grass", "-k", "3", "--where", "label!=x"]) == (
+        ["search", "dog", "-k", "3", "--where", "label!=x"],
+        ["-grass"],
+    )
+
+
+def test_embed_prints_a_vector(tiny_model, photo_folder, capsys) -> None:
+    text = json.loads(
+        pixseek(
+            capsys,
+            "embed",
+            "--model",
+            tiny_model,
+            "--runtime",
+            "torch",
+            "--text",
+            "a dog",
+            "--json",
+        )
+    )
+    assert len(text["vector"]) == 16
+    image = json.loads(
+        pixseek(
+            capsys,
+            "embed",
+            "--model",
+            tiny_model,
+            "--runtime",
+            "torch",
+            "--image",
+            photo_folder / "warm" / "red.jpg",
+            "--box",
+            "1,1,10,10",
+        )
+    )
+    assert abs(sum(v * v for v in image["vector"]) - 1) < 1e-4
+
+
+def test_remove(indexed, capsys) -> None:
+    hits = json.loads(pixseek(capsys, "search", "red", "--collection", indexed, "--json"))
+    assert "removed 1 images" in pixseek(capsys, "remove", hits[0]["id"], "--collection", indexed)
+    assert "images:     5" in pixseek(capsys, "info", "--collection", indexed)
+
+
+def test_results_survive_a_new_process(indexed, capsys) -> None:
+    here = json.loads(pixseek(capsys, "search", "blue", "--collection", indexed, "--json"))
+    result = run_process("search", "blue", "--collection", indexed, "--json")
+    assert result.returncode == 0, result.stderr
+    there = json.loads(result.stdout)
+    assert [h["id"] for h in there] == [h["id"] for h in here]
+    assert [h["score"] for h in there] == pytest.approx([h["score"] for h in here], abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["similar", "--id", "nope"], "no record with id 'nope'"),
+        (["similar", "--id", "IMAGE", "--box", "0,0,9999,10"], "outside"),
+        (["similar", "--id", "IMAGE", "--box", "1,2,3"], "four numbers"),
+        (["search", "   "], "empty"),
+        (["search", "x", "--where", "colour=red"], "filterable fields"),
+        (["search", "x", "--model", "openai/clip-vit-base-patch32"], "--model /path/to/dir"),
+    ],
+)
+def test_errors_are_messages(indexed, capsys, args, message) -> None:
+    image_id = json.loads(pixseek(capsys, "search", "red", "--collection", indexed, "--json"))[0]
+    args = [image_id["id"] if a == "IMAGE" else a for a in args]
+    assert main([*args, "--collection", str(indexed)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_failing_process_prints_no_traceback(indexed) -> None:
+    result = run_process("similar", "--id", "nope", "--collection", indexed)
+    assert result.returncode == 2
+    assert result.stderr.startswith("pixseek: error: no record with id 'nope'")
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_collection_and_wrong_model(tmp_path, indexed, capsys) -> None:
+    missing = run_process("info", "--collection", tmp_path / "nothing")
+    assert missing.returncode == 2 and "no pixseek collection" in missing.stderr
+    from pixseek.models.factory import ClipShape, build_clip
+
+    other = build_clip(tmp_path / "other", ClipShape(projection_dim=8))
+    wrong = run_process("search", "x", "--collection", indexed, "--model", other)
+    assert wrong.returncode == 2 and "not comparable" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+
+def test_failed_files_show_in_the_summary_and_info(tmp_path, photo_folder, tiny_model) -> None:
+    (photo_folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    col = tmp_path / "c2"
+    result = run_process(
+        "index", photo_folder, "--collection", col, "--model", tiny_model, "--runtime", "torch"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 failed" in result.stdout and "broken.png" in result.stdout
+    assert "failures:   1" in run_process("info", "--collection", col).stdout
+    assert Path(col / "pixseek.json").is_file()
