@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--crop-margin", type=float, help="context around object crops (0.1)")
     index.add_argument("--workers", type=int, default=2, help="decode threads")
     index.add_argument("--sync", action="store_true", help="drop indexed files now missing")
+    index.add_argument(
+        "--exact-decode", action="store_true", help="decode JPEGs at full size (slower)"
+    )
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     _model_args(index)
 

@@ -37,6 +37,8 @@ def cmd_index(args: argparse.Namespace) -> str:
     if args.coco:
         if len(args.paths) != 1 or not args.paths[0].is_dir():
             raise InvalidInputError("with --coco, give exactly one PATH: the images' folder")
+        if args.sync:
+            raise InvalidInputError("--sync applies to folders, not to --coco imports")
         source = CocoSource(args.coco, args.paths[0])
     else:
         source = FolderSource(tuple(args.paths), label_from_folder=args.label_from_folder)
@@ -44,7 +46,10 @@ def cmd_index(args: argparse.Namespace) -> str:
         args.collection, _options(args), create=True, crop_margin=args.crop_margin
     )
     options = IngestOptions(
-        batch_size=max(args.batch_size, 1), workers=args.workers, sync=args.sync
+        batch_size=max(args.batch_size, 1),
+        workers=args.workers,
+        sync=args.sync,
+        fast_decode=not args.exact_decode,
     )
     progress = cli_format.TqdmProgress(enabled=not args.quiet)
     report = ingest(collection, source, options, progress)

@@ -35,6 +35,21 @@ class DecodeOptions:
     draft_size: int | None = None
 
 
+DRAFT_FACTOR = 2
+
+
+def decode_options_for(model_input_size: int | None, fast: bool = True) -> DecodeOptions:
+    """Decode JPEGs at reduced scale, but never below twice what the model looks at.
+
+    JPEG's DCT scaling (1/2, 1/4, 1/8) skips most of the decode work for large
+    photos; keeping at least twice the model's input size leaves the final
+    resize with enough pixels that embeddings barely move (see bench/ingest.py).
+    """
+    if not fast or not model_input_size:
+        return DecodeOptions()
+    return DecodeOptions(draft_size=model_input_size * DRAFT_FACTOR)
+
+
 def decode_image(
     data: bytes,
     options: DecodeOptions = DecodeOptions(),

@@ -18,7 +18,7 @@ from PIL import Image
 
 from pixseek.collection import Collection
 from pixseek.errors import EmptyQueryError, ImageDecodeError, InvalidInputError, UnknownIdError
-from pixseek.imaging import crop_box, decode_image, validate_box
+from pixseek.imaging import crop_box, decode_image, decode_options_for, validate_box
 from pixseek.models.base import Vectors, l2_normalize
 from pixseek.records import BoxTuple, Hit, Kind
 from pixseek.store.filters import Filter
@@ -107,8 +107,11 @@ def _image_input(collection: Collection, part: ImageQuery | RegionQuery) -> Imag
     if isinstance(part, RegionQuery):
         image = _load_collection_image(collection, part.image_id)
         return crop_box(image, validate_box(part.box, image.width, image.height), margin)
-    image = decode_image(part.data)
-    return image if part.box is None else crop_box(image, part.box, margin)
+    if part.box is not None:
+        return crop_box(decode_image(part.data), part.box, margin)
+    # decode a whole image the way ingest does, so an indexed file finds itself at ~1.0
+    size = getattr(collection.embedder, "input_size", None)
+    return decode_image(part.data, decode_options_for(size))
 
 
 def query_vector(collection: Collection, terms: Sequence[Term]) -> Vectors:

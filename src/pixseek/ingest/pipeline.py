@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 from pixseek.collection import Collection
 from pixseek.failures import Failure
-from pixseek.imaging import DecodeOptions
+from pixseek.imaging import DEFAULT_MAX_PIXELS, DecodeOptions, decode_options_for
 from pixseek.ingest.sources import Source
 from pixseek.ingest.stages import Failed, ImageState, Prepared, Preparer, Skipped, Writer
+from pixseek.models.base import Embedder
 from pixseek.store.filters import Filter
 
 T = TypeVar("T")
@@ -28,10 +30,18 @@ REPORTED_FAILURES = 100
 
 @dataclass(frozen=True, slots=True)
 class IngestOptions:
+    """``fast_decode``: JPEG draft decoding (see :func:`decode_options_for`);
+    ``sync``: drop indexed images under the source's folders whose files are gone."""
+
     batch_size: int = 64
     workers: int = 2
-    decode: DecodeOptions = field(default_factory=DecodeOptions)
+    fast_decode: bool = True
+    max_pixels: int = DEFAULT_MAX_PIXELS
     sync: bool = False
+
+    def decode_options(self, embedder: Embedder) -> DecodeOptions:
+        fast = decode_options_for(getattr(embedder, "input_size", None), self.fast_decode)
+        return replace(fast, max_pixels=self.max_pixels)
 
 
 @dataclass(slots=True)
@@ -112,9 +122,8 @@ class Ingestor:
     def run(self, source: Source) -> IngestReport:
         collection, report = self.collection, IngestReport()
         state: ImageState = image_state(collection)
-        preparer = Preparer(
-            collection.embedder, state, collection.manifest.crop_margin, self.options.decode
-        )
+        decode = self.options.decode_options(collection.embedder)
+        preparer = Preparer(collection.embedder, state, collection.manifest.crop_margin, decode)
         writer = Writer(collection.embedder, collection.store)
         self.progress.start(source.count())
         seen: set[str] = set()
@@ -126,6 +135,7 @@ class Ingestor:
                 report.skipped += 1
                 seen.add(outcome.path)
             elif isinstance(outcome, Failed):
+                seen.add(outcome.failure.path)  # a file that now fails keeps its old record
                 report.add_failures([outcome.failure])
                 collection.failures.record([outcome.failure])
             else:
@@ -137,6 +147,9 @@ class Ingestor:
                     batch, pending_inputs = [], 0
             self.progress.advance(report)
         self._flush(writer, batch, report)
+        roots = getattr(source, "roots", None)
+        if self.options.sync and roots:
+            report.removed = remove_missing(collection, roots, seen)
         collection.store.persist()
         self.progress.finish(report)
         return report
@@ -153,6 +166,19 @@ class Ingestor:
         report.indexed += len(batch)
         report.objects += sum(len(p.objects) for p in batch)
         self.progress.advance(report)
+
+
+def remove_missing(collection: Collection, roots: Iterable[Path], seen: set[str]) -> int:
+    """Remove images under ``roots`` that this run did not see (their files are gone)."""
+    folders = [Path(root).resolve() for root in roots]
+    gone = []
+    for records, _ in collection.store.scan(Filter.where({"kind": "image"})):
+        for record in records:
+            path = Path(record.path)
+            if record.path not in seen and any(path.is_relative_to(f) for f in folders):
+                gone.append(record)
+    collection.failures.clear(record.path for record in gone)
+    return collection.remove([record.id for record in gone])
 
 
 def ingest(

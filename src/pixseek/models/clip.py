@@ -54,6 +54,14 @@ class ClipEmbedder(BatchEmbedder):
         self.session = session
         self.text_policy = text_policy
 
+    @property
+    def input_size(self) -> int:
+        """The side (pixels) images are resized to before the model sees them."""
+        processor = self.processor.image_processor
+        size = getattr(processor, "crop_size", None) or getattr(processor, "size", None) or {}
+        values = [v for k, v in dict(size).items() if k in {"height", "width", "shortest_edge"}]
+        return int(max(values)) if values else 224
+
     def preprocess_images(self, images: Sequence[Image.Image]) -> dict[str, NDArray[Any]]:
         rgb = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
         encoded = self.processor.image_processor(images=rgb, return_tensors="np")

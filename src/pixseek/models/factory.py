@@ -108,6 +108,9 @@ def build_clip(
         },
         projection_dim=shape.projection_dim,
     )
+    from pixseek.models.loading import _quiet_transformers
+
+    _quiet_transformers()
     torch.manual_seed(seed)
     model = CLIPModel(config)
     image_processor = CLIPImageProcessorPil(

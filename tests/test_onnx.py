@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pixseek.imaging import load_image_file
+from pixseek.models import EmbedderOptions, load_embedder
+from pixseek.models.onnx_export import export_dir
+from pixseek.models.registry import resolve_runtime
+
+TEXTS = ["a", "a photo of a dog", "taxis", "cars waiting for pedestrians to cross the street "
+         "next to the big red bus stop in the middle of the city at night"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def onnx_fp32(tiny_model):  # type: ignore[no-untyped-def]
+    return load_embedder(EmbedderOptions(model=str(tiny_model), runtime="onnx", precision="fp32"))
+
+
+def test_onnx_fp32_matches_torch(torch_embedder, onnx_fp32, photo_folder) -> None:
+    images = [load_image_file(p) for p in sorted(photo_folder.rglob("*.*"))]
+    assert (
+        np.abs(torch_embedder.embed_images(images) - onnx_fp32.embed_images(images)).max() <= 1e-4
+    )
+    # texts of different lengths in one padded batch, and alone
+    assert np.abs(torch_embedder.embed_texts(TEXTS) - onnx_fp32.embed_texts(TEXTS)).max() <= 1e-4
+    alone = np.concatenate([onnx_fp32.embed_texts([t]) for t in TEXTS])
+    assert np.abs(torch_embedder.embed_texts(TEXTS) - alone).max() <= 1e-4
+
+
+def test_int8_keeps_cosine_on_real_photos(tiny_model, torch_embedder, coco_images) -> None:
+    int8 = load_embedder(EmbedderOptions(model=str(tiny_model), runtime="onnx", precision="int8"))
+    images = [load_image_file(p) for p in coco_images[:40]]
+    cosine = (torch_embedder.embed_images(images) * int8.embed_images(images)).sum(axis=1)
+    assert cosine.mean() >= 0.99
+    assert cosine.min() >= 0.95
+
+
+def test_export_is_cached_by_model_and_precision(tiny_model, onnx_fp32) -> None:
+    folder = export_dir(str(tiny_model), "fp32")
+    assert (folder / "image.onnx").is_file() and (folder / "text.onnx").is_file()
+    stamp = (folder / "image.onnx").stat().st_mtime_ns
+    load_embedder(EmbedderOptions(model=str(tiny_model), runtime="onnx", precision="fp32"))
+    assert (folder / "image.onnx").stat().st_mtime_ns == stamp
+    assert export_dir(str(tiny_model), "int8") != folder
+    assert not list(folder.parent.glob(".export-*"))
+
+
+def test_automatic_runtime_per_device() -> None:
+    cpu = resolve_runtime(EmbedderOptions(device="cpu"))
+    assert (cpu.runtime, cpu.precision) == ("onnx", "int8")
+    gpu = resolve_runtime(EmbedderOptions(device="cuda"))
+    assert (gpu.runtime, gpu.precision) == ("torch", "fp16")
