@@ -99,11 +99,16 @@ def main() -> int:
             vectors = vectors_by_path(result["root"])
             common = sorted(set(vectors) & set(reference))
             cosine = np.array([float(vectors[p] @ reference[p]) for p in common])
-            result.update(speedup=result["images_per_s"] / baseline,
-                          cos_mean=float(cosine.mean()), cos_min=float(cosine.min()))  # fmt: skip
-            print(f"{result['variant']:<12} {result['images_per_s']:8.2f} "
-                  f"{result['speedup']:8.2f}x {result['cos_mean']:9.5f} {result['cos_min']:9.5f} "
-                  f"{result['load_or_export_s']:14.1f}")  # fmt: skip
+            result.update(
+                speedup=result["images_per_s"] / baseline,
+                cos_mean=float(cosine.mean()),
+                cos_min=float(cosine.min()),
+            )
+            print(
+                f"{result['variant']:<12} {result['images_per_s']:8.2f} "
+                f"{result['speedup']:8.2f}x {result['cos_mean']:9.5f} {result['cos_min']:9.5f} "
+                f"{result['load_or_export_s']:14.1f}"
+            )
         out = ROOT / "bench" / "out"
         out.mkdir(exist_ok=True)
         for result in results:

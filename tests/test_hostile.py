@@ -64,14 +64,21 @@ def write_corpus(root: Path) -> tuple[dict[str, tuple[int, int]], dict[str, str]
     Image.new("RGBA", (20, 20), (0, 0, 255, 128)).save(root / "alpha.webp")
     gradient(40, 40).save(root / "gray.tiff")
     successes = {
-        "plain.jpg": (80, 50), "cmyk.jpg": (80, 50), "sixteen.png": (40, 30),
-        "palette.png": (80, 50), "animated.gif": (30, 20), "rotated.JPEG": (50, 80),
-        "alpha.webp": (20, 20), "gray.tiff": (40, 40),
-    }  # fmt: skip
+        "plain.jpg": (80, 50),
+        "cmyk.jpg": (80, 50),
+        "sixteen.png": (40, 30),
+        "palette.png": (80, 50),
+        "animated.gif": (30, 20),
+        "rotated.JPEG": (50, 80),
+        "alpha.webp": (20, 20),
+        "gray.tiff": (40, 40),
+    }
     failures = {
-        "truncated.jpg": "truncated", "zero.jpg": "empty", "bomb.png": "too large",
+        "truncated.jpg": "truncated",
+        "zero.jpg": "empty",
+        "bomb.png": "too large",
         "text.jpg": "not a recognised image format",
-    }  # fmt: skip
+    }
     return successes, failures
 
 
@@ -84,8 +91,11 @@ def test_hostile_corpus(collection, tmp_path) -> None:
     assert set(errors) == set(failures)
     for name, fragment in failures.items():
         assert fragment in errors[name], (name, errors[name])
-    stored = {Path(r.path).name: (r.width, r.height)
-              for rs, _ in collection.store.scan(Filter.where({"kind": "image"})) for r in rs}  # fmt: skip
+    stored = {
+        Path(r.path).name: (r.width, r.height)
+        for rs, _ in collection.store.scan(Filter.where({"kind": "image"}))
+        for r in rs
+    }
     assert stored == successes
     assert {Path(f.path).name for f in collection.failures.list()} == set(failures)
 

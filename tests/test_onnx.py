@@ -8,8 +8,13 @@ from pixseek.models import EmbedderOptions, load_embedder
 from pixseek.models.onnx_export import export_dir
 from pixseek.models.registry import resolve_runtime
 
-TEXTS = ["a", "a photo of a dog", "taxis", "cars waiting for pedestrians to cross the street "
-         "next to the big red bus stop in the middle of the city at night"]  # fmt: skip
+TEXTS = [
+    "a",
+    "a photo of a dog",
+    "taxis",
+    "cars waiting for pedestrians to cross the street "
+    "next to the big red bus stop in the middle of the city at night",
+]
 
 
 @pytest.fixture(scope="module")

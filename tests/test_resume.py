@@ -29,9 +29,22 @@ def write_images(root: Path, count: int) -> None:
 
 
 def index_command(folder: Path, collection: Path, model: Path) -> list[str]:
-    return [sys.executable, "-m", "pixseek.cli", "index", str(folder), "--collection",
-            str(collection), "--model", str(model), "--runtime", "torch", "--batch-size", "4",
-            "--quiet"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "pixseek.cli",
+        "index",
+        str(folder),
+        "--collection",
+        str(collection),
+        "--model",
+        str(model),
+        "--runtime",
+        "torch",
+        "--batch-size",
+        "4",
+        "--quiet",
+    ]
 
 
 def count_now(collection: Path) -> int:
@@ -46,8 +59,11 @@ def count_now(collection: Path) -> int:
 def test_kill_and_resume(tmp_path, tiny_model) -> None:
     folder, collection = tmp_path / "images", tmp_path / "col"
     write_images(folder, FILES)
-    process = subprocess.Popen(index_command(folder, collection, tiny_model),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    process = subprocess.Popen(
+        index_command(folder, collection, tiny_model),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     while count_now(collection) < 40 and time.monotonic() < deadline:
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
@@ -57,8 +73,9 @@ def test_kill_and_resume(tmp_path, tiny_model) -> None:
     at_kill = count_now(collection)
     assert 40 <= at_kill < FILES, "the kill must land in the middle of the ingest"
 
-    resumed = subprocess.run(index_command(folder, collection, tiny_model),
-                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    resumed = subprocess.run(
+        index_command(folder, collection, tiny_model), capture_output=True, text=True, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stderr
     col = open_collection(collection)
     ids = [r.id for records, _ in col.store.scan() for r in records]
