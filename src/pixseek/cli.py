@@ -116,6 +116,52 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--collection", required=True, type=Path)
     info.add_argument("--json", action="store_true")
 
+    train = commands.add_parser("train", help="fine-tune the model on the collection's data")
+    train.add_argument("--collection", required=True, type=Path)
+    train.add_argument("--out", required=True, type=Path, help="directory for the new model")
+    train.add_argument(
+        "--from", dest="base", default="", help="start model (default: the collection's)"
+    )
+    pairs = train.add_mutually_exclusive_group(required=True)
+    pairs.add_argument("--labels", action="store_true", help="prompts from image labels")
+    pairs.add_argument("--captions", type=Path, help="csv, jsonl or COCO captions json")
+    train.add_argument(
+        "--template", action="append", help="label prompt, e.g. 'a photo of a {label}'"
+    )
+    train.add_argument("--mode", choices=["full", "lit", "projection"], default="full")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--lr", type=float, default=5e-4)
+    train.add_argument("--val-fraction", type=float, default=0.1)
+    train.add_argument("--patience", type=int, default=3, help="epochs without improvement")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--quiet", action="store_true")
+
+    evaluate = commands.add_parser("evaluate", help="retrieval recall and zero-shot accuracy")
+    evaluate.add_argument("--collection", required=True, type=Path)
+    truth = evaluate.add_mutually_exclusive_group(required=True)
+    truth.add_argument("--labels", action="store_true")
+    truth.add_argument("--captions", type=Path)
+    evaluate.add_argument("--template", action="append")
+    evaluate.add_argument("--json", action="store_true")
+    _model_args(evaluate)
+
+    demo = commands.add_parser("demo", help="a synthetic collection and model, offline")
+    demo.add_argument("--dir", type=Path, default=Path("pixseek-demo"))
+    demo.add_argument("--images", type=int, default=400)
+    demo.add_argument("--serve", action="store_true", help="then open the web UI on it")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument(
+        "--train", action="store_true", help="train a new model instead of the shipped one"
+    )
+
+    serve = commands.add_parser("serve", help="HTTP API and web UI for the collections in DIR")
+    serve.add_argument("--root", required=True, type=Path, help="directory of collections")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on the API")
+    _model_args(serve)
+
     remove = commands.add_parser("remove", help="remove images (and their objects) by id")
     remove.add_argument("ids", nargs="+")
     remove.add_argument("--collection", required=True, type=Path)

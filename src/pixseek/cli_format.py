@@ -83,3 +83,62 @@ class TqdmProgress:
         if self.bar is not None:
             self.advance(report)
             self.bar.close()
+
+
+class TrainBar:
+    """Training progress: one bar per epoch with the running loss."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.bar: Any = None
+        self.current = 0
+
+    def step(self, epoch: int, loss: float) -> None:
+        from tqdm import tqdm
+
+        if epoch != self.current:
+            self.close()
+            self.bar = tqdm(desc=f"epoch {epoch}", unit="batch", file=self.stream, leave=False)
+            self.current = epoch
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+    def epoch(self, stats: Any) -> None:
+        self.close()
+        print(
+            f"epoch {stats.epoch}: loss {stats.loss:.4f}, "
+            f"validation text→image recall@5 {stats.val_recall_at_5:.3f}",
+            file=self.stream,
+        )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def train_text(report: Any) -> str:
+    return (
+        f"saved the model of epoch {report.best_epoch} (validation recall@5 "
+        f"{report.best_recall_at_5:.3f}; {report.train_pairs} training pairs, "
+        f"{report.val_pairs} held out) to {report.out}\n"
+        f"use it with --model {report.out}"
+    )
+
+
+def eval_text(report: Any) -> str:
+    def row(values: dict[int, float]) -> str:
+        return "  ".join(f"R@{k} {v:.3f}" for k, v in values.items())
+
+    lines = [
+        f"{report.images} images, {report.texts} texts",
+        f"text→image  {row(report.text_to_image)}",
+        f"image→text  {row(report.image_to_text)}",
+    ]
+    if report.zero_shot_accuracy is not None:
+        lines.append(f"zero-shot label accuracy {report.zero_shot_accuracy:.3f}")
+    return "\n".join(lines)
+
+
+def eval_json(report: Any) -> str:
+    return json.dumps(asdict(report), indent=2)

@@ -103,6 +103,19 @@ class Collection:
             failed_files=self.failures.list(failure_limit),
         )
 
+    def page(self, flt: Filter | None = None, offset: int = 0, limit: int = 50) -> list[Record]:
+        return self.store.page(flt, offset, limit)
+
+    def labels(self, kind: str | None = None) -> dict[str, int]:
+        """Label -> record count, most frequent first."""
+        counts: dict[str, int] = {}
+        flt = Filter.where({"kind": kind}) if kind else None
+        for records, _ in self.store.scan(flt):
+            for record in records:
+                if record.label is not None:
+                    counts[record.label] = counts.get(record.label, 0) + 1
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
     def remove(self, image_ids: list[str]) -> int:
         """Delete images and their objects; returns how many images were removed."""
         existing = self.store.get(image_ids)

@@ -15,14 +15,29 @@ from pixseek.ingest import CocoSource, FolderSource, IngestOptions, ingest
 from pixseek.ingest.sources import Source
 from pixseek.models.registry import load_embedder
 from pixseek.records import Hit
-from pixseek.search import ImageQuery, RecordQuery, RegionQuery, SearchOptions, Term, parse_term
+from pixseek.search import (
+    Feedback,
+    ImageQuery,
+    RecordQuery,
+    RegionQuery,
+    SearchOptions,
+    Term,
+    parse_term,
+)
 from pixseek.search import search as run_search
 from pixseek.store.filters import Filter
 
 
 def _search_options(args: argparse.Namespace) -> SearchOptions:
+    feedback = Feedback(
+        tuple(getattr(args, "more_like", ())), tuple(getattr(args, "less_like", ()))
+    )
     return SearchOptions(
-        k=args.k, kind=args.kind, where=Filter.parse(args.where), min_score=args.min_score
+        k=args.k,
+        kind=args.kind,
+        where=Filter.parse(args.where),
+        min_score=args.min_score,
+        feedback=feedback,
     )
 
 
@@ -60,9 +75,7 @@ def cmd_search(args: argparse.Namespace) -> str:
     from pixseek.cli import _options
 
     terms = [parse_term(token) for token in args.terms]
-    terms += [Term(RecordQuery(record_id), 1.0) for record_id in args.more_like]
-    terms += [Term(RecordQuery(record_id), -1.0) for record_id in args.less_like]
-    if not terms:
+    if not terms and not args.more_like:
         raise EmptyQueryError("give a text to search for, e.g. pixseek search 'a red car'")
     collection = open_collection(args.collection, _options(args))
     return _hits(args, run_search(collection, terms, _search_options(args)))
@@ -125,3 +138,97 @@ def cmd_remove(args: argparse.Namespace) -> str:
     missing = len(set(args.ids)) - removed
     suffix = f" ({missing} ids were not images of this collection)" if missing else ""
     return f"removed {removed} images and their objects{suffix}"
+
+
+def cmd_serve(args: argparse.Namespace) -> str:
+    import uvicorn
+
+    from pixseek.api import ServeSettings, create_app
+
+    settings = ServeSettings(
+        root=args.root,
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        model=args.model,
+        runtime=args.runtime,
+        precision=args.precision,
+        device=args.device,
+    )
+    print(f"pixseek: serving {args.root} on http://{args.host}:{args.port}/", flush=True)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    return ""
+
+
+def _pairs(args: argparse.Namespace, collection):  # type: ignore[no-untyped-def]
+    from pixseek.training import pairs_from_captions, pairs_from_labels
+    from pixseek.training.data import DEFAULT_TEMPLATES
+
+    if args.captions is not None:
+        return pairs_from_captions(collection, args.captions)
+    return pairs_from_labels(collection, tuple(args.template or DEFAULT_TEMPLATES))
+
+
+def cmd_train(args: argparse.Namespace) -> str:
+    from pixseek.training import TrainOptions, train
+
+    collection = open_collection(args.collection)
+    options = TrainOptions(
+        mode=args.mode,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        val_fraction=args.val_fraction,
+        patience=args.patience,
+        seed=args.seed,
+    )
+    progress = None if args.quiet else cli_format.TrainBar()
+    report = train(
+        args.base or collection.model, _pairs(args, collection), args.out, options, progress
+    )
+    if progress is not None:
+        progress.close()
+    return cli_format.train_text(report)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> str:
+    from pixseek.cli import _options
+    from pixseek.training import evaluate
+
+    collection = open_collection(args.collection)
+    embedder = load_embedder(_options(args)) if args.model else None
+    pairs = _pairs(args, collection)
+    report = evaluate(
+        collection,
+        pairs,
+        embedder=embedder,
+        zero_shot=bool(args.labels),
+        templates=tuple(args.template or ("a photo of a {label}",)),
+    )
+    return cli_format.eval_json(report) if args.json else cli_format.eval_text(report)
+
+
+def cmd_demo(args: argparse.Namespace) -> str:
+    from pixseek.demo import DemoOptions, build_demo, example_searches
+
+    demo = build_demo(
+        DemoOptions(args.dir, args.images, train=args.train),
+        progress=cli_format.TrainBar() if args.train else None,
+    )
+    lines = [
+        f"demo collection: {demo.collection.root} ({demo.collection.count()} records)",
+        f"model: {demo.model}",
+        "",
+    ]
+    for query, hits in example_searches(demo):
+        lines.append(f'search "{query}":')
+        lines += [
+            f"  {hit.score:.3f}  {demo.captions.get(hit.path, hit.label or '')}" for hit in hits
+        ]
+    lines.append(f"\ntry: pixseek search 'a large green cross' --collection {demo.collection.root}")
+    if not args.serve:
+        return "\n".join(lines)
+    print("\n".join(lines), flush=True)
+    args.root, args.host, args.api_key = demo.collection.root.parent, "127.0.0.1", None
+    args.model, args.runtime, args.precision, args.device = "", "auto", "auto", "auto"
+    return cmd_serve(args)

@@ -7,6 +7,7 @@ succeeds, so ``pixseek info`` always shows the current state.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ class Failure:
 
 class FailureLog:
     def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()  # one connection shared by server threads
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
@@ -30,24 +32,27 @@ class FailureLog:
     def record(self, failures: Iterable[Failure]) -> None:
         rows = [(f.path, f.error, time.time()) for f in failures]
         if rows:
-            with self._db:
+            with self._lock, self._db:
                 self._db.executemany("INSERT OR REPLACE INTO failures VALUES (?, ?, ?)", rows)
 
     def clear(self, paths: Iterable[str]) -> None:
         """Forget the failures of these files, and of the objects inside them."""
         rows = [(path, len(path) + 1, path + "#") for path in paths]
         if rows:
-            with self._db:
+            with self._lock, self._db:
                 self._db.executemany(
                     "DELETE FROM failures WHERE path = ? OR substr(path, 1, ?) = ?", rows
                 )
 
     def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM failures").fetchone()[0])
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM failures").fetchone()[0])
 
     def list(self, limit: int = 100) -> list[Failure]:
         query = "SELECT path, error FROM failures ORDER BY path LIMIT ?"
-        return [Failure(path, error) for path, error in self._db.execute(query, (limit,))]
+        with self._lock:
+            rows = self._db.execute(query, (limit,)).fetchall()
+        return [Failure(path, error) for path, error in rows]
 
     def close(self) -> None:
         self._db.close()

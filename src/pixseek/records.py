@@ -57,6 +57,8 @@ class Hit:
     image_id: str
     path: str
     score: float
+    width: int
+    height: int
     box: BoxTuple | None
     label: str | None
     source: str | None
@@ -70,6 +72,8 @@ class Hit:
             image_id=record.image_id,
             path=record.path,
             score=score,
+            width=record.width,
+            height=record.height,
             box=record.box,
             label=record.label,
             source=record.source,
@@ -83,6 +87,8 @@ class Hit:
             "image_id": self.image_id,
             "path": self.path,
             "score": round(self.score, 6),
+            "width": self.width,
+            "height": self.height,
             "box": list(self.box) if self.box is not None else None,
             "label": self.label,
             "source": self.source,

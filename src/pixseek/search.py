@@ -62,11 +62,30 @@ class Term:
 
 
 @dataclass(frozen=True, slots=True)
+class Feedback:
+    """Relevance feedback: records marked relevant / not relevant (Rocchio's update).
+
+    ``q' = alpha * q + beta * mean(positives) - gamma * mean(negatives)``; the
+    classic weights trust the user's marks less than the query itself.
+    """
+
+    positives: tuple[str, ...] = ()
+    negatives: tuple[str, ...] = ()
+    alpha: float = 1.0
+    beta: float = 0.75
+    gamma: float = 0.25
+
+    def __bool__(self) -> bool:
+        return bool(self.positives or self.negatives)
+
+
+@dataclass(frozen=True, slots=True)
 class SearchOptions:
     k: int = 10
     kind: Kind | None = None
     where: Filter = field(default_factory=Filter)
     min_score: float | None = None
+    feedback: Feedback = field(default_factory=Feedback)
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -127,12 +146,7 @@ def query_vector(collection: Collection, terms: Sequence[Term]) -> Vectors:
         vectors.append(collection.embedder.embed_texts([t.part.text for t in texts]))  # type: ignore[union-attr]
         weights += [t.weight for t in texts]
     if records:
-        ids = [t.part.id for t in records]  # type: ignore[union-attr]
-        stored = collection.store.get_vectors(ids)
-        for record_id in ids:
-            if record_id not in stored:
-                raise UnknownIdError(record_id)
-        vectors.append(np.stack([stored[record_id] for record_id in ids]))
+        vectors.append(_stored_vectors(collection, [t.part.id for t in records]))  # type: ignore[union-attr]
         weights += [t.weight for t in records]
     if images:
         inputs = [_image_input(collection, t.part) for t in images]  # type: ignore[arg-type]
@@ -142,6 +156,27 @@ def query_vector(collection: Collection, terms: Sequence[Term]) -> Vectors:
     if float(np.linalg.norm(combined)) < 1e-6:
         raise EmptyQueryError("the query terms cancel out; nothing is left to search for")
     return l2_normalize(combined)
+
+
+def _stored_vectors(collection: Collection, ids: Sequence[str]) -> Vectors:
+    stored = collection.store.get_vectors(list(ids))
+    for record_id in ids:
+        if record_id not in stored:
+            raise UnknownIdError(record_id)
+    return np.stack([stored[record_id] for record_id in ids])
+
+
+def apply_feedback(collection: Collection, query: Vectors | None, feedback: Feedback) -> Vectors:
+    """Rocchio's update of the query vector (a query may be absent: feedback alone)."""
+    dim = collection.manifest.model_entry.dim
+    vector = np.zeros(dim, np.float32) if query is None else feedback.alpha * query
+    if feedback.positives:
+        vector = vector + feedback.beta * _stored_vectors(collection, feedback.positives).mean(0)
+    if feedback.negatives:
+        vector = vector - feedback.gamma * _stored_vectors(collection, feedback.negatives).mean(0)
+    if float(np.linalg.norm(vector)) < 1e-6:
+        raise EmptyQueryError("nothing to search for: give a query or mark a relevant result")
+    return l2_normalize(vector)
 
 
 def search_vector(collection: Collection, vector: Vectors, options: SearchOptions) -> list[Hit]:
@@ -162,7 +197,12 @@ def search(
     Plain strings are texts taken literally; use :func:`parse_term` for the
     ``+dog -grass`` syntax.
     """
+    options = options or SearchOptions()
     if isinstance(query, str | Term):
         query = [query]
     terms = [Term(TextQuery(item)) if isinstance(item, str) else item for item in query]
-    return search_vector(collection, query_vector(collection, terms), options or SearchOptions())
+    vector = query_vector(collection, terms) if terms or not options.feedback else None
+    if options.feedback:
+        vector = apply_feedback(collection, vector, options.feedback)
+    assert vector is not None
+    return search_vector(collection, vector, options)

@@ -3,6 +3,7 @@ tokenisation policy, and the tower calls delegated to a runtime session."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,8 @@ class ClipEmbedder(BatchEmbedder):
         super().__init__(name, dim, batch_size)
         self.runtime = runtime
         self.precision = precision
+        # fast tokenizers are not safe to call from several threads at once
+        self._tokenizer_lock = threading.Lock()
         self.processor = processor
         self.session = session
         self.text_policy = text_policy
@@ -69,13 +72,14 @@ class ClipEmbedder(BatchEmbedder):
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, NDArray[Any]]:
         policy = self.text_policy
-        encoded = self.processor.tokenizer(
-            list(texts),
-            padding="max_length" if policy.pad_to_max else True,
-            truncation=True,
-            max_length=policy.max_length,
-            return_tensors="np",
-        )
+        with self._tokenizer_lock:
+            encoded = self.processor.tokenizer(
+                list(texts),
+                padding="max_length" if policy.pad_to_max else True,
+                truncation=True,
+                max_length=policy.max_length,
+                return_tensors="np",
+            )
         keep = ("input_ids", "attention_mask")
         return {key: np.asarray(encoded[key], dtype=np.int64) for key in keep if key in encoded}
 

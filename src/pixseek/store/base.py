@@ -41,5 +41,8 @@ class VectorStore(Protocol):
     ) -> Iterator[tuple[list[Record], Vectors | None]]:
         """All matching records, in batches, without loading the whole table."""
 
+    def page(self, flt: Filter | None, offset: int, limit: int) -> list[Record]:
+        """Records in storage order, for browsing (not ranked)."""
+
     def persist(self) -> None:
         """Compact and make everything written so far durable."""

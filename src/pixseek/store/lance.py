@@ -125,6 +125,14 @@ class LanceStore:
             table = pa.Table.from_batches([batch])
             yield arrow_to_records(table), arrow_vectors(table) if with_vectors else None
 
+    def page(self, flt: Filter | None, offset: int, limit: int) -> list[Record]:
+        query = self._table.search().offset(offset).limit(limit)
+        sql = to_sql(flt)
+        if sql is not None:
+            query = query.where(sql)
+        columns = [f.name for f in record_schema(1) if f.name != VECTOR]
+        return arrow_to_records(query.select(columns).to_arrow())
+
     def persist(self) -> None:
         self._table.optimize()
 

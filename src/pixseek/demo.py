@@ -1,0 +1,109 @@
+"""``pixseek demo``: a collection of synthetic shapes, a model, and example searches,
+all made offline on a fresh install.
+
+The model is the small one shipped in the package (made by
+``scripts/train_demo_model.py`` with ``pixseek train``), or one trained here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pixseek.collection import Collection, exists, open_collection
+from pixseek.ingest import CocoSource, ingest
+from pixseek.models.registry import EmbedderOptions
+from pixseek.records import Hit
+from pixseek.search import SearchOptions, search
+from pixseek.synthetic import write_dataset
+
+SHIPPED_MODEL = Path(__file__).resolve().parent / "demo_model"
+EXAMPLES = ("a small red circle on the left", "a large blue square", "a yellow triangle on the top")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    directory: Path
+    images: int = 400
+    train: bool = False
+    seed: int = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Demo:
+    collection: Collection
+    model: str
+    captions: dict[str, str]
+
+
+def train_demo_model(out: Path, images: Path, progress: Any = None, seed: int = 0) -> Path:
+    """Train a tiny CLIP from scratch on synthetic captions, through ``pixseek train``'s code."""
+    from pixseek.models.factory import build_clip
+    from pixseek.training import TrainOptions, pairs_from_captions, train
+
+    captions = [json.loads(line)["caption"] for line in (images / "captions.jsonl").open()]
+    start = build_clip(out.parent / (out.name + "-untrained"), DEMO_SHAPE, captions, seed=seed)
+    collection = open_collection(
+        out.parent / (out.name + "-training-set"),
+        EmbedderOptions(model=str(start), runtime="torch"),
+        create=True,
+    )
+    ingest(collection, CocoSource(images / "instances.json", images))
+    pairs = pairs_from_captions(collection, images / "captions.jsonl")
+    options = TrainOptions(
+        epochs=DEMO_EPOCHS, batch_size=64, learning_rate=2e-3, seed=seed, patience=4
+    )
+    train(str(start), pairs, out, options, progress)
+    return out
+
+
+def _shape() -> Any:
+    from pixseek.models.factory import ClipShape
+
+    return ClipShape(
+        hidden=64,
+        intermediate=128,
+        layers=2,
+        heads=2,
+        vision_hidden=64,
+        vision_intermediate=128,
+        vision_layers=3,
+        vision_heads=2,
+        image_size=32,
+        patch_size=8,
+        projection_dim=32,
+        max_text_length=16,
+    )
+
+
+DEMO_SHAPE = _shape()
+DEMO_EPOCHS = 30
+
+
+def build_demo(options: DemoOptions, progress: Any = None) -> Demo:
+    images = options.directory / "images"
+    if not (images / "instances.json").is_file():
+        write_dataset(images, options.images, seed=options.seed)
+    model = SHIPPED_MODEL
+    if options.train or not (SHIPPED_MODEL / "config.json").is_file():
+        model = options.directory / "model"
+        if not (model / "config.json").is_file():
+            train_demo_model(model, images, progress)
+    root = options.directory / "collections" / "shapes"
+    if not exists(root):
+        open_collection(root, EmbedderOptions(model=str(model)), create=True)
+    collection = open_collection(root)
+    ingest(collection, CocoSource(images / "instances.json", images))
+    captions = {
+        str((images / row["path"]).resolve()): row["caption"]
+        for row in map(json.loads, (images / "captions.jsonl").open())
+    }
+    return Demo(collection, str(model), captions)
+
+
+def example_searches(demo: Demo, k: int = 3) -> Iterator[tuple[str, list[Hit]]]:
+    for query in EXAMPLES:
+        yield query, search(demo.collection, query, SearchOptions(k=k, kind="image"))

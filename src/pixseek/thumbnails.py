@@ -1,0 +1,50 @@
+"""Thumbnails of indexed images, cached on disk inside the collection."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+from pixseek.collection import Collection
+from pixseek.errors import ImageDecodeError, InvalidInputError
+from pixseek.imaging import DecodeOptions, load_image_file
+
+MIN_SIZE, MAX_SIZE = 16, 1024
+
+
+def source_file(collection: Collection, record_id: str) -> Path:
+    """The file behind a record: looked up by id, never by a path from the caller."""
+    record = collection.get(record_id)
+    path = Path(record.path)
+    if not path.is_file():
+        raise ImageDecodeError(f"the file of {record_id!r} is no longer readable: {path}")
+    return path
+
+
+def thumbnail(collection: Collection, record_id: str, size: int = 256) -> Path:
+    """A JPEG at most ``size`` pixels on its longer side (of the image, or the object's box)."""
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise InvalidInputError(f"thumbnail size must be {MIN_SIZE}..{MAX_SIZE}, got {size}")
+    record = collection.get(record_id)
+    folder = collection.root / "thumbnails"
+    cached = folder / f"{record.id}-{record.content_hash[:12]}-{size}.jpg"
+    if cached.is_file():
+        return cached
+    image = load_image_file(
+        source_file(collection, record.image_id), DecodeOptions(draft_size=size)
+    )
+    if record.box is not None:
+        x, y, w, h = record.box
+        sx, sy = image.width / record.width, image.height / record.height
+        image = image.crop((int(x * sx), int(y * sy), int((x + w) * sx) + 1, int((y + h) * sy) + 1))
+    image.thumbnail((size, size))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".thumb-")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(buffer.getvalue())
+    os.replace(tmp, cached)
+    return cached

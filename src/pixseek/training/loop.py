@@ -1,0 +1,227 @@
+"""The contrastive training loop (CLIP loss with a learnable temperature).
+
+Modes: ``full`` trains everything; ``lit`` locks the text tower (and its
+projection) and tunes the image side to it; ``projection`` trains only the two
+projection heads and the temperature, which is fast and needs little data.
+Images are decoded and preprocessed once, so each epoch is pure model work.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from pixseek.errors import InvalidInputError
+from pixseek.imaging import load_image_file
+from pixseek.training.data import Pair
+
+Mode = Literal["full", "lit", "projection"]
+MODES: tuple[Mode, ...] = ("full", "lit", "projection")
+LOCKED_FOR_LIT = ("text_model", "text_projection")
+TRAINED_FOR_PROJECTION = ("visual_projection", "text_projection", "logit_scale")
+MAX_LOGIT_SCALE = float(np.log(100.0))
+
+
+@dataclass(frozen=True, slots=True)
+class TrainOptions:
+    mode: Mode = "full"
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 5e-4
+    weight_decay: float = 0.05
+    val_fraction: float = 0.1
+    patience: int = 3
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EpochStats:
+    epoch: int
+    loss: float
+    val_recall_at_5: float
+
+
+@dataclass(slots=True)
+class TrainReport:
+    out: Path
+    best_epoch: int = 0
+    best_recall_at_5: float = 0.0
+    epochs: list[EpochStats] = field(default_factory=list)
+    train_pairs: int = 0
+    val_pairs: int = 0
+
+
+class TrainProgress(Protocol):
+    def step(self, epoch: int, loss: float) -> None: ...
+
+    def epoch(self, stats: EpochStats) -> None: ...
+
+
+def trainable(name: str, mode: Mode) -> bool:
+    if mode == "full":
+        return True
+    if mode == "lit":
+        return not name.startswith(LOCKED_FOR_LIT)
+    return name.startswith(TRAINED_FOR_PROJECTION)
+
+
+def split(pairs: Sequence[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
+    """Hold out whole images (all their captions), so validation never sees a training image."""
+    images = sorted({p.image_id for p in pairs})
+    random.Random(seed).shuffle(images)
+    held = set(images[: max(1, int(len(images) * fraction))]) if fraction > 0 else set()
+    return [p for p in pairs if p.image_id not in held], [p for p in pairs if p.image_id in held]
+
+
+class _Tensors:
+    """Pixels of every distinct image and tokens of every distinct text, computed once."""
+
+    def __init__(self, processor: Any, pairs: Sequence[Pair], max_length: int) -> None:
+        import torch
+
+        self.image_index = {i: n for n, i in enumerate(dict.fromkeys(p.image_id for p in pairs))}
+        paths = {p.image_id: p.path for p in pairs}
+        images = [load_image_file(Path(paths[i])) for i in self.image_index]
+        pixels = processor.image_processor(images=images, return_tensors="np")["pixel_values"]
+        self.pixels = torch.from_numpy(np.asarray(pixels, dtype=np.float32))
+        self.text_index = {t: n for n, t in enumerate(dict.fromkeys(p.text for p in pairs))}
+        tokens = processor.tokenizer(
+            list(self.text_index),
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="np",
+        )
+        self.input_ids = torch.from_numpy(np.asarray(tokens["input_ids"], dtype=np.int64))
+        self.attention = torch.from_numpy(np.asarray(tokens["attention_mask"], dtype=np.int64))
+        self.pair_image = torch.tensor([self.image_index[p.image_id] for p in pairs])
+        self.pair_text = torch.tensor([self.text_index[p.text] for p in pairs])
+
+
+def _features(model: Any, tensors: _Tensors, images: Any, texts: Any) -> tuple[Any, Any]:
+    import torch.nn.functional as F
+
+    from pixseek.sessions.torch_session import features_tensor
+
+    image = features_tensor(model.get_image_features(pixel_values=tensors.pixels[images]))
+    text = features_tensor(
+        model.get_text_features(
+            input_ids=tensors.input_ids[texts], attention_mask=tensors.attention[texts]
+        )
+    )
+    return F.normalize(image, dim=-1), F.normalize(text, dim=-1)
+
+
+def clip_loss(image: Any, text: Any, logit_scale: Any) -> Any:
+    import torch
+    import torch.nn.functional as F
+
+    logits = logit_scale.exp() * image @ text.T
+    targets = torch.arange(len(image))
+    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
+
+
+def text_to_image_recall(model: Any, tensors: _Tensors, pairs: Sequence[Pair], k: int = 5) -> float:
+    """Share of validation texts whose image, or an image with the same text, ranks in the top k."""
+    import torch
+
+    if not pairs:
+        return 0.0
+    with torch.inference_mode():
+        images = torch.arange(len(tensors.image_index))
+        texts = torch.arange(len(tensors.text_index))
+        image, text = _features(model, tensors, images, texts)
+    ranked = (text @ image.T).topk(min(k, len(image)), dim=1).indices.numpy()
+    texts_of_image: dict[int, set[int]] = {}
+    for p in pairs:
+        texts_of_image.setdefault(tensors.image_index[p.image_id], set()).add(
+            tensors.text_index[p.text]
+        )
+    hits = [any(t in texts_of_image.get(int(i), ()) for i in ranked[t]) for t in range(len(texts))]
+    return float(np.mean(hits))
+
+
+def _seed(seed: int) -> Any:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def train(
+    model_name: str,
+    pairs: Sequence[Pair],
+    out: Path,
+    options: TrainOptions = TrainOptions(),
+    progress: TrainProgress | None = None,
+) -> TrainReport:
+    """Fine-tune ``model_name`` on ``pairs`` and save the best epoch to ``out``."""
+    import torch
+
+    from pixseek.models.loading import load_model, load_processor
+
+    if options.mode not in MODES:
+        raise InvalidInputError(f"unknown mode {options.mode!r}; choose from {MODES}")
+    if len(pairs) < 2:
+        raise InvalidInputError("training needs at least two image-text pairs")
+    generator = _seed(options.seed)
+    processor, model = load_processor(model_name), load_model(model_name)
+    train_pairs, val_pairs = split(pairs, options.val_fraction, options.seed)
+    max_length = int(model.config.text_config.max_position_embeddings)
+    train_data = _Tensors(processor, train_pairs, max_length)
+    val_data = _Tensors(processor, val_pairs, max_length) if val_pairs else None
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(trainable(name, options.mode))
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        parameters, lr=options.learning_rate, weight_decay=options.weight_decay
+    )
+    report = TrainReport(out=out, train_pairs=len(train_pairs), val_pairs=len(val_pairs))
+    best_state, stale = None, 0
+    for epoch in range(1, options.epochs + 1):
+        model.train()
+        order = torch.randperm(len(train_pairs), generator=generator)
+        losses = []
+        for start in range(0, len(order) - 1, options.batch_size):
+            batch = order[start : start + options.batch_size]
+            if len(batch) < 2:
+                continue
+            image, text = _features(
+                model, train_data, train_data.pair_image[batch], train_data.pair_text[batch]
+            )
+            loss = clip_loss(image, text, model.logit_scale)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+            losses.append(float(loss))
+            if progress:
+                progress.step(epoch, losses[-1])
+        model.eval()
+        recall = text_to_image_recall(model, val_data, val_pairs) if val_data else 0.0
+        stats = EpochStats(epoch, float(np.mean(losses)) if losses else 0.0, recall)
+        report.epochs.append(stats)
+        if progress:
+            progress.epoch(stats)
+        if val_data is None or best_state is None or recall > report.best_recall_at_5:
+            report.best_epoch, report.best_recall_at_5 = epoch, recall
+            best_state, stale = copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+            if val_data is not None and stale >= options.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return report

@@ -1,0 +1,198 @@
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from pixseek.api import ServeSettings, create_app
+
+
+def png(colour: tuple[int, int, int], size: tuple[int, int] = (60, 40)) -> bytes:
+    buffer = io.BytesIO()
+    image = Image.new("RGB", size, colour)
+    image.paste((255, 255, 255), (10, 10, 30, 30))
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.fixture()
+def settings(tmp_path, tiny_model) -> ServeSettings:
+    return ServeSettings(
+        root=tmp_path / "root", runtime="torch", model=str(tiny_model), max_upload_bytes=200_000
+    )
+
+
+@pytest.fixture()
+def client(settings) -> TestClient:
+    return TestClient(create_app(settings), raise_server_exceptions=False)
+
+
+@pytest.fixture()
+def filled(client) -> dict[str, list[str]]:
+    assert client.post("/collections", json={"name": "demo"}).status_code == 201
+    body = {
+        "images": [
+            {
+                "data": b64(png((200, 20, 20))),
+                "metadata": {"split": "val", "tags": ["x"]},
+                "boxes": [
+                    {"box": [10, 10, 20, 20], "label": "square"},
+                    {"box": [0, 0, 60, 40], "label": "frame", "source": "pred", "score": 0.7},
+                ],
+            },
+            {"data": b64(png((20, 200, 20))), "metadata": {"label": "green"}},
+            {"data": b64(png((20, 20, 200))), "filename": "blue.png"},
+        ]
+    }
+    response = client.post("/collections/demo/images", json=body)
+    assert response.status_code == 200, response.text
+    ids = response.json()["ids"]
+    files = [
+        ("files", ("a.png", png((250, 250, 0)), "image/png")),
+        ("files", ("b.png", png((0, 250, 250)), "image/png")),
+    ]
+    multipart = client.post("/collections/demo/images", files=files)
+    assert multipart.status_code == 200, multipart.text
+    return {"json": ids, "multipart": multipart.json()["ids"]}
+
+
+def test_health_docs_and_ui_page(client) -> None:
+    assert client.get("/health").json()["status"] == "ok"
+    assert client.get("/docs").status_code == 200
+    assert "/collections/{name}/search" in client.get("/openapi.json").json()["paths"]
+    page = client.get("/")
+    assert page.status_code == 200 and "<html" in page.text.lower()
+
+
+def test_collection_lifecycle(client, filled) -> None:
+    listed = client.get("/collections").json()
+    assert [c["name"] for c in listed] == ["demo"]
+    assert listed[0]["images"] == 5 and listed[0]["objects"] == 2
+    assert client.post("/collections", json={"name": "demo"}).status_code == 409
+    assert client.post("/collections", json={"name": "../evil"}).status_code == 422
+    assert client.get("/collections/nope").status_code == 404
+    assert client.delete("/collections/demo").status_code == 204
+    assert client.get("/collections/demo").status_code == 404
+
+
+def test_uploads_keep_order_and_are_idempotent(client, filled) -> None:
+    assert len(filled["json"]) == 3 and len(set(filled["json"])) == 3
+    again = client.post(
+        "/collections/demo/images", json={"images": [{"data": b64(png((20, 200, 20)))}]}
+    )
+    assert again.json()["ids"] == [filled["json"][1]]
+    assert client.get("/collections/demo").json()["images"] == 5
+    page = client.get("/collections/demo/images", params={"limit": 2, "offset": 1}).json()
+    assert page["total"] == 5 and len(page["records"]) == 2
+    green = client.get("/collections/demo/images", params={"label": "green"}).json()
+    assert [r["id"] for r in green["records"]] == [filled["json"][1]]
+    assert client.get("/collections/demo/labels", params={"kind": "object"}).json() == {
+        "labels": {"frame": 1, "square": 1}
+    }
+
+
+def test_search_by_every_kind_of_query(client, filled) -> None:
+    red = filled["json"][0]
+
+    def hits(body):  # type: ignore[no-untyped-def]
+        response = client.post("/collections/demo/search", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()["hits"]
+
+    text = hits({"text": "a red square", "k": 3})
+    assert len(text) == 3 and set(text[0]) >= {"id", "kind", "path", "score", "box", "label"}
+    assert hits({"image_id": red, "kind": "image"})[0]["id"] == red
+    assert hits({"image": b64(png((200, 20, 20))), "kind": "image"})[0]["id"] == red
+    objects = hits({"text": "square", "kind": "object"})
+    assert {h["kind"] for h in objects} == {"object"} and len(objects) == 2
+    square = next(h for h in objects if h["label"] == "square")
+    assert hits({"object_id": square["id"]})[0]["id"] == square["id"]
+    boxed = hits({"image_id": red, "box": [10, 10, 20, 20], "kind": "object"})
+    assert boxed[0]["id"] == square["id"] and boxed[0]["score"] >= 0.999
+    assert hits({"text": "x", "where": {"split": "val"}, "kind": "image"})[0]["id"] == red
+    assert all(h["score"] >= 0.5 for h in hits({"text": "x", "min_score": 0.5}))
+    mixed = hits(
+        {"positives": [{"image_id": red}], "negatives": [{"text": "green", "weight": 0.5}]}
+    )
+    assert mixed and mixed[0]["id"] in (red, square["id"])
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({}, 422, "empty"),
+        ({"text": "   "}, 422, "empty"),
+        ({"image_id": "missing"}, 404, "no record"),
+        ({"object_id": "missing"}, 404, "no record"),
+        ({"image_id": "RED", "box": [50, 30, 40, 40]}, 422, "outside"),
+        ({"image_id": "RED", "box": [1, 2, 3]}, 422, "box"),
+        ({"image": "not base64!"}, 422, "base64"),
+        ({"image": b64(b"not an image")}, 422, "not a recognised image"),
+        ({"text": "x", "where": {"colour": "red"}}, 422, "filterable"),
+        ({"text": "x", "k": 0}, 422, ""),
+        ({"text": "x", "image_id": "RED"}, 422, "one of"),
+    ],
+)
+def test_search_errors_are_4xx(client, filled, body, status, message) -> None:
+    body = {k: (filled["json"][0] if v == "RED" else v) for k, v in body.items()}
+    response = client.post("/collections/demo/search", json=body)
+    assert response.status_code == status, response.text
+    assert message in response.text
+
+
+def test_upload_errors(client, filled, settings) -> None:
+    bad = client.post("/collections/demo/images", json={"images": [{"data": b64(b"junk")}]})
+    assert bad.status_code == 422 and "not a recognised image" in bad.text
+    box = {"images": [{"data": b64(png((1, 2, 3))), "boxes": [{"box": [50, 30, 40, 40]}]}]}
+    assert client.post("/collections/demo/images", json=box).status_code == 422
+    big = client.post("/collections/demo/images", files=[("files", ("x.png", b"0" * 300_000))])
+    assert big.status_code == 413
+    assert client.post("/collections/demo/images", json={"images": []}).status_code == 422
+    assert (
+        client.post("/collections/nope/images", json={"images": [{"data": "x"}]}).status_code == 404
+    )
+    assert client.get("/collections/demo").json()["images"] == 5
+
+
+def test_files_thumbnails_and_delete(client, filled, settings) -> None:
+    red = filled["json"][0]
+    file = client.get(f"/collections/demo/images/{red}/file")
+    assert file.status_code == 200 and file.content == png((200, 20, 20))
+    thumb = client.get(f"/collections/demo/images/{red}/thumbnail", params={"size": 32})
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(thumb.content)).size == (32, 21)
+    cached = list((settings.root / "demo" / "thumbnails").glob("*.jpg"))
+    assert len(cached) == 1
+    assert (
+        client.get(f"/collections/demo/images/{red}/thumbnail", params={"size": 5000}).status_code
+        == 422
+    )
+    assert client.get("/collections/demo/images/nope/file").status_code == 404
+    assert client.get("/collections/demo/images/..%2F..%2Fetc%2Fpasswd/file").status_code == 404
+    stored = Path(file.request.url.path)
+    del stored
+    assert client.delete(f"/collections/demo/images/{red}").status_code == 204
+    assert client.delete(f"/collections/demo/images/{red}").status_code == 404
+    assert (
+        client.get("/collections/demo").json() | {}
+        and client.get("/collections/demo").json()["objects"] == 0
+    )
+    assert len(list((settings.root / "demo" / "files").iterdir())) == 4
+
+
+def test_api_key(settings, tiny_model) -> None:
+    settings.api_key = "s3cret"
+    client = TestClient(create_app(settings), raise_server_exceptions=False)
+    assert client.get("/health").status_code == 200
+    assert client.get("/").status_code == 200
+    assert client.get("/collections").status_code == 401
+    assert client.get("/collections", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/collections", headers={"Authorization": "Bearer s3cret"}).status_code == 200

@@ -1,0 +1,70 @@
+"""Relevance feedback and evaluation, on constructed vectors with known answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from pixseek.collection import open_collection
+from pixseek.ingest import FolderSource, ingest
+from pixseek.search import Feedback, SearchOptions, search
+from pixseek.training import evaluate, pairs_from_labels
+from pixseek.training.data import Pair
+from tests.conftest import KeyedEmbedder, make_image
+
+
+@pytest.fixture()
+def jaguars(tmp_path):  # type: ignore[no-untyped-def]
+    """'jaguar' is ambiguous: halfway between cars (red) and cats (green)."""
+    for i in range(12):
+        make_image(tmp_path / "photos" / "car" / f"car{i}.png", (230, 10 * i, 10))
+        make_image(tmp_path / "photos" / "cat" / f"cat{i}.png", (10 * i, 230, 10))
+    embedder = KeyedEmbedder({"jaguar": [1, 1, 0]})
+    collection = open_collection(tmp_path / "c", embedder=embedder, create=True)
+    ingest(collection, FolderSource((tmp_path / "photos",), label_from_folder=True))
+    return collection
+
+
+def precision_at_10(hits, label: str) -> float:  # type: ignore[no-untyped-def]
+    return sum(hit.label == label for hit in hits[:10]) / 10
+
+
+def test_feedback_raises_precision(jaguars) -> None:
+    plain = search(jaguars, "jaguar", SearchOptions(k=10))
+    assert precision_at_10(plain, "car") <= 0.6
+    car = next(h for h in search(jaguars, "jaguar", SearchOptions(k=24)) if h.label == "car")
+    cat = next(h for h in plain if h.label == "cat")
+    feedback = Feedback(positives=(car.id,), negatives=(cat.id,))
+    marked = search(jaguars, "jaguar", SearchOptions(k=10, feedback=feedback))
+    assert precision_at_10(marked, "car") == 1.0
+    alone = search(jaguars, [], SearchOptions(k=10, feedback=Feedback(positives=(cat.id,))))
+    assert precision_at_10(alone, "cat") == 1.0
+    weak = Feedback(positives=(car.id,), negatives=(cat.id,), beta=0.0, gamma=0.0)
+    unchanged = search(jaguars, "jaguar", SearchOptions(k=10, feedback=weak))
+    assert [h.id for h in unchanged] == [h.id for h in plain]
+
+
+def test_evaluate_matches_a_hand_computed_example(tmp_path) -> None:
+    folder = tmp_path / "photos"
+    for name, colour in {
+        "red": (230, 10, 10),
+        "green": (10, 230, 10),
+        "blue": (10, 10, 230),
+    }.items():
+        make_image(folder / name / f"{name}.png", colour)
+    embedder = KeyedEmbedder({
+        "r": [1, 0, 0], "g": [0.9, 0.1, 0], "b": [0, 0, 1],  # 'g' lies closer to red
+        "red": [1, 0, 0], "green": [1, 0.5, 0], "blue": [0, 1, 1],  # green images look 'blue'
+    })  # fmt: skip
+    collection = open_collection(tmp_path / "c", embedder=embedder, create=True)
+    ingest(collection, FolderSource((folder,), label_from_folder=True))
+    ids = {r.label: r for r in collection.page(None, 0, 10)}
+    pairs = [Pair(ids[label].id, ids[label].path, text, label)
+             for label, text in (("red", "r"), ("green", "g"), ("blue", "b"))]  # fmt: skip
+    report = evaluate(collection, pairs, ks=(1, 2))
+    # text→image: r→red (1st), g→red then green (2nd), b→blue (1st)
+    assert report.text_to_image == {1: pytest.approx(2 / 3), 2: 1.0}
+    # image→text: each image's own caption ranks first
+    assert report.image_to_text == {1: 1.0, 2: 1.0}
+    labelled = pairs_from_labels(collection, templates=("{label}",))
+    zero_shot = evaluate(collection, labelled, ks=(1,), templates=("{label}",), zero_shot=True)
+    assert zero_shot.zero_shot_accuracy == pytest.approx(2 / 3)

@@ -1,0 +1,101 @@
+"""Training a tiny CLIP from scratch with ``pixseek train``, measured through index + search."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from pixseek.cli import main
+from pixseek.collection import open_collection
+from pixseek.demo import DEMO_SHAPE
+from pixseek.ingest import CocoSource, ingest
+from pixseek.models import EmbedderOptions
+from pixseek.models.factory import build_clip
+from pixseek.search import SearchOptions, search
+from pixseek.synthetic import write_dataset
+from pixseek.training import TrainOptions, pairs_from_captions, train
+from pixseek.training.loop import trainable
+
+pytestmark = pytest.mark.slow
+
+
+def captions_of(folder: Path) -> dict[str, str]:
+    rows = [json.loads(line) for line in (folder / "captions.jsonl").open()]
+    return {str((folder / row["path"]).resolve()): row["caption"] for row in rows}
+
+
+def index(root: Path, model: Path, images: Path):  # type: ignore[no-untyped-def]
+    collection = open_collection(root, EmbedderOptions(model=str(model), runtime="torch"),
+                                 create=True)  # fmt: skip
+    ingest(collection, CocoSource(images / "instances.json", images))
+    return collection
+
+
+def recall_at_5(collection, captions: dict[str, str]) -> float:  # type: ignore[no-untyped-def]
+    """Share of held-out captions with an image of exactly that caption in the top 5."""
+    queries = sorted(set(captions.values()))
+    hits = 0
+    for query in queries:
+        found = search(collection, query, SearchOptions(k=5, kind="image"))
+        hits += any(captions[hit.path] == query for hit in found)
+    return hits / len(queries)
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("shapes")
+    train_images = write_dataset(root / "train", 1200, seed=1)
+    held_out = write_dataset(root / "held-out", 120, seed=2)
+    corpus = [json.loads(line)["caption"] for line in (train_images / "captions.jsonl").open()]
+    start = build_clip(root / "untrained", DEMO_SHAPE, corpus, seed=0)
+    return root, train_images, held_out, start
+
+
+def test_trained_model_finds_shapes_the_untrained_one_cannot(shapes, capsys) -> None:
+    root, train_images, held_out, start = shapes
+    training_set = index(root / "train-col", start, train_images)
+    code = main(["train", "--collection", str(training_set.root), "--out", str(root / "trained"),
+                 "--captions", str(train_images / "captions.jsonl"), "--epochs", "30",
+                 "--lr", "2e-3", "--seed", "0", "--patience", "4", "--quiet"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert "saved the model of epoch" in capsys.readouterr().out
+    captions = captions_of(held_out)
+    trained = recall_at_5(index(root / "trained-col", root / "trained", held_out), captions)
+    untrained = recall_at_5(index(root / "untrained-col", start, held_out), captions)
+    print(f"held-out text→image recall@5: trained {trained:.3f}, untrained {untrained:.3f}")
+    assert trained >= 0.9
+    assert untrained <= 0.4
+
+
+@pytest.mark.parametrize("mode", ["projection", "lit"])
+def test_locked_weights_stay_bit_identical(shapes, tmp_path, mode) -> None:
+    root, train_images, _, start = shapes
+    collection = index(tmp_path / "col", start, train_images)
+    pairs = pairs_from_captions(collection, train_images / "captions.jsonl")[:200]
+    out = tmp_path / mode
+    train(str(start), pairs, out, TrainOptions(mode=mode, epochs=1, batch_size=32))
+    before, after = load_file(start / "model.safetensors"), load_file(out / "model.safetensors")
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    locked = {name for name in before if not trainable(name, mode)}
+    assert locked and not (changed & locked)
+    assert changed, "the trainable weights must move"
+    if mode == "projection":
+        assert changed <= {"visual_projection.weight", "text_projection.weight", "logit_scale"}
+
+
+def test_training_is_deterministic(shapes, tmp_path) -> None:
+    root, train_images, _, start = shapes
+    collection = index(tmp_path / "col", start, train_images)
+    pairs = pairs_from_captions(collection, train_images / "captions.jsonl")[:128]
+    options = TrainOptions(epochs=1, batch_size=32, seed=3)
+    train(str(start), pairs, tmp_path / "a", options)
+    train(str(start), pairs, tmp_path / "b", options)
+    a, b = (
+        load_file(tmp_path / "a" / "model.safetensors"),
+        load_file(tmp_path / "b" / "model.safetensors"),
+    )
+    assert all(torch.equal(a[name], b[name]) for name in a)
