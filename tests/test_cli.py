@@ -56,6 +56,8 @@ def test_index_search_similar_info_export(indexed, photo_folder, tmp_path, capsy
     )
     assert len(hits) == 4
     assert set(hits[0]) == {
+        "width",
+        "height",
         "id",
         "kind",
         "image_id",

@@ -48,7 +48,7 @@ def recall_at_5(collection, captions: dict[str, str]) -> float:  # type: ignore[
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory):  # type: ignore[no-untyped-def]
     root = tmp_path_factory.mktemp("shapes")
-    train_images = write_dataset(root / "train", 1200, seed=1)
+    train_images = write_dataset(root / "train", 2400, seed=1)
     held_out = write_dataset(root / "held-out", 120, seed=2)
     corpus = [json.loads(line)["caption"] for line in (train_images / "captions.jsonl").open()]
     start = build_clip(root / "untrained", DEMO_SHAPE, corpus, seed=0)
@@ -59,8 +59,9 @@ def test_trained_model_finds_shapes_the_untrained_one_cannot(shapes, capsys) -> 
     root, train_images, held_out, start = shapes
     training_set = index(root / "train-col", start, train_images)
     code = main(["train", "--collection", str(training_set.root), "--out", str(root / "trained"),
-                 "--captions", str(train_images / "captions.jsonl"), "--epochs", "30",
-                 "--lr", "2e-3", "--seed", "0", "--patience", "4", "--quiet"])  # fmt: skip
+                 "--captions", str(train_images / "captions.jsonl"), "--epochs", "40",
+                 "--lr", "3e-3", "--batch-size", "128", "--seed", "0", "--patience", "8",
+                 "--quiet"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     assert "saved the model of epoch" in capsys.readouterr().out
     captions = captions_of(held_out)
@@ -73,7 +74,7 @@ def test_trained_model_finds_shapes_the_untrained_one_cannot(shapes, capsys) -> 
 
 @pytest.mark.parametrize("mode", ["projection", "lit"])
 def test_locked_weights_stay_bit_identical(shapes, tmp_path, mode) -> None:
-    root, train_images, _, start = shapes
+    _, train_images, _, start = shapes
     collection = index(tmp_path / "col", start, train_images)
     pairs = pairs_from_captions(collection, train_images / "captions.jsonl")[:200]
     out = tmp_path / mode
@@ -88,7 +89,7 @@ def test_locked_weights_stay_bit_identical(shapes, tmp_path, mode) -> None:
 
 
 def test_training_is_deterministic(shapes, tmp_path) -> None:
-    root, train_images, _, start = shapes
+    _, train_images, _, start = shapes
     collection = index(tmp_path / "col", start, train_images)
     pairs = pairs_from_captions(collection, train_images / "captions.jsonl")[:128]
     options = TrainOptions(epochs=1, batch_size=32, seed=3)
@@ -99,3 +100,12 @@ def test_training_is_deterministic(shapes, tmp_path) -> None:
         load_file(tmp_path / "b" / "model.safetensors"),
     )
     assert all(torch.equal(a[name], b[name]) for name in a)
+
+
+def test_demo_runs_offline_with_the_shipped_model(tmp_path, capsys) -> None:
+    assert main(["demo", "--dir", str(tmp_path / "demo"), "--images", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "demo collection:" in out and out.count('search "') == 3
+    first_query = out.split('search "')[1].split('"')[0]
+    first_hit = out.split('search "')[1].splitlines()[1].split("  ", 2)[-1].strip()
+    assert first_hit == first_query

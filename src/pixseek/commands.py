@@ -225,7 +225,8 @@ def cmd_demo(args: argparse.Namespace) -> str:
         lines += [
             f"  {hit.score:.3f}  {demo.captions.get(hit.path, hit.label or '')}" for hit in hits
         ]
-    lines.append(f"\ntry: pixseek search 'a large green cross' --collection {demo.collection.root}")
+    example = "a small white square on the top"
+    lines.append(f"\ntry: pixseek search '{example}' --collection {demo.collection.root}")
     if not args.serve:
         return "\n".join(lines)
     print("\n".join(lines), flush=True)

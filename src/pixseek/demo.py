@@ -21,7 +21,7 @@ from pixseek.search import SearchOptions, search
 from pixseek.synthetic import write_dataset
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "demo_model"
-EXAMPLES = ("a small red circle on the left", "a large blue square", "a yellow triangle on the top")
+EXAMPLE_COUNT = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,22 +39,25 @@ class Demo:
     captions: dict[str, str]
 
 
-def train_demo_model(out: Path, images: Path, progress: Any = None, seed: int = 0) -> Path:
+def train_demo_model(out: Path, work: Path, progress: Any = None, seed: int = 0) -> Path:
     """Train a tiny CLIP from scratch on synthetic captions, through ``pixseek train``'s code."""
     from pixseek.models.factory import build_clip
     from pixseek.training import TrainOptions, pairs_from_captions, train
 
+    images = work / "training-images"
+    if not (images / "captions.jsonl").is_file():
+        write_dataset(images, DEMO_TRAINING_IMAGES, seed=seed + 1)
     captions = [json.loads(line)["caption"] for line in (images / "captions.jsonl").open()]
-    start = build_clip(out.parent / (out.name + "-untrained"), DEMO_SHAPE, captions, seed=seed)
+    start = build_clip(work / "untrained-model", DEMO_SHAPE, captions, seed=seed)
     collection = open_collection(
-        out.parent / (out.name + "-training-set"),
+        work / "training-collection",
         EmbedderOptions(model=str(start), runtime="torch"),
         create=True,
     )
     ingest(collection, CocoSource(images / "instances.json", images))
     pairs = pairs_from_captions(collection, images / "captions.jsonl")
     options = TrainOptions(
-        epochs=DEMO_EPOCHS, batch_size=64, learning_rate=2e-3, seed=seed, patience=4
+        epochs=DEMO_EPOCHS, batch_size=128, learning_rate=3e-3, seed=seed, patience=8
     )
     train(str(start), pairs, out, options, progress)
     return out
@@ -80,7 +83,8 @@ def _shape() -> Any:
 
 
 DEMO_SHAPE = _shape()
-DEMO_EPOCHS = 30
+DEMO_EPOCHS = 40
+DEMO_TRAINING_IMAGES = 2400
 
 
 def build_demo(options: DemoOptions, progress: Any = None) -> Demo:
@@ -91,7 +95,7 @@ def build_demo(options: DemoOptions, progress: Any = None) -> Demo:
     if options.train or not (SHIPPED_MODEL / "config.json").is_file():
         model = options.directory / "model"
         if not (model / "config.json").is_file():
-            train_demo_model(model, images, progress)
+            train_demo_model(model, options.directory / "training", progress)
     root = options.directory / "collections" / "shapes"
     if not exists(root):
         open_collection(root, EmbedderOptions(model=str(model)), create=True)
@@ -104,6 +108,15 @@ def build_demo(options: DemoOptions, progress: Any = None) -> Demo:
     return Demo(collection, str(model), captions)
 
 
+def example_queries(demo: Demo) -> list[str]:
+    """Captions that several demo images share, so each example has answers to find."""
+    counts: dict[str, int] = {}
+    for caption in demo.captions.values():
+        counts[caption] = counts.get(caption, 0) + 1
+    shared = sorted((-n, caption) for caption, n in counts.items() if n > 1)
+    return [caption for _, caption in shared[:EXAMPLE_COUNT]]
+
+
 def example_searches(demo: Demo, k: int = 3) -> Iterator[tuple[str, list[Hit]]]:
-    for query in EXAMPLES:
+    for query in example_queries(demo):
         yield query, search(demo.collection, query, SearchOptions(k=k, kind="image"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -108,10 +108,7 @@ class Preparer:
         previous = self.state.get(image_id)
         if previous == (digest, signature):
             return Skipped(path)
-        options = self.decode
-        if task.objects:
-            options = DecodeOptions(options.max_pixels, options.apply_exif, draft_size=None)
-        image, (width, height) = decode_image_sized(data, options, task.expected_size)
+        image, (width, height) = decode_image_sized(data, self.decode, task.expected_size)
         metadata = {k: v for k, v in task.metadata.items() if k != "label"}
         label = task.metadata.get("label")
         record = Record(
@@ -129,8 +126,15 @@ class Preparer:
         prepared = Prepared(
             record, [], [self._input(image)], task.objects is not None, previous is not None
         )
-        for spec in task.objects or ():
-            self._add_object(prepared, image, spec)
+        if task.objects:
+            # the whole-image vector comes from the (draft) decode above, as it does for a
+            # query by file; crops need every pixel, so they come from a full decode
+            full = image
+            if image.size != (width, height):
+                full_options = replace(self.decode, draft_size=None)
+                full = decode_image_sized(data, full_options, task.expected_size)[0]
+            for spec in task.objects:
+                self._add_object(prepared, full, spec)
         return prepared
 
     def _add_object(self, prepared: Prepared, image: Image.Image, spec: ObjectSpec) -> None:
@@ -209,6 +213,4 @@ class Writer:
 
 
 def _replace(record: Record, **changes: Any) -> Record:
-    from dataclasses import replace
-
     return replace(record, **changes)

@@ -1,7 +1,8 @@
 """Export a transformers CLIP-family model to ONNX once, and quantise it.
 
 Exports are cached by model (and a fingerprint of its weights) and precision:
-beside the model for a writable local directory, otherwise in the user cache
+beside the model for a writable local directory (not the models shipped inside
+pixseek itself), otherwise in the user cache
 (``PIXSEEK_CACHE_DIR`` or ``~/.cache/pixseek``). Each export is written to a
 temporary directory and renamed into place, so an interrupted export is never
 mistaken for a finished one.
@@ -44,8 +45,9 @@ def _fingerprint(model: str) -> str:
 
 def export_dir(model: str, precision: str, cache_dir: Path | None = None) -> Path:
     key = f"{_fingerprint(model)}-{precision}-{RECIPE}"
-    local = Path(model)
-    if cache_dir is None and local.is_dir() and os.access(local, os.W_OK):
+    local = Path(model).resolve()
+    inside_package = local.is_relative_to(Path(__file__).resolve().parents[1])
+    if cache_dir is None and local.is_dir() and os.access(local, os.W_OK) and not inside_package:
         return local / ".pixseek-onnx" / key
     base = cache_dir or Path(os.environ.get("PIXSEEK_CACHE_DIR", "~/.cache/pixseek")).expanduser()
     return base / "onnx" / key

@@ -147,6 +147,23 @@ def text_to_image_recall(model: Any, tensors: _Tensors, pairs: Sequence[Pair], k
     return float(np.mean(hits))
 
 
+def warmup_cosine(optimizer: Any, total_steps: int, warmup_fraction: float = 0.05) -> Any:
+    """Linear warm-up, then cosine decay to zero: the usual CLIP schedule."""
+    import math
+
+    import torch
+
+    warmup = max(1, int(total_steps * warmup_fraction))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 def _seed(seed: int) -> Any:
     import torch
 
@@ -184,6 +201,8 @@ def train(
     optimizer = torch.optim.AdamW(
         parameters, lr=options.learning_rate, weight_decay=options.weight_decay
     )
+    steps_per_epoch = max(1, len(train_pairs) // options.batch_size)
+    schedule = warmup_cosine(optimizer, steps_per_epoch * options.epochs)
     report = TrainReport(out=out, train_pairs=len(train_pairs), val_pairs=len(val_pairs))
     best_state, stale = None, 0
     for epoch in range(1, options.epochs + 1):
@@ -201,9 +220,10 @@ def train(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            schedule.step()
             with torch.no_grad():
                 model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
-            losses.append(float(loss))
+            losses.append(loss.item())
             if progress:
                 progress.step(epoch, losses[-1])
         model.eval()
