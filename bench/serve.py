@@ -29,6 +29,7 @@ from pixseek.collection import open_collection  # noqa: E402
 from pixseek.ingest import CocoSource, ingest  # noqa: E402
 from pixseek.models import EmbedderOptions  # noqa: E402
 from pixseek.models.factory import build_clip  # noqa: E402
+from pixseek.store.filters import Filter  # noqa: E402
 from tests.serving import running_server  # noqa: E402
 
 TEXTS = [
@@ -91,7 +92,7 @@ def main() -> int:
         work / "root" / "coco", EmbedderOptions(model=str(model), runtime="onnx"), create=True
     )
     ingest(collection, CocoSource(annotations, args.data / "val2017"))
-    ids = [r.id for r in collection.page(None, 0, 500) if r.kind == "image"]
+    ids = [r.id for r in collection.page(Filter.where({"kind": "image"}), 0, 10_000)]
     base = "/collections/coco"
     phases = {
         "health (baseline)": lambda c: c.get("/health"),

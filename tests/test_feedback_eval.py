@@ -51,15 +51,23 @@ def test_evaluate_matches_a_hand_computed_example(tmp_path) -> None:
         "blue": (10, 10, 230),
     }.items():
         make_image(folder / name / f"{name}.png", colour)
-    embedder = KeyedEmbedder({
-        "r": [1, 0, 0], "g": [0.9, 0.1, 0], "b": [0, 0, 1],  # 'g' lies closer to red
-        "red": [1, 0, 0], "green": [1, 0.5, 0], "blue": [0, 1, 1],  # green images look 'blue'
-    })  # fmt: skip
+    embedder = KeyedEmbedder(
+        {
+            "r": [1, 0, 0],
+            "g": [0.9, 0.1, 0],
+            "b": [0, 0, 1],  # 'g' lies closer to red
+            "red": [1, 0, 0],
+            "green": [1, 0.5, 0],
+            "blue": [0, 1, 1],  # green images look 'blue'
+        }
+    )
     collection = open_collection(tmp_path / "c", embedder=embedder, create=True)
     ingest(collection, FolderSource((folder,), label_from_folder=True))
     ids = {r.label: r for r in collection.page(None, 0, 10)}
-    pairs = [Pair(ids[label].id, ids[label].path, text, label)
-             for label, text in (("red", "r"), ("green", "g"), ("blue", "b"))]  # fmt: skip
+    pairs = [
+        Pair(ids[label].id, ids[label].path, text, label)
+        for label, text in (("red", "r"), ("green", "g"), ("blue", "b"))
+    ]
     report = evaluate(collection, pairs, ks=(1, 2))
     # text→image: r→red (1st), g→red then green (2nd), b→blue (1st)
     assert report.text_to_image == {1: pytest.approx(2 / 3), 2: 1.0}

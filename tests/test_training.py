@@ -29,8 +29,9 @@ def captions_of(folder: Path) -> dict[str, str]:
 
 
 def index(root: Path, model: Path, images: Path):  # type: ignore[no-untyped-def]
-    collection = open_collection(root, EmbedderOptions(model=str(model), runtime="torch"),
-                                 create=True)  # fmt: skip
+    collection = open_collection(
+        root, EmbedderOptions(model=str(model), runtime="torch"), create=True
+    )
     ingest(collection, CocoSource(images / "instances.json", images))
     return collection
 
@@ -58,10 +59,28 @@ def shapes(tmp_path_factory):  # type: ignore[no-untyped-def]
 def test_trained_model_finds_shapes_the_untrained_one_cannot(shapes, capsys) -> None:
     root, train_images, held_out, start = shapes
     training_set = index(root / "train-col", start, train_images)
-    code = main(["train", "--collection", str(training_set.root), "--out", str(root / "trained"),
-                 "--captions", str(train_images / "captions.jsonl"), "--epochs", "40",
-                 "--lr", "3e-3", "--batch-size", "128", "--seed", "0", "--patience", "8",
-                 "--quiet"])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--collection",
+            str(training_set.root),
+            "--out",
+            str(root / "trained"),
+            "--captions",
+            str(train_images / "captions.jsonl"),
+            "--epochs",
+            "40",
+            "--lr",
+            "3e-3",
+            "--batch-size",
+            "128",
+            "--seed",
+            "0",
+            "--patience",
+            "8",
+            "--quiet",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert "saved the model of epoch" in capsys.readouterr().out
     captions = captions_of(held_out)

@@ -8,6 +8,7 @@ commands that only read records (``info``, ``export``) never load a model.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -60,6 +61,7 @@ class Collection:
         self.failures = failures
         self._embedder_source = embedder
         self._embedder: Embedder | None = None
+        self._embedder_lock = threading.Lock()  # server threads must load the model once
 
     @property
     def model(self) -> str:
@@ -68,10 +70,12 @@ class Collection:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            source = self._embedder_source
-            embedder = source if isinstance(source, Embedder) else source()
-            check_model(self.manifest, embedder)
-            self._embedder = embedder
+            with self._embedder_lock:
+                if self._embedder is None:
+                    source = self._embedder_source
+                    embedder = source if isinstance(source, Embedder) else source()
+                    check_model(self.manifest, embedder)
+                    self._embedder = embedder
         return self._embedder
 
     def search(self, query: str | Sequence[object], options: object = None) -> list[Hit]:

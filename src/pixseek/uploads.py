@@ -23,7 +23,6 @@ from pixseek.ids import content_hash, image_id_for_path
 from pixseek.imaging import decode_image_sized, validate_box
 from pixseek.ingest.sources import ImageTask, ObjectSpec
 from pixseek.ingest.stages import Failed, Prepared, Preparer, Writer
-from pixseek.records import BoxTuple
 
 FILES_DIR = "files"
 FORMAT_SUFFIX = {
@@ -38,18 +37,10 @@ FORMAT_SUFFIX = {
 
 
 @dataclass(frozen=True, slots=True)
-class UploadedBox:
-    box: BoxTuple
-    label: str | None = None
-    source: str = "gt"
-    score: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Upload:
     data: bytes
     metadata: Mapping[str, Any] = field(default_factory=dict)
-    boxes: Sequence[UploadedBox] = ()
+    boxes: Sequence[ObjectSpec] = ()
     filename: str = ""
 
 
@@ -101,11 +92,8 @@ def add_images(collection: Collection, uploads: Sequence[Upload]) -> list[str]:
         metadata = dict(upload.metadata)
         if old is not None:  # the same bytes again: new metadata is merged into the old
             metadata = {**old.metadata, **({"label": old.label} if old.label else {}), **metadata}
-        objects = tuple(
-            ObjectSpec(tuple(b.box), b.label, b.source, b.score)  # type: ignore[arg-type]
-            for b in upload.boxes
-        )
-        tasks.append(ImageTask(path=path, metadata=metadata, objects=objects or None))
+        objects = tuple(upload.boxes) or None
+        tasks.append(ImageTask(path=path, metadata=metadata, objects=objects))
     preparer = Preparer(collection.embedder, {}, collection.manifest.crop_margin)
     prepared: list[Prepared] = []
     for task in tasks:

@@ -47,6 +47,14 @@ class Workspace:
                 self._open[name] = open_collection(path, self.defaults)
             return self._open[name]
 
+    def warm(self) -> None:
+        """Open every collection and load its model (errors surface on first use instead)."""
+        for name in self.names():
+            try:
+                self.get(name).embedder  # noqa: B018 - loading is the point
+            except Exception:  # a broken collection must not stop the server
+                continue
+
     def create(self, name: str, model: str = "") -> Collection:
         check_name(name)
         with self._lock:

@@ -7,6 +7,9 @@ is always a 4xx with a message and never a 500.
 from __future__ import annotations
 
 import secrets
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -68,9 +71,17 @@ def create_app(
         precision=settings.precision,
         device=settings.device,
     )
-    app = FastAPI(title="pixseek", version=__version__)
+    space = workspace or Workspace(settings.root, defaults)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # load models in the background, so the first search does not pay for it
+        threading.Thread(target=space.warm, name="pixseek-warm", daemon=True).start()
+        yield
+
+    app = FastAPI(title="pixseek", version=__version__, lifespan=lifespan)
     app.state.settings = settings
-    app.state.workspace = workspace or Workspace(settings.root, defaults)
+    app.state.workspace = space
 
     @app.exception_handler(PixseekError)
     async def library_error(request: Request, exc: PixseekError) -> JSONResponse:

@@ -26,11 +26,12 @@ from pixseek.api.schemas import (
 )
 from pixseek.collection import Collection
 from pixseek.errors import InvalidInputError, UnknownIdError
+from pixseek.ingest.sources import ObjectSpec
 from pixseek.records import Hit, Record
 from pixseek.search import Feedback, SearchOptions, search
 from pixseek.store.filters import Filter
 from pixseek.thumbnails import source_file, thumbnail
-from pixseek.uploads import Upload, UploadedBox, add_images, owned_file
+from pixseek.uploads import Upload, add_images, owned_file
 from pixseek.workspace import Workspace
 
 router = APIRouter(prefix="/collections")
@@ -107,7 +108,7 @@ async def _uploads(request: Request) -> list[Upload]:
     for image in body.images:
         data = decode_base64(image.data, image.filename or "image")
         _check_size(len(data), limit)
-        boxes = [UploadedBox(tuple(b.box), b.label, b.source, b.score) for b in image.boxes]  # type: ignore[arg-type]
+        boxes = [ObjectSpec(tuple(b.box), b.label, b.source, b.score) for b in image.boxes]  # type: ignore[arg-type]
         uploads.append(Upload(data, image.metadata, boxes, image.filename))
     return uploads
 

@@ -20,10 +20,15 @@ PAD_TO_MAX_LENGTH = frozenset({"siglip", "siglip2"})
 
 @dataclass(frozen=True, slots=True)
 class TextPolicy:
-    """How texts are tokenised: SigLIP was trained on max-length padding, CLIP is not."""
+    """How texts are tokenised: SigLIP was trained on max-length padding with no
+    attention mask (the padding tokens are part of its input); CLIP masks padding."""
 
     max_length: int
     pad_to_max: bool
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return ("input_ids",) if self.pad_to_max else ("input_ids", "attention_mask")
 
     @classmethod
     def for_config(cls, config: Any, tokenizer: Any) -> TextPolicy:
@@ -80,8 +85,9 @@ class ClipEmbedder(BatchEmbedder):
                 max_length=policy.max_length,
                 return_tensors="np",
             )
-        keep = ("input_ids", "attention_mask")
-        return {key: np.asarray(encoded[key], dtype=np.int64) for key in keep if key in encoded}
+        return {
+            key: np.asarray(encoded[key], dtype=np.int64) for key in policy.keys if key in encoded
+        }
 
     def prepare_image(self, image: Image.Image) -> dict[str, NDArray[Any]]:
         return {key: value[0] for key, value in self.preprocess_images([image]).items()}

@@ -53,43 +53,22 @@ def export_dir(model: str, precision: str, cache_dir: Path | None = None) -> Pat
     return base / "onnx" / key
 
 
-class _ImageTower:
-    @staticmethod
-    def wrap(model: Any) -> Any:
-        import torch
+def _tower(model: Any, method: str, names: tuple[str, ...]) -> Any:
+    """A module whose forward is one of the model's ``get_*_features`` (what we export)."""
+    import torch
 
-        class ImageTower(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = model
+    from pixseek.sessions.torch_session import features_tensor
 
-            def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-                from pixseek.sessions.torch_session import features_tensor
+    class Tower(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-                return features_tensor(self.model.get_image_features(pixel_values=pixel_values))
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            features = getattr(self.model, method)(**dict(zip(names, inputs, strict=True)))
+            return features_tensor(features)
 
-        return ImageTower()
-
-
-class _TextTower:
-    @staticmethod
-    def wrap(model: Any) -> Any:
-        import torch
-
-        class TextTower(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = model
-
-            def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
-                from pixseek.sessions.torch_session import features_tensor
-
-                output = self.model.get_text_features(
-                    input_ids=input_ids, attention_mask=attention_mask
-                )
-                return features_tensor(output)
-
-        return TextTower()
+    return Tower()
 
 
 def _export_fp32(model_name: str, processor: Any, out: Path) -> None:
@@ -105,9 +84,10 @@ def _export_fp32(model_name: str, processor: Any, out: Path) -> None:
     width = int(size.get("width") or height)
     pixels = torch.zeros(2, 3, height, width)
     tokens = processor.tokenizer(["a photo", "two words here"], padding=True, return_tensors="pt")
+    text_inputs = TextPolicy.for_config(model.config, processor.tokenizer).keys
     with torch.inference_mode(), _quiet():
         torch.onnx.export(
-            _ImageTower.wrap(model),
+            _tower(model, "get_image_features", ("pixel_values",)),
             (pixels,),
             str(out / "image.onnx"),
             input_names=["pixel_values"],
@@ -117,14 +97,13 @@ def _export_fp32(model_name: str, processor: Any, out: Path) -> None:
             dynamo=False,
         )
         torch.onnx.export(
-            _TextTower.wrap(model),
-            (tokens["input_ids"], tokens["attention_mask"]),
+            _tower(model, "get_text_features", text_inputs),
+            tuple(tokens[name] for name in text_inputs),
             str(out / "text.onnx"),
-            input_names=["input_ids", "attention_mask"],
+            input_names=list(text_inputs),
             output_names=["embeds"],
             dynamic_axes={
-                "input_ids": {0: "batch", 1: "length"},
-                "attention_mask": {0: "batch", 1: "length"},
+                **{name: {0: "batch", 1: "length"} for name in text_inputs},
                 "embeds": {0: "batch"},
             },
             opset_version=OPSET,
