@@ -33,7 +33,7 @@ scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-5, 2000),
-    st.floats(allow_nan=True),
+    st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=12),
     st.sampled_from(["IMAGE", "OBJECT", "image", "object"]),
 )
@@ -104,3 +104,23 @@ def test_uploads_never_fail_with_500(fuzz_client, data, boxes) -> None:
     assert client.post("/collections/f/images", json=body).status_code < 500
     files = [("files", ("x.jpg", data, "image/jpeg"))]
     assert client.post("/collections/f/images", files=files).status_code < 500
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"text": NaN}',
+        '{"image_id": "IMAGE", "box": [0, 0, Infinity, 1]}',
+        '{"text": "x", "k": 1e999}',
+        "not json",
+        '{"text": "x", "weight": -Infinity}',
+    ],
+)
+def test_non_standard_json_numbers_are_rejected_cleanly(fuzz_client, raw) -> None:
+    client, image_id, _ = fuzz_client
+    response = client.post(
+        "/collections/f/search",
+        content=raw.replace("IMAGE", image_id),
+        headers={"Content-Type": "application/json"},
+    )
+    assert 400 <= response.status_code < 500, response.text

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
@@ -86,6 +87,15 @@ def create_app(
     @app.exception_handler(PixseekError)
     async def library_error(request: Request, exc: PixseekError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=_status(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # the offending input is left out: it may be a NaN or infinity, which JSON cannot carry
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": details}, status_code=422)
 
     @app.middleware("http")
     async def limit_upload_size(request: Request, call_next):  # type: ignore[no-untyped-def]

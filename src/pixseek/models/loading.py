@@ -8,6 +8,7 @@ modes (offline, missing directory, broken files) into one clear
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,41 @@ def _explain(name: str, exc: Exception) -> ModelLoadError:
     )
 
 
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    endpoint = urlparse(constants.ENDPOINT)
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname or "", port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def pretrained_kwargs(name: str) -> dict[str, Any]:
+    """How to call ``from_pretrained`` for ``name`` without waiting on an absent network.
+
+    A cached hub model loads from the cache alone; an uncached one with the hub
+    unreachable fails at once with the usual advice, instead of minutes of retries.
+    """
+    if Path(name).expanduser().is_dir():
+        return {}
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(name, "config.json")
+    except Exception:  # not a valid repo id: let from_pretrained explain
+        return {}
+    if isinstance(cached, str):
+        return {"local_files_only": True}
+    if constants.HF_HUB_OFFLINE or not _hub_reachable():
+        raise _explain(name, OSError("offline"))
+    return {}
+
+
 def _quiet_transformers() -> None:
     """Library code shows no progress bars or warnings of its own dependencies."""
     logging.getLogger("transformers").setLevel(logging.ERROR)
@@ -58,7 +94,9 @@ def load_processor(name: str) -> Any:
 
     _quiet_transformers()
     try:
-        return AutoProcessor.from_pretrained(name)
+        return AutoProcessor.from_pretrained(name, **pretrained_kwargs(name))
+    except ModelLoadError:
+        raise
     except Exception as exc:  # transformers raises OSError, ValueError, hub errors...
         raise _explain(name, exc) from exc
 
@@ -68,7 +106,9 @@ def load_model(name: str) -> Any:
 
     _quiet_transformers()
     try:
-        model = AutoModel.from_pretrained(name)
+        model = AutoModel.from_pretrained(name, **pretrained_kwargs(name))
+    except ModelLoadError:
+        raise
     except Exception as exc:
         raise _explain(name, exc) from exc
     for method in ("get_image_features", "get_text_features"):

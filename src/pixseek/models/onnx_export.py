@@ -23,7 +23,7 @@ from typing import Any
 
 from pixseek.errors import ModelLoadError, UnknownBackendError
 from pixseek.models.clip import ClipEmbedder, TextPolicy
-from pixseek.models.loading import embedding_dim, load_processor
+from pixseek.models.loading import embedding_dim, load_processor, pretrained_kwargs
 from pixseek.models.registry import EmbedderOptions
 
 ONNX_PRECISIONS = ("fp32", "int8", "fp16")
@@ -76,7 +76,9 @@ def _export_fp32(model_name: str, processor: Any, out: Path) -> None:
     from transformers import AutoModel
 
     try:
-        model = AutoModel.from_pretrained(model_name, attn_implementation="eager").eval()
+        model = AutoModel.from_pretrained(
+            model_name, attn_implementation="eager", **pretrained_kwargs(model_name)
+        ).eval()
     except Exception as exc:
         raise ModelLoadError(f"cannot load {model_name!r} for ONNX export: {exc}") from exc
     size = processor.image_processor.crop_size or processor.image_processor.size
@@ -187,7 +189,7 @@ def build_onnx_embedder(options: EmbedderOptions) -> ClipEmbedder:
             f"the onnx runtime supports {', '.join(ONNX_PRECISIONS)}, not {options.precision!r}"
         )
     processor = load_processor(options.model)
-    config = AutoConfig.from_pretrained(options.model)
+    config = AutoConfig.from_pretrained(options.model, **pretrained_kwargs(options.model))
     directory = ensure_export(options.model, options.precision, processor, options.cache_dir)
     session = OnnxSession(directory / "image.onnx", directory / "text.onnx", options.device)
     return ClipEmbedder(
