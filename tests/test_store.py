@@ -123,3 +123,18 @@ def test_persists_across_processes(backend, tmp_path) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == [",".join(here), "20"]
+
+
+def test_lance_indexes_ids_of_large_tables(tmp_path, monkeypatch) -> None:
+    from pixseek.store import lance
+
+    monkeypatch.setattr(lance, "ID_INDEX_FROM", 20)
+    store = open_store("lance", tmp_path, "records_test", DIM)
+    rows, vectors = records(30)
+    store.upsert(rows[:25], vectors[:25])
+    store.persist()
+    assert store._indexed("id")
+    store.upsert(rows[25:], vectors[25:])  # rows the index has not seen yet
+    assert set(store.get(["r3", "r27"])) == {"r3", "r27"}
+    store.persist()
+    assert set(store.get(["r28"])) == {"r28"} and store.count() == 30

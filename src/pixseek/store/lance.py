@@ -6,6 +6,7 @@ leaves the previous version intact and readers never see half a batch.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from pixseek.store.schema import (
 
 ID_CHUNK = 500
 SCAN_BATCH = 4096
+ID_INDEX_FROM = 10_000  # rows; below this a scan is as fast as the index
 
 
 class LanceStore:
@@ -134,7 +136,15 @@ class LanceStore:
         return arrow_to_records(query.select(columns).to_arrow())
 
     def persist(self) -> None:
+        """Compact, fold new rows into the indices, and index ids once the table is large."""
         self._table.optimize()
+        if self.count() >= ID_INDEX_FROM and not self._indexed("id"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the scalar-index call is marked deprecated
+                self._table.create_scalar_index("id", index_type="BTREE")
+
+    def _indexed(self, column: str) -> bool:
+        return any(list(index.columns) == [column] for index in self._table.list_indices())
 
 
 def _chunks(ids: list[str]) -> Iterator[list[str]]:
