@@ -76,3 +76,27 @@ def test_evaluate_matches_a_hand_computed_example(tmp_path) -> None:
     labelled = pairs_from_labels(collection, templates=("{label}",))
     zero_shot = evaluate(collection, labelled, ks=(1,), templates=("{label}",), zero_shot=True)
     assert zero_shot.zero_shot_accuracy == pytest.approx(2 / 3)
+
+
+def test_evaluate_on_coco_captions(coco, torch_embedder, tmp_path, capsys) -> None:
+    import json
+
+    from pixseek.cli import main
+    from pixseek.ingest import CocoSource
+
+    collection = open_collection(tmp_path / "coco", embedder=torch_embedder, create=True)
+    ingest(
+        collection, CocoSource(coco / "annotations" / "instances_val2017.json", coco / "val2017")
+    )
+    captions = coco / "annotations" / "captions_val2017.json"
+    expected = json.loads(captions.read_text())
+    code = main(
+        ["evaluate", "--collection", str(collection.root), "--captions", str(captions), "--json"]
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["images"] == len({a["image_id"] for a in expected["annotations"]})
+    assert report["texts"] == len({a["caption"].strip() for a in expected["annotations"]})
+    for direction in ("text_to_image", "image_to_text"):
+        recalls = [report[direction][k] for k in ("1", "5", "10")]
+        assert recalls == sorted(recalls) and all(0 <= r <= 1 for r in recalls)
