@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageDraw
 
 from pixseek.collection import open_collection
 from pixseek.ingest import CocoSource, ingest
@@ -51,7 +52,13 @@ def served_root(tmp_path_factory, torch_embedder) -> Path:
     ]
     entries, annotations = [], []
     for index, colour in enumerate(colours):
-        make_image(images / f"photo{index}.jpg", colour, size=(160, 120))
+        path = make_image(images / f"photo{index}.jpg", colour, size=(160, 120))
+        with Image.open(path) as photo:  # distinct contents for the two boxes
+            photo = photo.copy()
+        draw = ImageDraw.Draw(photo)
+        draw.rectangle((10, 10, 70, 60), fill=(0, 0, 0))
+        draw.ellipse((80, 40, 150, 110), fill=(255, 255, 255))
+        photo.save(path)
         entries.append({"id": index, "file_name": f"photo{index}.jpg", "width": 160, "height": 120})
         for box_index, box in enumerate(([10, 10, 60, 50], [80, 40, 70, 70])):
             annotations.append(
