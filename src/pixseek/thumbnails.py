@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 from pixseek.collection import Collection
 from pixseek.errors import ImageDecodeError, InvalidInputError
+from pixseek.files import write_atomic
 from pixseek.imaging import DecodeOptions, load_image_file
 
 MIN_SIZE, MAX_SIZE = 16, 1024
@@ -42,9 +41,5 @@ def thumbnail(collection: Collection, record_id: str, size: int = 256) -> Path:
     image.thumbnail((size, size))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=85)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".thumb-")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(buffer.getvalue())
-    os.replace(tmp, cached)
+    write_atomic(cached, buffer.getvalue())
     return cached

@@ -10,8 +10,6 @@ image's objects only when new boxes are given.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 
 from pixseek.collection import Collection
 from pixseek.errors import ImageDecodeError
+from pixseek.files import write_atomic
 from pixseek.ids import content_hash, image_id_for_path
 from pixseek.imaging import decode_image_sized, validate_box
 from pixseek.ingest.sources import ImageTask, ObjectSpec
@@ -69,13 +68,9 @@ def _validate(upload: Upload, index: int) -> tuple[int, int]:
 
 
 def _store_file(folder: Path, data: bytes) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / (content_hash(data) + _suffix(data))
     if not target.exists():
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
+        write_atomic(target, data)
     return target
 
 
