@@ -9,17 +9,22 @@ from pixseek.collection import Collection
 from pixseek.errors import ImageDecodeError, InvalidInputError
 from pixseek.files import write_atomic
 from pixseek.imaging import DecodeOptions, load_image_file
+from pixseek.records import Record
 
 MIN_SIZE, MAX_SIZE = 16, 1024
 
 
-def source_file(collection: Collection, record_id: str) -> Path:
-    """The file behind a record: looked up by id, never by a path from the caller."""
-    record = collection.get(record_id)
+def record_file(record: Record) -> Path:
+    """The image file of a record (an object's is its image's)."""
     path = Path(record.path)
     if not path.is_file():
-        raise ImageDecodeError(f"the file of {record_id!r} is no longer readable: {path}")
+        raise ImageDecodeError(f"the file of {record.id!r} is no longer readable: {path}")
     return path
+
+
+def source_file(collection: Collection, record_id: str) -> Path:
+    """The file behind a record: looked up by id, never by a path from the caller."""
+    return record_file(collection.get(record_id))
 
 
 def thumbnail(collection: Collection, record_id: str, size: int = 256) -> Path:
@@ -31,9 +36,7 @@ def thumbnail(collection: Collection, record_id: str, size: int = 256) -> Path:
     cached = folder / f"{record.id}-{record.content_hash[:12]}-{size}.jpg"
     if cached.is_file():
         return cached
-    image = load_image_file(
-        source_file(collection, record.image_id), DecodeOptions(draft_size=size)
-    )
+    image = load_image_file(record_file(record), DecodeOptions(draft_size=size))
     if record.box is not None:
         x, y, w, h = record.box
         sx, sy = image.width / record.width, image.height / record.height

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from pixseek.collection import Collection
-from pixseek.errors import ImageDecodeError
+from pixseek.errors import ImageDecodeError, UnknownIdError
 from pixseek.files import write_atomic
 from pixseek.ids import content_hash, image_id_for_path
 from pixseek.imaging import decode_image_sized, validate_box
 from pixseek.ingest.sources import ImageTask, ObjectSpec
 from pixseek.ingest.stages import Failed, Prepared, Preparer, Writer
+from pixseek.store.filters import Filter
 
 FILES_DIR = "files"
 FORMAT_SUFFIX = {
@@ -80,10 +81,11 @@ def add_images(collection: Collection, uploads: Sequence[Upload]) -> list[str]:
         _validate(upload, index)
     folder = collection.root / FILES_DIR
     paths = [_store_file(folder, upload.data) for upload in uploads]
-    existing = collection.store.get([image_id_for_path(path) for path in paths])
+    ids = [image_id_for_path(path) for path in paths]
+    existing = collection.store.get(ids)
     tasks = []
-    for upload, path in zip(uploads, paths, strict=True):
-        old = existing.get(image_id_for_path(path))
+    for upload, path, image_id in zip(uploads, paths, ids, strict=True):
+        old = existing.get(image_id)
         metadata = dict(upload.metadata)
         if old is not None:  # the same bytes again: new metadata is merged into the old
             metadata = {**old.metadata, **({"label": old.label} if old.label else {}), **metadata}
@@ -99,10 +101,22 @@ def add_images(collection: Collection, uploads: Sequence[Upload]) -> list[str]:
         outcome.existed = outcome.image.id in existing  # new boxes replace the old ones
         prepared.append(outcome)
     Writer(collection.embedder, collection.store).write(prepared)
-    return [image_id_for_path(task.path) for task in tasks]
+    return ids
 
 
 def owned_file(collection: Collection, path: str) -> bool:
     """Whether ``path`` is a file the collection stored itself (an upload)."""
     folder = (collection.root / FILES_DIR).resolve()
     return Path(path).resolve().is_relative_to(folder)
+
+
+def remove_image(collection: Collection, image_id: str) -> None:
+    """Remove an image and its objects; an uploaded file goes too once no record uses it."""
+    record = collection.get(image_id)
+    if record.kind != "image":
+        raise UnknownIdError(image_id)
+    collection.remove([image_id])
+    if owned_file(collection, record.path) and not collection.count(
+        Filter.where({"path": record.path})
+    ):
+        Path(record.path).unlink(missing_ok=True)

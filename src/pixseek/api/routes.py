@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -25,13 +24,13 @@ from pixseek.api.schemas import (
     SearchIn,
 )
 from pixseek.collection import Collection
-from pixseek.errors import InvalidInputError, UnknownIdError
+from pixseek.errors import InvalidInputError
 from pixseek.ingest.sources import ObjectSpec
 from pixseek.records import Hit, Record
 from pixseek.search import Feedback, SearchOptions, search
 from pixseek.store.filters import Filter
 from pixseek.thumbnails import source_file, thumbnail
-from pixseek.uploads import Upload, add_images, owned_file
+from pixseek.uploads import Upload, add_images, remove_image
 from pixseek.workspace import Workspace
 
 router = APIRouter(prefix="/collections")
@@ -165,15 +164,7 @@ def list_images(
 
 @router.delete("/{name}/images/{image_id}", status_code=204)
 def delete_image(request: Request, name: str, image_id: str) -> None:
-    collection = workspace(request).get(name)
-    record = collection.get(image_id)
-    if record.kind != "image":
-        raise UnknownIdError(image_id)
-    collection.remove([image_id])
-    if owned_file(collection, record.path) and not collection.count(
-        Filter.where({"path": record.path})
-    ):
-        Path(record.path).unlink(missing_ok=True)
+    remove_image(workspace(request).get(name), image_id)
 
 
 @router.get("/{name}/records/{record_id}", response_model=HitOut)
