@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pixseek.errors import InvalidBoxError, InvalidInputError, PixseekError
-from pixseek.models.registry import PRECISIONS, EmbedderOptions
+from pixseek.models.registry import PRECISIONS
 
 SEARCH_VALUE_FLAGS = {
     "--collection",
@@ -46,16 +46,6 @@ def _model_args(parser: argparse.ArgumentParser, required: bool = False) -> None
     group.add_argument("--precision", default="auto", choices=PRECISIONS)
     group.add_argument("--device", default="auto", help="cuda | mps | cpu | auto")
     group.add_argument("--batch-size", type=int, default=32, help="images per model call")
-
-
-def _options(args: argparse.Namespace) -> EmbedderOptions:
-    return EmbedderOptions(
-        model=args.model,
-        runtime=args.runtime,
-        precision=args.precision,
-        device=args.device,
-        batch_size=args.batch_size,
-    )
 
 
 def _query_args(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ from pixseek.export import export_parquet
 from pixseek.imaging import crop_box, load_image_file, validate_box
 from pixseek.ingest import CocoSource, FolderSource, IngestOptions, ingest
 from pixseek.ingest.sources import Source
-from pixseek.models.registry import load_embedder
+from pixseek.models.registry import EmbedderOptions, load_embedder
 from pixseek.records import Hit
 from pixseek.search import (
     Feedback,
@@ -26,6 +26,16 @@ from pixseek.search import (
 )
 from pixseek.search import search as run_search
 from pixseek.store.filters import Filter
+
+
+def embedder_options(args: argparse.Namespace) -> EmbedderOptions:
+    return EmbedderOptions(
+        model=args.model,
+        runtime=args.runtime,
+        precision=args.precision,
+        device=args.device,
+        batch_size=args.batch_size,
+    )
 
 
 def _search_options(args: argparse.Namespace) -> SearchOptions:
@@ -46,8 +56,6 @@ def _hits(args: argparse.Namespace, hits: list[Hit]) -> str:
 
 
 def cmd_index(args: argparse.Namespace) -> str:
-    from pixseek.cli import _options
-
     source: Source
     if args.coco:
         if len(args.paths) != 1 or not args.paths[0].is_dir():
@@ -58,7 +66,7 @@ def cmd_index(args: argparse.Namespace) -> str:
     else:
         source = FolderSource(tuple(args.paths), label_from_folder=args.label_from_folder)
     collection = open_collection(
-        args.collection, _options(args), create=True, crop_margin=args.crop_margin
+        args.collection, embedder_options(args), create=True, crop_margin=args.crop_margin
     )
     options = IngestOptions(
         batch_size=max(args.batch_size, 1),
@@ -72,21 +80,17 @@ def cmd_index(args: argparse.Namespace) -> str:
 
 
 def cmd_search(args: argparse.Namespace) -> str:
-    from pixseek.cli import _options
-
     terms = [parse_term(token) for token in args.terms]
     if not terms and not args.more_like:
         raise EmptyQueryError("give a text to search for, e.g. pixseek search 'a red car'")
-    collection = open_collection(args.collection, _options(args))
+    collection = open_collection(args.collection, embedder_options(args))
     return _hits(args, run_search(collection, terms, _search_options(args)))
 
 
 def cmd_similar(args: argparse.Namespace) -> str:
-    from pixseek.cli import _options
-
     if (args.image is None) == (args.record_id is None):
         raise InvalidInputError("give either an IMAGE_FILE or --id ID")
-    collection = open_collection(args.collection, _options(args))
+    collection = open_collection(args.collection, embedder_options(args))
     term: Term
     if args.record_id is not None and args.box is not None:
         term = Term(RegionQuery(args.record_id, args.box))
@@ -109,9 +113,7 @@ def _read(path: object) -> bytes:
 
 
 def cmd_embed(args: argparse.Namespace) -> str:
-    from pixseek.cli import _options
-
-    embedder = load_embedder(_options(args))
+    embedder = load_embedder(embedder_options(args))
     if args.text is not None:
         vector = embedder.embed_texts([args.text])[0]
     else:
@@ -192,11 +194,10 @@ def cmd_train(args: argparse.Namespace) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> str:
-    from pixseek.cli import _options
     from pixseek.training import evaluate
 
     collection = open_collection(args.collection)
-    embedder = load_embedder(_options(args)) if args.model else None
+    embedder = load_embedder(embedder_options(args)) if args.model else None
     pairs = _pairs(args, collection)
     report = evaluate(
         collection,

@@ -157,7 +157,7 @@ class Preparer:
                 label=spec.label,
                 source=spec.source,
                 score=spec.score,
-                metadata={**{k: v for k, v in parent.metadata.items()}, **spec.metadata},
+                metadata={**parent.metadata, **spec.metadata},
                 content_hash=parent.content_hash,
             )
         )
@@ -200,7 +200,7 @@ class Writer:
             if old is not None and not prepared.replaces_objects:
                 merged = {**old.metadata, **prepared.image.metadata}
                 label = prepared.image.label or old.label
-                prepared.image = _replace(prepared.image, metadata=merged, label=label)
+                prepared.image = replace(prepared.image, metadata=merged, label=label)
 
     def _drop_stale_objects(self, batch: Sequence[Prepared]) -> None:
         changed = [p for p in batch if p.existed and p.replaces_objects]
@@ -210,7 +210,3 @@ class Writer:
         flt = Filter.where({"kind": "object", "image_id": [p.image.id for p in changed]})
         stale = [r.id for records, _ in self.store.scan(flt) for r in records if r.id not in keep]
         self.store.delete(stale)
-
-
-def _replace(record: Record, **changes: Any) -> Record:
-    return replace(record, **changes)
