@@ -7,7 +7,6 @@ The model is the small one shipped in the package (made by
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +14,11 @@ from typing import Any
 
 from pixseek.collection import Collection, exists, open_collection
 from pixseek.ingest import CocoSource, ingest
+from pixseek.models.factory import ClipShape, build_clip
 from pixseek.models.registry import EmbedderOptions
 from pixseek.records import Hit
 from pixseek.search import SearchOptions, search
-from pixseek.synthetic import write_dataset
+from pixseek.synthetic import read_captions, write_dataset
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "demo_model"
 EXAMPLE_COUNT = 3
@@ -41,13 +41,12 @@ class Demo:
 
 def train_demo_model(out: Path, work: Path, progress: Any = None, seed: int = 0) -> Path:
     """Train a tiny CLIP from scratch on synthetic captions, through ``pixseek train``'s code."""
-    from pixseek.models.factory import build_clip
     from pixseek.training import TrainOptions, pairs_from_captions, train
 
     images = work / "training-images"
     if not (images / "captions.jsonl").is_file():
         write_dataset(images, DEMO_TRAINING_IMAGES, seed=seed + 1)
-    captions = [json.loads(line)["caption"] for line in (images / "captions.jsonl").open()]
+    captions = [row["caption"] for row in read_captions(images)]
     start = build_clip(work / "untrained-model", DEMO_SHAPE, captions, seed=seed)
     collection = open_collection(
         work / "training-collection",
@@ -63,26 +62,20 @@ def train_demo_model(out: Path, work: Path, progress: Any = None, seed: int = 0)
     return out
 
 
-def _shape() -> Any:
-    from pixseek.models.factory import ClipShape
-
-    return ClipShape(
-        hidden=64,
-        intermediate=128,
-        layers=2,
-        heads=2,
-        vision_hidden=64,
-        vision_intermediate=128,
-        vision_layers=3,
-        vision_heads=2,
-        image_size=32,
-        patch_size=8,
-        projection_dim=32,
-        max_text_length=16,
-    )
-
-
-DEMO_SHAPE = _shape()
+DEMO_SHAPE = ClipShape(
+    hidden=64,
+    intermediate=128,
+    layers=2,
+    heads=2,
+    vision_hidden=64,
+    vision_intermediate=128,
+    vision_layers=3,
+    vision_heads=2,
+    image_size=32,
+    patch_size=8,
+    projection_dim=32,
+    max_text_length=16,
+)
 DEMO_EPOCHS = 40
 DEMO_TRAINING_IMAGES = 2400
 
@@ -97,13 +90,13 @@ def build_demo(options: DemoOptions, progress: Any = None) -> Demo:
         if not (model / "config.json").is_file():
             train_demo_model(model, options.directory / "training", progress)
     root = options.directory / "collections" / "shapes"
-    if not exists(root):
-        open_collection(root, EmbedderOptions(model=str(model)), create=True)
-    collection = open_collection(root)
+    if exists(root):
+        collection = open_collection(root)
+    else:
+        collection = open_collection(root, EmbedderOptions(model=str(model)), create=True)
     ingest(collection, CocoSource(images / "instances.json", images))
     captions = {
-        str((images / row["path"]).resolve()): row["caption"]
-        for row in map(json.loads, (images / "captions.jsonl").open())
+        str((images / row["path"]).resolve()): row["caption"] for row in read_captions(images)
     }
     return Demo(collection, str(model), captions)
 

@@ -124,3 +124,9 @@ def write_dataset(out: Path, count: int, seed: int = 0, side: int = 64) -> Path:
     }
     (out / "instances.json").write_text(json.dumps(coco))
     return out
+
+
+def read_captions(folder: Path) -> list[dict[str, str]]:
+    """The rows of a dataset's ``captions.jsonl``: path (relative), caption, label."""
+    with (folder / "captions.jsonl").open() as handle:
+        return [json.loads(line) for line in handle if line.strip()]
