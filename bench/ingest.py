@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pixseek.collection import open_collection
+from pixseek.collection.collection import open_collection
+from pixseek.demo.factory import ClipShape, build_clip
 from pixseek.ingest import FolderSource, IngestOptions, ingest
 from pixseek.models import EmbedderOptions, load_embedder
-from pixseek.models.factory import ClipShape, build_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "caltech101"
@@ -48,7 +48,7 @@ def subset(data: Path, limit: int, work: Path) -> Path:
 def vectors_by_path(root: Path) -> dict[str, np.ndarray]:
     collection = open_collection(root)
     found: dict[str, np.ndarray] = {}
-    for records, vectors in collection.store.scan(with_vectors=True):
+    for records, vectors in collection.index().store.scan(with_vectors=True):
         assert vectors is not None
         found.update({r.path: v for r, v in zip(records, vectors, strict=True)})
     return found

@@ -25,11 +25,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pixseek.collection import open_collection  # noqa: E402
+from pixseek.collection.collection import open_collection  # noqa: E402
+from pixseek.core.filters import Filter  # noqa: E402
+from pixseek.demo.factory import build_clip  # noqa: E402
 from pixseek.ingest import CocoSource, ingest  # noqa: E402
 from pixseek.models import EmbedderOptions  # noqa: E402
-from pixseek.models.factory import build_clip  # noqa: E402
-from pixseek.store.filters import Filter  # noqa: E402
 from tests.serving import running_server  # noqa: E402
 
 TEXTS = [

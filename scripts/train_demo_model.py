@@ -1,4 +1,4 @@
-"""Rebuild the small model shipped for ``pixseek demo`` (src/pixseek/demo_model).
+"""Rebuild the small model shipped for ``pixseek demo`` (src/pixseek/demo/model).
 
     python scripts/train_demo_model.py
 
@@ -13,8 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pixseek.cli_format import TrainBar
-from pixseek.demo import SHIPPED_MODEL, train_demo_model
+from pixseek.cli.render import TrainBar
+from pixseek.demo.demo import SHIPPED_MODEL, train_demo_model
 
 
 def main() -> int:

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixseek.collection import Collection, open_collection
+from pixseek.collection.collection import Collection, open_collection
+from pixseek.demo.factory import build_clip
 from pixseek.models import BatchEmbedder, EmbedderOptions, load_embedder
-from pixseek.models.factory import build_clip
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -32,7 +32,9 @@ def settings(tmp_path, tiny_model) -> ServeSettings:
 
 @pytest.fixture()
 def client(settings) -> TestClient:
-    return TestClient(create_app(settings), raise_server_exceptions=False)
+    return TestClient(
+        create_app(settings), raise_server_exceptions=False, base_url="http://localhost"
+    )
 
 
 @pytest.fixture()
@@ -45,7 +47,7 @@ def filled(client) -> dict[str, list[str]]:
                 "metadata": {"split": "val", "tags": ["x"]},
                 "boxes": [
                     {"box": [10, 10, 20, 20], "label": "square"},
-                    {"box": [0, 0, 60, 40], "label": "frame", "source": "pred", "score": 0.7},
+                    {"box": [0, 0, 60, 40], "label": "frame", "source": "pred", "confidence": 0.7},
                 ],
             },
             {"data": b64(png((20, 200, 20))), "metadata": {"label": "green"}},
@@ -132,7 +134,7 @@ def test_search_by_every_kind_of_query(client, filled) -> None:
         ({"text": "   "}, 422, "empty"),
         ({"image_id": "missing"}, 404, "no record"),
         ({"object_id": "missing"}, 404, "no record"),
-        ({"image_id": "RED", "box": [50, 30, 40, 40]}, 422, "outside"),
+        ({"image_id": "RED", "box": [70, 50, 10, 10]}, 422, "outside"),
         ({"image_id": "RED", "box": [1, 2, 3]}, 422, "box"),
         ({"image": "not base64!"}, 422, "base64"),
         ({"image": b64(b"not an image")}, 422, "not a recognised image"),
@@ -151,7 +153,7 @@ def test_search_errors_are_4xx(client, filled, body, status, message) -> None:
 def test_upload_errors(client, filled, settings) -> None:
     bad = client.post("/collections/demo/images", json={"images": [{"data": b64(b"junk")}]})
     assert bad.status_code == 422 and "not a recognised image" in bad.text
-    box = {"images": [{"data": b64(png((1, 2, 3))), "boxes": [{"box": [50, 30, 40, 40]}]}]}
+    box = {"images": [{"data": b64(png((1, 2, 3))), "boxes": [{"box": [70, 50, 40, 40]}]}]}
     assert client.post("/collections/demo/images", json=box).status_code == 422
     big = client.post("/collections/demo/images", files=[("files", ("x.png", b"0" * 300_000))])
     assert big.status_code == 413
@@ -190,7 +192,9 @@ def test_files_thumbnails_and_delete(client, filled, settings) -> None:
 
 def test_api_key(settings, tiny_model) -> None:
     settings.api_key = "s3cret"
-    client = TestClient(create_app(settings), raise_server_exceptions=False)
+    client = TestClient(
+        create_app(settings), raise_server_exceptions=False, base_url="http://localhost"
+    )
     assert client.get("/health").status_code == 200
     assert client.get("/").status_code == 200
     assert client.get("/collections").status_code == 401

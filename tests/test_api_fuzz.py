@@ -58,6 +58,7 @@ def fuzz_client(tmp_path_factory, tiny_model):  # type: ignore[no-untyped-def]
             )
         ),
         raise_server_exceptions=False,
+        base_url="http://localhost",
     )
     client.post("/collections", json={"name": "f"})
     body = {"images": [{"data": b64(png((200, 0, 0))), "boxes": [{"box": [5, 5, 10, 10]}]}]}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from pixseek.collection import open_collection
+from pixseek.collection.collection import open_collection
 from pixseek.ingest import CocoSource, ingest
 from tests.conftest import make_image
 from tests.serving import running_server

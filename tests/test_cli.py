@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pixseek.cli import main, split_negative_terms
+from pixseek.cli.main import main, split_negative_terms
 
 
 def pixseek(capsys, *args: str) -> str:  # type: ignore[no-untyped-def]
@@ -66,6 +66,7 @@ def test_index_search_similar_info_export(indexed, photo_folder, tmp_path, capsy
         "box",
         "label",
         "source",
+        "confidence",
         "metadata",
     }
     warm = json.loads(
@@ -167,7 +168,7 @@ def test_results_survive_a_new_process(indexed, capsys) -> None:
     ("args", "message"),
     [
         (["similar", "--id", "nope"], "no record with id 'nope'"),
-        (["similar", "--id", "IMAGE", "--box", "0,0,9999,10"], "outside"),
+        (["similar", "--id", "IMAGE", "--box", "9000,0,10,10"], "outside"),
         (["similar", "--id", "IMAGE", "--box", "1,2,3"], "four numbers"),
         (["search", "   "], "empty"),
         (["search", "x", "--where", "colour=red"], "filterable fields"),
@@ -191,7 +192,7 @@ def test_a_failing_process_prints_no_traceback(indexed) -> None:
 def test_missing_collection_and_wrong_model(tmp_path, indexed, capsys) -> None:
     missing = run_process("info", "--collection", tmp_path / "nothing")
     assert missing.returncode == 2 and "no pixseek collection" in missing.stderr
-    from pixseek.models.factory import ClipShape, build_clip
+    from pixseek.demo.factory import ClipShape, build_clip
 
     other = build_clip(tmp_path / "other", ClipShape(projection_dim=8))
     wrong = run_process("search", "x", "--collection", indexed, "--model", other)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pixseek.collection import open_collection
+from pixseek.collection.collection import open_collection
 from pixseek.ingest import FolderSource, ingest
+from pixseek.jobs.evaluate import evaluate
 from pixseek.search import Feedback, SearchOptions, search
-from pixseek.training import evaluate, pairs_from_labels
+from pixseek.training import pairs_from_labels
 from pixseek.training.data import Pair
 from tests.conftest import KeyedEmbedder, make_image
 
@@ -68,13 +69,15 @@ def test_evaluate_matches_a_hand_computed_example(tmp_path) -> None:
         Pair(ids[label].id, ids[label].path, text, label)
         for label, text in (("red", "r"), ("green", "g"), ("blue", "b"))
     ]
-    report = evaluate(collection, pairs, ks=(1, 2))
+    report = evaluate(collection.index(), pairs, ks=(1, 2))
     # text→image: r→red (1st), g→red then green (2nd), b→blue (1st)
     assert report.text_to_image == {1: pytest.approx(2 / 3), 2: 1.0}
     # image→text: each image's own caption ranks first
     assert report.image_to_text == {1: 1.0, 2: 1.0}
     labelled = pairs_from_labels(collection, templates=("{label}",))
-    zero_shot = evaluate(collection, labelled, ks=(1,), templates=("{label}",), zero_shot=True)
+    zero_shot = evaluate(
+        collection.index(), labelled, ks=(1,), templates=("{label}",), zero_shot=True
+    )
     assert zero_shot.zero_shot_accuracy == pytest.approx(2 / 3)
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixseek.imaging import DecodeOptions, decode_image
+from pixseek.core.filters import Filter
+from pixseek.imaging.decode import DecodeOptions, decode_image
 from pixseek.ingest import FolderSource, IngestOptions, ingest
-from pixseek.store.filters import Filter
 
 
 def png_header_only(width: int, height: int) -> bytes:
@@ -93,8 +93,7 @@ def test_hostile_corpus(collection, tmp_path) -> None:
         assert fragment in errors[name], (name, errors[name])
     stored = {
         Path(r.path).name: (r.width, r.height)
-        for rs, _ in collection.store.scan(Filter.where({"kind": "image"}))
-        for r in rs
+        for r in collection.records(Filter.where({"kind": "image"}))
     }
     assert stored == successes
     assert {Path(f.path).name for f in collection.failures.list()} == set(failures)
@@ -126,7 +125,7 @@ def test_pixel_limit_is_configurable() -> None:
 
 
 def test_draft_decode_keeps_full_size_for_boxes() -> None:
-    from pixseek.imaging import decode_image_sized
+    from pixseek.imaging.decode import decode_image_sized
 
     big = jpeg_bytes(gradient(2000, 1200))
     image, size = decode_image_sized(big, DecodeOptions(draft_size=448))

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from pixseek.collection import open_collection
-from pixseek.errors import WrongModelError
+from pixseek.collection.collection import open_collection
+from pixseek.core.errors import WrongModelError
+from pixseek.core.filters import Filter
 from pixseek.ingest import CocoSource, FolderSource, ingest
 from pixseek.models import EmbedderOptions
-from pixseek.store.filters import Filter
 
 
 def test_folder_ingest_skips_broken_files_and_reports_them(collection, photo_folder) -> None:
@@ -49,9 +49,8 @@ def test_coco_import_counts_and_exact_boxes(collection, coco) -> None:
     assert report.failed == 0
     assert collection.count(Filter.where({"kind": "image"})) == len(data["images"])
     assert collection.count(Filter.where({"kind": "object"})) == len(data["annotations"])
-    stored = {}
-    for records, _ in collection.store.scan(Filter.where({"kind": "object"})):
-        stored.update({r.metadata["coco_id"]: r for r in records})
+    objects = collection.records(Filter.where({"kind": "object"}))
+    stored = {r.metadata["coco_id"]: r for r in objects}
     names = {c["id"]: c["name"] for c in data["categories"]}
     for ann in data["annotations"]:
         record = stored[ann["id"]]
@@ -66,7 +65,7 @@ def test_bad_boxes_fail_alone(collection, photo_folder, tmp_path) -> None:
         "images": [{"id": 1, "file_name": "warm/red.jpg", "width": 64, "height": 48}],
         "annotations": [
             {"id": 10, "image_id": 1, "category_id": 1, "bbox": [4, 4, 20, 20]},
-            {"id": 11, "image_id": 1, "category_id": 1, "bbox": [50, 40, 30, 30]},
+            {"id": 11, "image_id": 1, "category_id": 1, "bbox": [70, 50, 30, 30]},
             {"id": 12, "image_id": 1, "category_id": 1, "bbox": [5, 5, 0, 10]},
         ],
         "categories": [{"id": 1, "name": "blob"}],
@@ -96,12 +95,12 @@ def test_changed_annotations_replace_old_objects(collection, photo_folder, tmp_p
 
     ingest(collection, write([[1, 1, 10, 10], [20, 20, 10, 10]]))
     ingest(collection, write([[2, 2, 10, 10]]))
-    objects = [r for rs, _ in collection.store.scan(Filter.where({"kind": "object"})) for r in rs]
+    objects = list(collection.records(Filter.where({"kind": "object"})))
     assert [r.box for r in objects] == [(2.0, 2.0, 10.0, 10.0)]
 
 
 def test_collection_refuses_another_model(tmp_path, tiny_model, torch_embedder) -> None:
-    from pixseek.models.factory import ClipShape, build_clip
+    from pixseek.demo.factory import ClipShape, build_clip
 
     col = open_collection(tmp_path / "c", embedder=torch_embedder, create=True)
     other = build_clip(tmp_path / "other", ClipShape(projection_dim=8), seed=1)

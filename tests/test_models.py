@@ -8,8 +8,9 @@ import torch
 from PIL import Image
 from transformers import CLIPModel, CLIPProcessor
 
-from pixseek.errors import EmptyQueryError, ModelLoadError, UnknownBackendError
-from pixseek.imaging import crop_box, load_image_file
+from pixseek.core.errors import EmptyQueryError, ModelLoadError, UnknownBackendError
+from pixseek.imaging.crops import crop_box
+from pixseek.imaging.decode import load_image_file
 from pixseek.models import EmbedderOptions, load_embedder
 
 TEXTS = [
@@ -74,7 +75,7 @@ def test_missing_directory_and_non_model_directory(tmp_path) -> None:
 
 
 def test_unknown_runtime_and_precision(tiny_model) -> None:
-    with pytest.raises(UnknownBackendError, match="unknown runtime 'tensorflow'"):
+    with pytest.raises(UnknownBackendError, match="runtime 'tensorflow'"):
         load_embedder(EmbedderOptions(model=str(tiny_model), runtime="tensorflow"))
     with pytest.raises(UnknownBackendError, match="int8"):
         load_embedder(EmbedderOptions(model=str(tiny_model), runtime="torch", precision="int8"))

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pixseek.imaging import load_image_file
+from pixseek.imaging.decode import load_image_file
 from pixseek.models import EmbedderOptions, load_embedder
-from pixseek.models.onnx_export import export_dir
+from pixseek.models.hf_clip.onnx_build import export_dir
 from pixseek.models.registry import resolve_runtime
 
 TEXTS = [

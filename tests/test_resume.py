@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pixseek.collection import exists, open_collection
+from pixseek.collection.collection import exists, open_collection
+from pixseek.core.filters import Filter
 from pixseek.ingest import FolderSource, ingest
-from pixseek.store.filters import Filter
 
 FILES = 600
 
@@ -78,7 +78,7 @@ def test_kill_and_resume(tmp_path, tiny_model) -> None:
     )
     assert resumed.returncode == 0, resumed.stderr
     col = open_collection(collection)
-    ids = [r.id for records, _ in col.store.scan() for r in records]
+    ids = [r.id for r in col.records()]
     assert len(ids) == len(set(ids)) == FILES
     assert f"{at_kill} unchanged, 0 failed" in resumed.stdout
     indexed = int(resumed.stdout.split("indexed ")[1].split(" ")[0])
@@ -95,7 +95,7 @@ def test_sync_drops_deleted_files_only(collection, photo_folder, tmp_path) -> No
 
     report = ingest(collection, FolderSource((photo_folder,)), IngestOptions(sync=True))
     assert report.removed == 1
-    paths = {r.path for rs, _ in collection.store.scan(Filter.where({"kind": "image"})) for r in rs}
+    paths = {r.path for r in collection.records(Filter.where({"kind": "image"}))}
     assert len(paths) == 5 + 2
     assert not any(p.endswith("red.jpg") for p in paths)
     without_sync = ingest(collection, FolderSource((photo_folder / "cool",)))

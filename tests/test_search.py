@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from pixseek.collection import open_collection
-from pixseek.errors import EmptyQueryError, InvalidBoxError, InvalidFilterError, UnknownIdError
+from pixseek.collection.collection import open_collection
+from pixseek.core.errors import EmptyQueryError, InvalidBoxError, InvalidFilterError, UnknownIdError
+from pixseek.core.filters import Filter
 from pixseek.ingest import CocoSource, FolderSource, ingest
 from pixseek.search import (
     ImageQuery,
@@ -18,7 +19,6 @@ from pixseek.search import (
     parse_term,
     search,
 )
-from pixseek.store.filters import Filter
 from tests.conftest import KeyedEmbedder, make_image
 
 
@@ -32,7 +32,7 @@ def coco_collection(tmp_path_factory, torch_embedder, coco):  # type: ignore[no-
 
 
 def test_query_by_indexed_image_returns_it_first(coco_collection) -> None:
-    image = next(iter(coco_collection.store.scan(Filter.where({"kind": "image"}))))[0][3]
+    image = list(coco_collection.records(Filter.where({"kind": "image"})))[3]
     hits = search(coco_collection, Term(RecordQuery(image.id)), SearchOptions(k=5))
     assert hits[0].id == image.id and hits[0].score >= 0.999
     by_file = search(
@@ -44,7 +44,7 @@ def test_query_by_indexed_image_returns_it_first(coco_collection) -> None:
 
 
 def test_query_by_object_id_and_by_drawn_box(coco_collection) -> None:
-    objects = next(iter(coco_collection.store.scan(Filter.where({"kind": "object"}))))[0]
+    objects = list(coco_collection.records(Filter.where({"kind": "object"})))
     # a mid-sized box: a box covering the whole image ties with the image itself
     target = sorted(objects, key=lambda r: r.box[2] * r.box[3])[len(objects) // 2]
     hits = search(coco_collection, Term(RecordQuery(target.id)), SearchOptions(k=5))
@@ -79,11 +79,15 @@ def test_kind_and_min_score(coco_collection) -> None:
 
 
 def test_bad_queries_raise_typed_errors(coco_collection) -> None:
-    image = next(iter(coco_collection.store.scan(Filter.where({"kind": "image"}))))[0][0]
+    image = next(iter(coco_collection.records(Filter.where({"kind": "image"}))))
     with pytest.raises(UnknownIdError):
         search(coco_collection, Term(RecordQuery("no-such-id")))
     with pytest.raises(InvalidBoxError, match="outside"):
-        search(coco_collection, Term(RegionQuery(image.id, (image.width - 5, 0, 50, 50))))
+        search(coco_collection, Term(RegionQuery(image.id, (image.width + 5, 0, 50, 50))))
+    # a box that overlaps the edge is clipped to the image: the same as the clipped box
+    edge = search(coco_collection, Term(RegionQuery(image.id, (image.width - 40, -10, 80, 60))))
+    inside = search(coco_collection, Term(RegionQuery(image.id, (image.width - 40, 0, 40, 50))))
+    assert [h.id for h in edge] == [h.id for h in inside]
     with pytest.raises(EmptyQueryError):
         search(coco_collection, [])
     with pytest.raises(EmptyQueryError):

@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel, SiglipProcessor
 
+from pixseek.demo.factory import train_tokenizer
 from pixseek.models import EmbedderOptions, load_embedder
-from pixseek.models.factory import train_tokenizer
 
 
 def test_tiny_siglip_matches_transformers(tmp_path) -> None:

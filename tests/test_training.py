@@ -10,13 +10,13 @@ import torch
 from safetensors.torch import load_file
 
 from pixseek.cli import main
-from pixseek.collection import open_collection
-from pixseek.demo import DEMO_SHAPE
+from pixseek.collection.collection import open_collection
+from pixseek.demo.demo import DEMO_SHAPE
+from pixseek.demo.factory import build_clip
+from pixseek.demo.synthetic import write_dataset
 from pixseek.ingest import CocoSource, ingest
 from pixseek.models import EmbedderOptions
-from pixseek.models.factory import build_clip
 from pixseek.search import SearchOptions, search
-from pixseek.synthetic import write_dataset
 from pixseek.training import TrainOptions, pairs_from_captions, train
 from pixseek.training.loop import trainable
 

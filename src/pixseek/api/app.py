@@ -1,78 +1,96 @@
-"""The FastAPI application: routes are thin calls into the library.
+"""The FastAPI application: middleware, error mapping and routers.
 
-Library errors map to status codes in one place (:data:`STATUS`), so bad input
-is always a 4xx with a message and never a 500.
+Routes are thin calls into the library; library errors map to status codes in
+:mod:`pixseek.api.errors`, so bad input is always a 4xx and never a 500.
 """
 
 from __future__ import annotations
 
-import secrets
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Any
+from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 
 from pixseek import __version__
-from pixseek.api import routes
+from pixseek.api import errors
+from pixseek.api.deps import authorize
+from pixseek.api.routes import collections, images
+from pixseek.api.routes import search as search_routes
 from pixseek.api.settings import ServeSettings
-from pixseek.errors import (
-    CollectionExistsError,
-    InvalidInputError,
-    NotFoundError,
-    PixseekError,
-    WrongModelError,
-)
-from pixseek.models.registry import EmbedderOptions
-from pixseek.workspace import Workspace
+from pixseek.collection.workspace import Workspace
+from pixseek.models.options import EmbedderOptions
 
 WEB = Path(__file__).resolve().parents[1] / "web"
-STATUS: list[tuple[type[Exception], int]] = [
-    (NotFoundError, 404),
-    (CollectionExistsError, 409),
-    (WrongModelError, 409),
-    (InvalidInputError, 422),
-    (PixseekError, 400),
-]
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
-BEARER = HTTPBearer(auto_error=False)
+class BodyTooLargeError(Exception):
+    pass
 
 
-def authorize(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
-) -> None:
-    """With an API key configured, every API route needs ``Authorization: Bearer KEY``."""
-    key = request.app.state.settings.api_key
-    if key is None:
-        return
-    given = credentials.credentials if credentials else ""
-    if not secrets.compare_digest(given.encode(), key.encode()):
-        raise HTTPException(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
+class BodyLimit:
+    """Refuse bodies over ``limit`` bytes while they stream in (a chunked body has no
+    Content-Length to check up front)."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await _too_large(self.limit)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLargeError
+            return message
+
+        await self.app(scope, limited, send)
 
 
-def _status(exc: Exception) -> int:
-    return next(code for kind, code in STATUS if isinstance(exc, kind))
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse({"detail": f"request body over the {limit}-byte limit"}, 413)
+
+
+def _host_allowed(request: Request, settings: ServeSettings) -> bool:
+    """Without an API key, only requests addressed to an allowed host name are served:
+    a DNS-rebinding page cannot reach the API under its own name."""
+    host = request.headers.get("host", "")
+    name = urlsplit(f"//{host}").hostname or ""
+    allowed = {h.strip("[]").lower() for h in settings.allowed_hosts} | {settings.host.lower()}
+    return name.strip("[]").lower() in allowed
+
+
+def _same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    if origin is None:  # not a browser's cross-site request
+        return True
+    return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
 
 
 def create_app(
     settings: ServeSettings | None = None, workspace: Workspace | None = None
 ) -> FastAPI:
     settings = settings or ServeSettings()
-    defaults = EmbedderOptions(
-        model=settings.model,
-        runtime=settings.runtime,
-        precision=settings.precision,
-        device=settings.device,
-    )
-    space = workspace or Workspace(settings.root, defaults)
+    space = workspace or Workspace(settings.root, EmbedderOptions.from_attrs(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,33 +101,31 @@ def create_app(
     app = FastAPI(title="pixseek", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.workspace = space
+    app.state.upload_slots = threading.BoundedSemaphore(settings.max_concurrent_uploads)
+    errors.install(app)
 
-    @app.exception_handler(PixseekError)
-    async def library_error(request: Request, exc: PixseekError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=_status(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # the offending input is left out: it may be a NaN or infinity, which JSON cannot carry
-        details = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type")}
-            for e in exc.errors()
-        ]
-        return JSONResponse({"detail": details}, status_code=422)
+    @app.exception_handler(BodyTooLargeError)
+    async def body_too_large(request: Request, exc: BodyTooLargeError) -> JSONResponse:
+        return _too_large(settings.max_upload_bytes)
 
     @app.middleware("http")
-    async def limit_upload_size(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_upload_bytes:
-            limit = settings.max_upload_bytes
-            return JSONResponse({"detail": f"request body over the {limit}-byte limit"}, 413)
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if settings.api_key is None and not _host_allowed(request, settings):
+            return JSONResponse({"detail": "unknown Host header"}, 421)
+        if request.method in WRITE_METHODS and not _same_origin(request):
+            return JSONResponse({"detail": "cross-origin writes are refused"}, 403)
         return await call_next(request)
+
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
 
     @app.get("/health", response_model=None)
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    app.include_router(routes.router, dependencies=[Depends(authorize)])
+    for router in (collections.router, images.router, search_routes.router):
+        app.include_router(router, dependencies=[Depends(authorize)])
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

@@ -9,6 +9,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ServeSettings(BaseSettings):
+    """``models_root``: the only directory whose model folders clients may name for new
+    collections (otherwise hub ids only), so a client cannot probe server paths."""
+
     model_config = SettingsConfigDict(env_prefix="PIXSEEK_")
 
     root: Path = Path("pixseek-collections")
@@ -16,7 +19,11 @@ class ServeSettings(BaseSettings):
     port: int = 8000
     api_key: str | None = None
     max_upload_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
+    max_concurrent_uploads: int = Field(default=2, ge=1)
+    models_root: Path | None = None
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1", "localhost", "[::1]"])
     model: str = ""
     runtime: str = "auto"
     precision: str = "auto"
     device: str = "auto"
+    batch_size: int = 32

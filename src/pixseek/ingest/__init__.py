@@ -1,7 +1,9 @@
 """Ingest: sources of images and the stages that embed and store them."""
 
-from pixseek.ingest.pipeline import IngestOptions, IngestReport, Progress, ingest
-from pixseek.ingest.sources import CocoSource, FolderSource, ImageTask, ObjectSpec, Source
+from pixseek.ingest.options import IngestOptions, IngestReport, Progress
+from pixseek.ingest.runners.local import ingest
+from pixseek.ingest.sources import CocoSource, FolderSource, UrlListSource
+from pixseek.ingest.tasks import ImageTask, ObjectSpec, Source
 
 __all__ = [
     "CocoSource",
@@ -12,5 +14,6 @@ __all__ = [
     "ObjectSpec",
     "Progress",
     "Source",
+    "UrlListSource",
     "ingest",
 ]

@@ -15,15 +15,16 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pixseek.errors import PixseekError
-from pixseek.failures import Failure
-from pixseek.ids import content_hash, image_id_for_path, object_id
-from pixseek.imaging import DecodeOptions, crop_box, decode_image_sized, validate_box
-from pixseek.ingest.sources import ImageTask, ObjectSpec
+from pixseek.collection.failures import Failure
+from pixseek.core.errors import InvalidInputError, PixseekError
+from pixseek.core.filters import Filter
+from pixseek.core.ids import content_hash, image_id_for_uri, object_id
+from pixseek.core.records import Record
+from pixseek.imaging.crops import crop_box, validate_box
+from pixseek.imaging.decode import DecodeOptions, decode_image_sized
+from pixseek.ingest.tasks import ImageTask, ObjectSpec
 from pixseek.models.base import Embedder, PreparedImageEmbedder, Vectors
-from pixseek.records import Record
-from pixseek.store.base import VectorStore
-from pixseek.store.filters import Filter
+from pixseek.stores.base import VectorStore
 
 # What the store knows of an image: (content hash, source hash).
 ImageState = Mapping[str, tuple[str, str]]
@@ -64,10 +65,19 @@ def source_hash(task: ImageTask) -> str:
     objects = None
     if task.objects is not None:
         objects = [
-            [list(o.box), o.label, o.source, o.score, o.key, dict(o.metadata)] for o in task.objects
+            [list(o.box), o.label, o.source, o.confidence, o.key, dict(o.metadata)]
+            for o in task.objects
         ]
     text = json.dumps([dict(task.metadata), objects], sort_keys=True, default=str)
     return content_hash(text.encode())
+
+
+def check_utf8(name: str) -> None:
+    """Stores keep paths as UTF-8 text; a file name with undecodable bytes cannot be one."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError("the file name is not valid UTF-8; rename the file") from exc
 
 
 class Preparer:
@@ -86,8 +96,9 @@ class Preparer:
         self.decode = decode or DecodeOptions()
 
     def __call__(self, task: ImageTask) -> Outcome:
-        path = str(task.path.resolve())
+        path = task.uri
         try:
+            check_utf8(path)
             return self._prepare(task, path)
         except PixseekError as exc:
             return Failed(Failure(path, str(exc)))
@@ -102,8 +113,8 @@ class Preparer:
         return image
 
     def _prepare(self, task: ImageTask, path: str) -> Outcome:
-        data = task.path.read_bytes()
-        image_id = image_id_for_path(task.path)
+        data = task.read()
+        image_id = image_id_for_uri(path)
         digest, signature = content_hash(data), source_hash(task)
         previous = self.state.get(image_id)
         if previous == (digest, signature):
@@ -156,7 +167,7 @@ class Preparer:
                 box=box,
                 label=spec.label,
                 source=spec.source,
-                score=spec.score,
+                confidence=spec.confidence,
                 metadata={**parent.metadata, **spec.metadata},
                 content_hash=parent.content_hash,
             )

@@ -1,8 +1,8 @@
-"""Embedding models: the :class:`Embedder` protocol and the runtime table."""
+"""Embedding models: the :class:`Embedder` protocol and the table of builders."""
 
 from pixseek.models.base import BatchEmbedder, Embedder, l2_normalize
-from pixseek.models.loading import DEFAULT_MODEL
-from pixseek.models.registry import EmbedderOptions, load_embedder, register_runtime
+from pixseek.models.options import DEFAULT_MODEL, EmbedderOptions
+from pixseek.models.registry import load_embedder, register_embedder
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -11,5 +11,5 @@ __all__ = [
     "EmbedderOptions",
     "l2_normalize",
     "load_embedder",
-    "register_runtime",
+    "register_embedder",
 ]

@@ -15,9 +15,10 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from pixseek.errors import EmptyQueryError
+from pixseek.core.errors import EmptyQueryError
+from pixseek.core.vectors import Vectors, l2_normalize
 
-Vectors = NDArray[np.float32]
+__all__ = ["BatchEmbedder", "Embedder", "PreparedImageEmbedder", "Vectors", "l2_normalize"]
 
 
 @runtime_checkable
@@ -35,19 +36,8 @@ class Embedder(Protocol):
     def embed_texts(self, texts: Sequence[str]) -> Vectors: ...
 
 
-def l2_normalize(vectors: NDArray[np.floating]) -> Vectors:
-    """Unit rows in float32; an all-zero row stays zero instead of becoming NaN."""
-    array = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(array, axis=-1, keepdims=True)
-    result: Vectors = np.divide(array, norms, out=np.zeros_like(array), where=norms > 0)
-    return result
-
-
 class BatchEmbedder(ABC):
     """Base for backends: splits input into batches and normalises the output."""
-
-    supports_images: bool = True
-    supports_text: bool = True
 
     def __init__(self, name: str, dim: int, batch_size: int = 32) -> None:
         self._name = name

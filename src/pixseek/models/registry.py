@@ -1,78 +1,69 @@
-"""One table of runtimes that can execute a model; unknown names raise.
+"""One table of embedder builders keyed by (model family, runtime); unknown names raise.
 
-Third-party runtimes register through the ``pixseek.runtimes`` entry-point group
-(the value is a factory taking :class:`EmbedderOptions`).
+A family is the model logic (pre/post-processing, tokenisation): ``hf-clip``
+covers every transformers CLIP-family checkpoint (CLIP, SigLIP, ...). A runtime
+executes it (``torch``, ``onnx``). Third-party builders register through the
+``pixseek.embedders`` entry-point group, named ``FAMILY:RUNTIME``; the value is a
+factory taking :class:`EmbedderOptions`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from importlib.metadata import entry_points
-from pathlib import Path
 
-from pixseek.errors import UnknownBackendError
+from pixseek.core.errors import UnknownBackendError
 from pixseek.models.base import Embedder
-from pixseek.models.loading import DEFAULT_MODEL, canonical_model_name
+from pixseek.models.options import DEFAULT_MODEL, PRECISIONS, EmbedderOptions, canonical_model_name
 
-PRECISIONS = ("auto", "fp32", "fp16", "int8")
-
-
-@dataclass(frozen=True, slots=True)
-class EmbedderOptions:
-    """Everything needed to build an embedder; one value instead of many keywords."""
-
-    model: str = ""  # empty: the collection's own model, or DEFAULT_MODEL for a new one
-    runtime: str = "auto"
-    precision: str = "auto"
-    device: str = "auto"
-    batch_size: int = 32
-    cache_dir: Path | None = None
-
-    def with_model(self, model: str) -> EmbedderOptions:
-        return replace(self, model=model)
+EmbedderFactory = Callable[[EmbedderOptions], Embedder]
+DEFAULT_FAMILY = "hf-clip"
+ENTRY_POINT_GROUP = "pixseek.embedders"
 
 
-RuntimeFactory = Callable[[EmbedderOptions], Embedder]
-
-
-def _torch_factory(options: EmbedderOptions) -> Embedder:
-    from pixseek.models.hf import build_torch_embedder
+def _hf_clip_torch(options: EmbedderOptions) -> Embedder:
+    from pixseek.models.hf_clip.torch_build import build_torch_embedder
 
     return build_torch_embedder(options)
 
 
-def _onnx_factory(options: EmbedderOptions) -> Embedder:
-    from pixseek.models.onnx_export import build_onnx_embedder
+def _hf_clip_onnx(options: EmbedderOptions) -> Embedder:
+    from pixseek.models.hf_clip.onnx_build import build_onnx_embedder
 
     return build_onnx_embedder(options)
 
 
-_RUNTIMES: dict[str, RuntimeFactory] = {"torch": _torch_factory, "onnx": _onnx_factory}
+_BUILDERS: dict[tuple[str, str], EmbedderFactory] = {
+    ("hf-clip", "torch"): _hf_clip_torch,
+    ("hf-clip", "onnx"): _hf_clip_onnx,
+}
 
 
-def register_runtime(name: str, factory: RuntimeFactory) -> None:
-    _RUNTIMES[name] = factory
-
-
-def available_runtimes() -> list[str]:
-    _load_plugins()
-    return sorted(_RUNTIMES)
+def register_embedder(family: str, runtime: str, factory: EmbedderFactory) -> None:
+    _BUILDERS[(family, runtime)] = factory
 
 
 def _load_plugins() -> None:
-    for entry in entry_points(group="pixseek.runtimes"):
-        if entry.name not in _RUNTIMES:
-            _RUNTIMES[entry.name] = entry.load()
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        family, _, runtime = entry.name.partition(":")
+        if (family, runtime) not in _BUILDERS:
+            _BUILDERS[(family, runtime)] = entry.load()
+
+
+def available() -> list[str]:
+    """``family:runtime`` of every registered builder."""
+    _load_plugins()
+    return sorted(f"{family}:{runtime}" for family, runtime in _BUILDERS)
 
 
 def resolve_runtime(options: EmbedderOptions) -> EmbedderOptions:
-    """Pick the automatic runtime and precision for the device.
+    """Pick the automatic family, runtime and precision for the device.
 
-    On CPU, onnxruntime with int8 weights is several times faster than eager torch
-    at a cosine of about 0.99 to the fp32 vectors; on GPU, torch fp16 is.
+    On CPU, onnxruntime with int8 weights is several times faster than eager torch;
+    on GPU, torch fp16 is.
     """
-    from pixseek.sessions.base import select_device
+    from pixseek.models.runtimes.base import select_device
 
     device = select_device(options.device)
     runtime, precision = options.runtime, options.precision
@@ -82,7 +73,8 @@ def resolve_runtime(options: EmbedderOptions) -> EmbedderOptions:
         runtime = "torch" if device != "cpu" else "onnx"
     if precision == "auto":
         precision = "fp16" if device == "cuda" else ("int8" if runtime == "onnx" else "fp32")
-    return replace(options, runtime=runtime, precision=precision, device=device)
+    family = DEFAULT_FAMILY if options.family == "auto" else options.family
+    return replace(options, runtime=runtime, precision=precision, device=device, family=family)
 
 
 def load_embedder(options: EmbedderOptions | str | None = None) -> Embedder:
@@ -93,12 +85,13 @@ def load_embedder(options: EmbedderOptions | str | None = None) -> Embedder:
         options = EmbedderOptions(model=options)
     model = canonical_model_name(options.model or DEFAULT_MODEL)
     options = resolve_runtime(options.with_model(model))
-    factory = _RUNTIMES.get(options.runtime)
-    if factory is None:
+    key = (options.family, options.runtime)
+    if key not in _BUILDERS:
         _load_plugins()
-        factory = _RUNTIMES.get(options.runtime)
+    factory = _BUILDERS.get(key)
     if factory is None:
         raise UnknownBackendError(
-            f"unknown runtime {options.runtime!r}; available: {', '.join(available_runtimes())}"
+            f"no embedder for model family {options.family!r} on runtime "
+            f"{options.runtime!r}; available: {', '.join(available())}"
         )
     return factory(options)

@@ -14,10 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pixseek.collection import Collection
-from pixseek.errors import InvalidInputError
-from pixseek.records import Record
-from pixseek.store.filters import Filter
+from pixseek.collection.collection import Collection
+from pixseek.core.errors import InvalidInputError
+from pixseek.core.filters import Filter
+from pixseek.core.records import Record
 
 DEFAULT_TEMPLATES = ("a photo of a {label}",)
 
@@ -31,9 +31,7 @@ class Pair:
 
 
 def _images(collection: Collection) -> list[Record]:
-    return [
-        r for records, _ in collection.store.scan(Filter.where({"kind": "image"})) for r in records
-    ]
+    return list(collection.records(Filter.where({"kind": "image"})))
 
 
 def pairs_from_labels(

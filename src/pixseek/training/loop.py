@@ -17,8 +17,9 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from pixseek.errors import InvalidInputError
-from pixseek.imaging import load_image_file
+from pixseek.core.errors import InvalidInputError
+from pixseek.imaging.decode import load_image_file
+from pixseek.models.hf_clip.policy import TextPolicy
 from pixseek.training.data import Pair
 
 Mode = Literal["full", "lit", "projection"]
@@ -82,7 +83,7 @@ def split(pairs: Sequence[Pair], fraction: float, seed: int) -> tuple[list[Pair]
 class _Tensors:
     """Pixels of every distinct image and tokens of every distinct text, computed once."""
 
-    def __init__(self, processor: Any, pairs: Sequence[Pair], max_length: int) -> None:
+    def __init__(self, processor: Any, pairs: Sequence[Pair], policy: TextPolicy) -> None:
         import torch
 
         self.image_index = {i: n for n, i in enumerate(dict.fromkeys(p.image_id for p in pairs))}
@@ -91,15 +92,9 @@ class _Tensors:
         pixels = processor.image_processor(images=images, return_tensors="np")["pixel_values"]
         self.pixels = torch.from_numpy(np.asarray(pixels, dtype=np.float32))
         self.text_index = {t: n for n, t in enumerate(dict.fromkeys(p.text for p in pairs))}
-        tokens = processor.tokenizer(
-            list(self.text_index),
-            padding=True,
-            truncation=True,
-            max_length=max_length,
-            return_tensors="np",
-        )
-        self.input_ids = torch.from_numpy(np.asarray(tokens["input_ids"], dtype=np.int64))
-        self.attention = torch.from_numpy(np.asarray(tokens["attention_mask"], dtype=np.int64))
+        # the model's own text policy: SigLIP pads to max length with no mask, as at search time
+        tokens = policy.tokenize(processor.tokenizer, list(self.text_index))
+        self.tokens = {key: torch.from_numpy(value) for key, value in tokens.items()}
         self.pair_image = torch.tensor([self.image_index[p.image_id] for p in pairs])
         self.pair_text = torch.tensor([self.text_index[p.text] for p in pairs])
 
@@ -107,14 +102,11 @@ class _Tensors:
 def _features(model: Any, tensors: _Tensors, images: Any, texts: Any) -> tuple[Any, Any]:
     import torch.nn.functional as F
 
-    from pixseek.sessions.torch_session import features_tensor
+    from pixseek.models.runtimes.torch_session import features_tensor
 
     image = features_tensor(model.get_image_features(pixel_values=tensors.pixels[images]))
-    text = features_tensor(
-        model.get_text_features(
-            input_ids=tensors.input_ids[texts], attention_mask=tensors.attention[texts]
-        )
-    )
+    text_inputs = {key: value[texts] for key, value in tensors.tokens.items()}
+    text = features_tensor(model.get_text_features(**text_inputs))
     return F.normalize(image, dim=-1), F.normalize(text, dim=-1)
 
 
@@ -183,7 +175,7 @@ def train(
     """Fine-tune ``model_name`` on ``pairs`` and save the best epoch to ``out``."""
     import torch
 
-    from pixseek.models.loading import load_model, load_processor
+    from pixseek.models.hf_clip.loading import load_model, load_processor
 
     if options.mode not in MODES:
         raise InvalidInputError(f"unknown mode {options.mode!r}; choose from {MODES}")
@@ -192,9 +184,9 @@ def train(
     generator = _seed(options.seed)
     processor, model = load_processor(model_name), load_model(model_name)
     train_pairs, val_pairs = split(pairs, options.val_fraction, options.seed)
-    max_length = int(model.config.text_config.max_position_embeddings)
-    train_data = _Tensors(processor, train_pairs, max_length)
-    val_data = _Tensors(processor, val_pairs, max_length) if val_pairs else None
+    policy = TextPolicy.for_config(model.config, processor.tokenizer)
+    train_data = _Tensors(processor, train_pairs, policy)
+    val_data = _Tensors(processor, val_pairs, policy) if val_pairs else None
     for name, parameter in model.named_parameters():
         parameter.requires_grad_(trainable(name, options.mode))
     parameters = [p for p in model.parameters() if p.requires_grad]

@@ -1,0 +1,1 @@
+"""API routes, one module per resource; each is a thin call into the library."""

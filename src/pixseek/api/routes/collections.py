@@ -1,0 +1,83 @@
+"""``/collections``: list, create, inspect and delete collections."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from pixseek.api.deps import collection, settings, workspace
+from pixseek.api.schemas.collections import CollectionCreate, CollectionSummary, Labels
+from pixseek.api.settings import ServeSettings
+from pixseek.collection.collection import Collection
+from pixseek.collection.workspace import Workspace
+from pixseek.core.errors import InvalidInputError
+
+router = APIRouter(prefix="/collections", tags=["collections"])
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?")
+
+
+def summary(name: str, collection: Collection) -> CollectionSummary:
+    info = collection.info(failure_limit=0)
+    return CollectionSummary(
+        name=name,
+        model=info.model,
+        dim=info.dim,
+        runtime=info.runtime,
+        precision=info.precision,
+        images=info.images,
+        objects=info.objects,
+        failures=info.failures,
+    )
+
+
+def allowed_model(model: str, config: ServeSettings) -> str:
+    """A hub id, or a folder under the configured models root: never any server path."""
+    if not model:
+        return ""
+    root = config.models_root
+    if root is not None and HUB_ID.fullmatch(model) and ".." not in model:
+        candidate = (root / model).resolve()
+        if candidate.is_relative_to(root.resolve()) and candidate.is_dir():
+            return str(candidate)
+    if HUB_ID.fullmatch(model) and ".." not in model and not Path(model).exists():
+        return model
+    raise InvalidInputError(
+        f"model {model!r} is not available: name a hub id, or a folder under the "
+        "server's models root"
+    )
+
+
+@router.get("", response_model=list[CollectionSummary])
+def list_collections(space: Annotated[Workspace, Depends(workspace)]) -> list[CollectionSummary]:
+    return [summary(name, c) for name, c in space.open_all()]
+
+
+@router.post("", response_model=CollectionSummary, status_code=201)
+def create_collection(
+    body: CollectionCreate,
+    space: Annotated[Workspace, Depends(workspace)],
+    config: Annotated[ServeSettings, Depends(settings)],
+) -> CollectionSummary:
+    return summary(body.name, space.create(body.name, allowed_model(body.model, config)))
+
+
+@router.get("/{name}", response_model=CollectionSummary)
+def get_collection(
+    name: str, found: Annotated[Collection, Depends(collection)]
+) -> CollectionSummary:
+    return summary(name, found)
+
+
+@router.delete("/{name}", status_code=204)
+def delete_collection(name: str, space: Annotated[Workspace, Depends(workspace)]) -> None:
+    space.delete(name)
+
+
+@router.get("/{name}/labels", response_model=Labels)
+def labels(found: Annotated[Collection, Depends(collection)], kind: str | None = None) -> Labels:
+    if kind not in (None, "image", "object"):
+        raise InvalidInputError("kind is image or object")
+    return Labels(labels=found.labels(kind))

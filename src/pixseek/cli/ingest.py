@@ -1,0 +1,103 @@
+"""``pixseek index`` and ``pixseek remove``: write to a collection."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from pixseek.cli.args import add_collection, add_model, embedder_options
+
+
+def register(commands: Any) -> None:
+    index = commands.add_parser(
+        "index",
+        help="index images from folders, a COCO file or a URL list",
+        description="Embed every image (and annotated object) and store it in the collection. "
+        "Re-running indexes only what changed; an interrupted run resumes.",
+    )
+    index.add_argument("paths", nargs="+", type=Path, help="folders or image files")
+    add_collection(index)
+    index.add_argument(
+        "--coco", type=Path, metavar="JSON", help="COCO instances json; PATH is its image folder"
+    )
+    index.add_argument(
+        "--urls", action="store_true", help="PATH is a text file with one image URL per line"
+    )
+    index.add_argument(
+        "--label-from-folder", action="store_true", help="label each image by its folder name"
+    )
+    index.add_argument(
+        "--crop-margin", type=float, help="context around object crops, a fraction (0.1)"
+    )
+    index.add_argument("--workers", type=int, default=2, help="decode threads (default 2)")
+    index.add_argument("--sync", action="store_true", help="drop indexed files now missing")
+    index.add_argument(
+        "--exact-decode", action="store_true", help="decode JPEGs at full size (slower)"
+    )
+    index.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_model(index)
+    index.set_defaults(handler=run_index)
+
+    remove = commands.add_parser("remove", help="remove images (and their objects) by id")
+    remove.add_argument("ids", nargs="+", help="image ids")
+    add_collection(remove)
+    remove.set_defaults(handler=run_remove)
+
+
+def _source(args: argparse.Namespace) -> Any:
+    from pixseek.core.errors import InvalidInputError
+    from pixseek.ingest import CocoSource, FolderSource, UrlListSource
+
+    if args.coco:
+        if len(args.paths) != 1 or not args.paths[0].is_dir():
+            raise InvalidInputError("with --coco, give exactly one PATH: the images' folder")
+        if args.sync:
+            raise InvalidInputError("--sync applies to folders, not to --coco imports")
+        source = CocoSource(args.coco, args.paths[0])
+        missing, checked = source.missing_files()
+        if checked and missing == checked:
+            raise InvalidInputError(
+                f"none of the first {checked} images of {args.coco} is in {args.paths[0]}: "
+                "is PATH the folder that holds the COCO file_name entries?"
+            )
+        return source
+    if args.urls:
+        if len(args.paths) != 1:
+            raise InvalidInputError("with --urls, give exactly one PATH: the URL list")
+        return UrlListSource(args.paths[0])
+    return FolderSource(tuple(args.paths), label_from_folder=args.label_from_folder)
+
+
+def run_index(args: argparse.Namespace) -> int:
+    from pixseek.cli.render import TqdmProgress, report_text
+    from pixseek.collection import open_collection
+    from pixseek.ingest import IngestOptions, ingest
+
+    source = _source(args)
+    collection = open_collection(
+        args.collection, embedder_options(args), create=True, crop_margin=args.crop_margin
+    )
+    options = IngestOptions(
+        batch_size=max(args.batch_size, 1),
+        workers=args.workers,
+        sync=args.sync,
+        fast_decode=not args.exact_decode,
+    )
+    report = ingest(collection, source, options, TqdmProgress(enabled=not args.quiet))
+    print(report_text(report))
+    if report.all_failed:
+        print("pixseek: error: no image could be indexed (see the failures above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    from pixseek.collection import open_collection
+
+    removed = open_collection(args.collection).remove(list(args.ids))
+    missing = len(set(args.ids)) - removed
+    suffix = f" ({missing} ids were not images of this collection)" if missing else ""
+    print(f"removed {removed} images and their objects{suffix}")
+    return 0

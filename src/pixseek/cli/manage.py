@@ -1,0 +1,39 @@
+"""``pixseek info`` and ``pixseek export``: describe and dump a collection."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from pixseek.cli.args import add_collection
+
+
+def register(commands: Any) -> None:
+    info = commands.add_parser("info", help="model, runtime, counts and failures of a collection")
+    add_collection(info)
+    info.add_argument("--json", action="store_true", help="print as JSON")
+    info.set_defaults(handler=run_info)
+
+    export = commands.add_parser("export", help="write records and vectors to Parquet")
+    export.add_argument("out", type=Path, help="the .parquet file to write")
+    add_collection(export)
+    export.set_defaults(handler=run_export)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from pixseek.cli.render import info_json, info_text
+    from pixseek.collection import open_collection
+
+    info = open_collection(args.collection).info()
+    print(info_json(info) if args.json else info_text(info))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from pixseek.collection import open_collection
+    from pixseek.jobs.export import export_parquet
+
+    count = export_parquet(open_collection(args.collection), args.out)
+    print(f"wrote {count} records to {args.out}")
+    return 0

@@ -1,0 +1,149 @@
+"""Rendering for the CLI: hit tables, info summaries and a tqdm progress bar."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from pixseek.collection.collection import CollectionInfo
+    from pixseek.core.records import Hit
+    from pixseek.ingest.options import IngestReport
+
+
+def hits_json(hits: Sequence[Hit]) -> str:
+    return json.dumps([hit.to_dict() for hit in hits], indent=2)
+
+
+def hits_table(hits: Sequence[Hit]) -> str:
+    if not hits:
+        return "no results"
+    lines = []
+    for rank, hit in enumerate(hits, 1):
+        box = "" if hit.box is None else " box=[" + ", ".join(f"{v:g}" for v in hit.box) + "]"
+        label = f" [{hit.label}]" if hit.label else ""
+        lines.append(f"{rank:3d}. {hit.score:.4f} {hit.kind:6s} {hit.id}{label}{box}  {hit.path}")
+    return "\n".join(lines)
+
+
+def info_text(info: CollectionInfo) -> str:
+    lines = [
+        f"collection: {info.root}",
+        f"model:      {info.model} ({info.dim}-d)",
+        f"runtime:    {info.runtime} ({info.precision})",
+        f"store:      {info.store}",
+        f"images:     {info.images}",
+        f"objects:    {info.objects}",
+        f"failures:   {info.failures}",
+    ]
+    if len(info.indexes) > 1:
+        lines.append("indexes:")
+        lines += [f"  {i.name}: {i.model} ({i.dim}-d), {i.records} records" for i in info.indexes]
+    lines += [f"  {failure.path}: {failure.error}" for failure in info.failed_files]
+    if info.failures > len(info.failed_files):
+        lines.append(f"  ... and {info.failures - len(info.failed_files)} more")
+    return "\n".join(lines)
+
+
+def info_json(info: CollectionInfo) -> str:
+    return json.dumps(asdict(info), indent=2)
+
+
+def report_text(report: IngestReport) -> str:
+    lines = [
+        f"indexed {report.indexed} images and {report.objects} objects; "
+        f"{report.skipped} unchanged, {report.failed} failed, {report.removed} removed"
+    ]
+    lines += [f"  failed: {failure.path}: {failure.error}" for failure in report.failures[:20]]
+    if report.failed > 20:
+        lines.append(f"  ... {report.failed - 20} more (see `pixseek info`)")
+    return "\n".join(lines)
+
+
+class TqdmProgress:
+    """Progress bar with images/s and ETA, on stderr so stdout stays parseable."""
+
+    def __init__(self, stream: TextIO = sys.stderr, enabled: bool = True) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.bar: Any = None
+
+    def start(self, total: int | None) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="img", file=self.stream, dynamic_ncols=True)
+
+    def advance(self, report: IngestReport) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(report.seen - self.bar.n)
+        self.bar.set_postfix(indexed=report.indexed, failed=report.failed, refresh=False)
+
+    def finish(self, report: IngestReport) -> None:
+        if self.bar is not None:
+            self.advance(report)
+            self.bar.close()
+
+
+class TrainBar:
+    """Training progress: one bar per epoch with the running loss."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.bar: Any = None
+        self.current = 0
+
+    def step(self, epoch: int, loss: float) -> None:
+        from tqdm import tqdm
+
+        if epoch != self.current:
+            self.close()
+            self.bar = tqdm(desc=f"epoch {epoch}", unit="batch", file=self.stream, leave=False)
+            self.current = epoch
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+    def epoch(self, stats: Any) -> None:
+        self.close()
+        print(
+            f"epoch {stats.epoch}: loss {stats.loss:.4f}, "
+            f"validation text→image recall@5 {stats.val_recall_at_5:.3f}",
+            file=self.stream,
+        )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def train_text(report: Any) -> str:
+    return (
+        f"saved the model of epoch {report.best_epoch} (validation recall@5 "
+        f"{report.best_recall_at_5:.3f}; {report.train_pairs} training pairs, "
+        f"{report.val_pairs} held out) to {report.out}\n"
+        f"use it with --model {report.out}"
+    )
+
+
+def eval_text(report: Any) -> str:
+    def row(values: dict[int, float]) -> str:
+        return "  ".join(f"R@{k} {v:.3f}" for k, v in values.items())
+
+    lines = [
+        f"{report.images} images, {report.texts} texts",
+        f"text→image  {row(report.text_to_image)}",
+        f"image→text  {row(report.image_to_text)}",
+    ]
+    if report.zero_shot_accuracy is not None:
+        lines.append(f"zero-shot label accuracy {report.zero_shot_accuracy:.3f}")
+    return "\n".join(lines)
+
+
+def eval_json(report: Any) -> str:
+    return json.dumps(asdict(report), indent=2)

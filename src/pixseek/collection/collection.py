@@ -1,0 +1,304 @@
+"""A collection: a record catalog plus named indexes, in one directory.
+
+:class:`Collection` is what the CLI, the API and library users hold. Its parts
+(indexes with their stores and embedders, the failure log) are passed in, so
+tests and other backends can substitute any of them. Every index's store carries
+the records' fields beside the vectors (filtered vector search needs them); the
+default index's store is the catalog that record lookups read.
+
+Writers (ingest, uploads, removal) hold the collection's write lock, a lock file
+shared by every process; readers never take it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pixseek.collection.failures import Failure, FailureLog
+from pixseek.collection.index import EmbedderSource, Index
+from pixseek.collection.layout import Layout
+from pixseek.collection.manifest import (
+    IndexEntry,
+    Manifest,
+    read_manifest,
+    table_name,
+    write_manifest,
+)
+from pixseek.core.errors import (
+    CollectionBusyError,
+    CollectionExistsError,
+    CollectionNotFoundError,
+    InvalidInputError,
+    UnknownIdError,
+)
+from pixseek.core.filters import Filter
+from pixseek.core.records import Record
+from pixseek.models.base import Embedder
+from pixseek.models.options import EmbedderOptions, canonical_model_name
+from pixseek.models.registry import load_embedder
+from pixseek.stores.registry import open_store
+
+WAIT_FOREVER = -1.0
+
+
+@dataclass(frozen=True, slots=True)
+class IndexInfo:
+    name: str
+    model: str
+    dim: int
+    runtime: str
+    precision: str
+    records: int
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionInfo:
+    root: str
+    model: str
+    dim: int
+    runtime: str
+    precision: str
+    store: str
+    images: int
+    objects: int
+    failures: int
+    failed_files: list[Failure]
+    indexes: list[IndexInfo]
+
+
+class Collection:
+    def __init__(
+        self,
+        layout: Layout,
+        manifest: Manifest,
+        indexes: dict[str, Index],
+        failures: FailureLog,
+        opener: Callable[[str, IndexEntry, EmbedderSource], Index] | None = None,
+    ) -> None:
+        self.layout = layout
+        self._manifest = manifest
+        self.indexes = indexes
+        self.failures = failures
+        self._opener = opener
+        self._thread_lock = threading.RLock()
+        self._write_depth = 0
+        self._file_lock: Any = None
+        self.closed = False
+
+    @property
+    def root(self) -> Path:
+        return self.layout.root
+
+    @property
+    def crop_margin(self) -> float:
+        return self._manifest.crop_margin
+
+    @property
+    def model(self) -> str:
+        """The model of the default index."""
+        return self.index().model
+
+    def index(self, name: str = "") -> Index:
+        """The named index, or the default one."""
+        entry_name = name or self._manifest.default_index
+        self._manifest.index_entry(entry_name)  # raises a clear error for unknown names
+        return self.indexes[entry_name]
+
+    @property
+    def catalog(self) -> Index:
+        return self.index()
+
+    def add_index(self, name: str, embedder: Embedder, table: str = "") -> Index:
+        """Add a named index for another model (its vectors are built by ingest)."""
+        if name in self.indexes:
+            raise CollectionExistsError(f"index {name!r} already exists")
+        if self._opener is None:
+            raise InvalidInputError("this collection was built without an index opener")
+        entry = IndexEntry(
+            model=embedder.name,
+            dim=embedder.dim,
+            table=table or table_name(embedder.name),
+            runtime=str(getattr(embedder, "runtime", "auto")),
+            precision=str(getattr(embedder, "precision", "auto")),
+        )
+        with self.writing():
+            index = self._opener(name, entry, embedder)
+            manifest = self._manifest.model_copy(
+                update={"indexes": {**self._manifest.indexes, name: entry}}
+            )
+            write_manifest(self.layout.manifest, manifest)
+            self._manifest = manifest
+            self.indexes[name] = index
+        return index
+
+    @contextmanager
+    def writing(self, timeout: float = WAIT_FOREVER) -> Iterator[None]:
+        """Hold the collection's write lock (across processes) while writing.
+
+        Waits for another writer up to ``timeout`` seconds (forever by default),
+        then raises :class:`CollectionBusyError`. A collection deleted meanwhile
+        raises :class:`CollectionNotFoundError`, so nothing is written into it.
+        """
+        from filelock import FileLock, Timeout
+
+        self._check_open()
+        with self._thread_lock:  # re-entrant: a writer may call other writing methods
+            if self._write_depth == 0:
+                lock = FileLock(str(self.layout.write_lock))
+                try:
+                    lock.acquire(timeout=timeout)
+                except Timeout as exc:
+                    raise CollectionBusyError(
+                        f"another process is writing to the collection at {self.root}; "
+                        "try again when it has finished"
+                    ) from exc
+                self._file_lock = lock
+            self._write_depth += 1
+            try:
+                self._check_open()
+                yield
+            finally:
+                self._write_depth -= 1
+                if self._write_depth == 0 and self._file_lock is not None:
+                    self._file_lock.release()
+                    self._file_lock = None
+
+    def _check_open(self) -> None:
+        if self.closed or not self.layout.exists():
+            raise CollectionNotFoundError(f"the collection at {self.root} has been deleted")
+
+    def get(self, record_id: str) -> Record:
+        found = self.catalog.store.get([record_id]).get(record_id)
+        if found is None:
+            raise UnknownIdError(record_id)
+        return found
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, Record]:
+        return self.catalog.store.get(list(ids))
+
+    def count(self, flt: Filter | None = None) -> int:
+        return self.catalog.store.count(flt)
+
+    def records(self, flt: Filter | None = None) -> Iterator[Record]:
+        """Every matching record, streamed in storage order."""
+        for batch, _ in self.catalog.store.scan(flt):
+            yield from batch
+
+    def page(self, flt: Filter | None = None, offset: int = 0, limit: int = 50) -> list[Record]:
+        return self.catalog.store.page(flt, offset, limit)
+
+    def image_ids_with_objects(self, label: str) -> list[str]:
+        """Ids of images holding at least one object labelled ``label``."""
+        flt = Filter.where({"kind": "object", "label": label})
+        return list(dict.fromkeys(record.image_id for record in self.records(flt)))
+
+    def labels(self, kind: str | None = None) -> dict[str, int]:
+        """Label -> record count, most frequent first."""
+        counts: dict[str, int] = {}
+        for record in self.records(Filter.where({"kind": kind}) if kind else None):
+            if record.label is not None:
+                counts[record.label] = counts.get(record.label, 0) + 1
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+    def info(self, failure_limit: int = 20) -> CollectionInfo:
+        index = self.index()
+        return CollectionInfo(
+            root=str(self.root),
+            model=index.model,
+            dim=index.dim,
+            runtime=index.entry.runtime,
+            precision=index.entry.precision,
+            store=self._manifest.store,
+            images=self.count(Filter.where({"kind": "image"})),
+            objects=self.count(Filter.where({"kind": "object"})),
+            failures=self.failures.count(),
+            failed_files=self.failures.list(failure_limit),
+            indexes=[
+                IndexInfo(name, i.model, i.dim, i.entry.runtime, i.entry.precision, i.store.count())
+                for name, i in sorted(self.indexes.items())
+            ],
+        )
+
+    def remove(self, image_ids: list[str]) -> int:
+        """Delete images and their objects from every index; returns how many images."""
+        with self.writing():
+            existing = self.get_many(image_ids)
+            if existing:
+                flt = Filter.where({"image_id": list(existing)})
+                for index in self.indexes.values():
+                    index.store.delete_where(flt)
+        return len(existing)
+
+    def close(self) -> None:
+        self.closed = True
+        self.failures.close()
+
+
+def exists(root: Path) -> bool:
+    return Layout(root).exists()
+
+
+def open_collection(
+    root: Path | str,
+    options: EmbedderOptions | None = None,
+    embedder: Embedder | None = None,
+    create: bool = False,
+    crop_margin: float | None = None,
+) -> Collection:
+    """Open the collection at ``root`` (creating it with ``create``).
+
+    The model is the collection's own unless ``options``/``embedder`` name one;
+    naming another model than the default index's raises :class:`WrongModelError`.
+    """
+    layout = Layout(Path(root).expanduser())
+    if layout.exists():
+        manifest = read_manifest(layout.manifest)
+        wanted: EmbedderSource = embedder or _options_for(manifest.index_entry(), options)
+    elif create:
+        loaded = embedder or load_embedder(options or EmbedderOptions())
+        entry = IndexEntry(
+            model=loaded.name,
+            dim=loaded.dim,
+            table=table_name(loaded.name),
+            runtime=str(getattr(loaded, "runtime", "auto")),
+            precision=str(getattr(loaded, "precision", "auto")),
+        )
+        manifest = Manifest.new(entry, crop_margin=crop_margin)
+        layout.root.mkdir(parents=True, exist_ok=True)
+        write_manifest(layout.manifest, manifest)
+        wanted = loaded
+    else:
+        raise CollectionNotFoundError(
+            f"no pixseek collection at {layout.root} (index something first)"
+        )
+    location = str(layout.embedded_store) if manifest.store == "lance" else manifest.store
+
+    def opener(name: str, entry: IndexEntry, source: EmbedderSource) -> Index:
+        return Index(name, entry, open_store(location, entry.table, entry.dim), source)
+
+    indexes = {}
+    for name, entry in manifest.indexes.items():
+        source = wanted if name == manifest.default_index else _options_for(entry, None)
+        indexes[name] = opener(name, entry, source)
+    collection = Collection(layout, manifest, indexes, FailureLog(layout.failures), opener)
+    if embedder is not None or (options is not None and options.model):
+        collection.index().embedder  # noqa: B018 - validate the model now, not at first query
+    return collection
+
+
+def _options_for(entry: IndexEntry, options: EmbedderOptions | None) -> EmbedderSource:
+    """Unless told otherwise, query with the model, runtime and precision used to index."""
+    chosen = options or EmbedderOptions()
+    if not chosen.model or canonical_model_name(chosen.model) == entry.model:
+        chosen = replace(
+            chosen,
+            model=entry.model,
+            runtime=entry.runtime if chosen.runtime == "auto" else chosen.runtime,
+            precision=entry.precision if chosen.precision == "auto" else chosen.precision,
+        )
+    return lambda: load_embedder(chosen)

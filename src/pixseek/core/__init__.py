@@ -1,0 +1,1 @@
+"""Values and ports shared by every layer: records, queries, filters, errors, ids. No I/O."""

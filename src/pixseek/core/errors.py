@@ -1,0 +1,69 @@
+"""Typed errors raised by the library.
+
+Every error a user can cause derives from :class:`PixseekError`, so the CLI and the
+HTTP API can turn it into a message (and a 4xx status) instead of a traceback.
+"""
+
+from __future__ import annotations
+
+
+class PixseekError(Exception):
+    """Base class of every error caused by input, configuration or environment."""
+
+
+class NotFoundError(PixseekError):
+    """A record, collection or model that does not exist."""
+
+
+class UnknownIdError(NotFoundError):
+    def __init__(self, record_id: str) -> None:
+        super().__init__(f"no record with id {record_id!r} in this collection")
+        self.record_id = record_id
+
+
+class CollectionNotFoundError(NotFoundError):
+    pass
+
+
+class CollectionExistsError(PixseekError):
+    pass
+
+
+class ModelLoadError(PixseekError):
+    """The model could not be loaded (offline, missing directory, broken checkpoint)."""
+
+
+class UnknownBackendError(PixseekError):
+    pass
+
+
+class InvalidInputError(PixseekError):
+    """A request that is well-formed but cannot be served (bad box, empty query...)."""
+
+
+class InvalidBoxError(InvalidInputError):
+    pass
+
+
+class EmptyQueryError(InvalidInputError):
+    pass
+
+
+class InvalidFilterError(InvalidInputError):
+    pass
+
+
+class ImageDecodeError(InvalidInputError):
+    """An image that cannot be decoded: corrupt, truncated, too large or not an image."""
+
+
+class WrongModelError(PixseekError):
+    """The collection was built with another model (vectors would not be comparable)."""
+
+
+class StorageError(PixseekError):
+    """The collection's files are unreadable or of an unsupported version."""
+
+
+class CollectionBusyError(PixseekError):
+    """Another writer holds the collection's write lock."""

@@ -1,0 +1,28 @@
+"""Stable ids: re-indexing the same input yields the same ids, so nothing is added twice."""
+
+from __future__ import annotations
+
+import hashlib
+
+from pixseek.core.records import BoxTuple
+
+ID_BYTES = 8
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=ID_BYTES).hexdigest()
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def image_id_for_uri(uri: str) -> str:
+    """Ids follow the image's location (an absolute path or a URL); its content hash
+    tells when it changed."""
+    return _digest("path", uri)
+
+
+def object_id(image_id: str, box: BoxTuple, label: str | None, source: str, key: str = "") -> str:
+    box_text = ",".join(f"{value:.2f}" for value in box)
+    return _digest("object", image_id, box_text, label or "", source, key)

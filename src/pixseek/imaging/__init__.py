@@ -1,0 +1,1 @@
+"""Images: safe decoding, boxes and crops, thumbnails."""

@@ -1,0 +1,1 @@
+"""Runners execute the ingest stages: locally now; distributed engines share the stages."""

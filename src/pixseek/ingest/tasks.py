@@ -1,0 +1,66 @@
+"""What flows from sources into the ingest stages: one task per image.
+
+A task carries the image's URI (an absolute path or a URL: the record's path and
+the id derive from it) and a reader that fetches its bytes, so a folder, a COCO
+file, an upload or a URL list feed the same stages, locally or on a cluster.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
+
+from pixseek.core.records import BoxTuple
+from pixseek.imaging.decode import DEFAULT_MAX_FILE_BYTES, read_image_bytes
+
+Reader = Callable[[], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSpec:
+    box: BoxTuple
+    label: str | None = None
+    source: str = "gt"
+    confidence: float | None = None
+    key: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageTask:
+    """One image to index. ``objects=None`` leaves its stored objects untouched."""
+
+    uri: str
+    read: Reader
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    objects: tuple[ObjectSpec, ...] | None = None
+    expected_size: tuple[int, int] | None = None
+
+    @classmethod
+    def for_file(
+        cls, path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES, **fields: Any
+    ) -> ImageTask:
+        return cls(uri=absolute_uri(path), read=partial(read_file, path, max_bytes), **fields)
+
+
+def absolute_uri(path: Path) -> str:
+    """The resolved absolute path; a broken link or a symlink loop keeps its own path."""
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):
+        return os.path.abspath(path)
+
+
+def read_file(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+    return read_image_bytes(path, max_bytes)
+
+
+class Source(Protocol):
+    def tasks(self) -> Iterator[ImageTask]: ...
+
+    def count(self) -> int | None:
+        """How many tasks there will be, when cheap to know (for progress and ETA)."""

@@ -1,0 +1,1 @@
+"""Jobs over a collection and one of its indexes: export, evaluation (dedup, classify...)."""

@@ -1,0 +1,102 @@
+"""Retrieval quality of a collection's model on its own data.
+
+Text→image recall@K: the share of captions whose own image ranks in the top K
+of all images. Image→text recall@K: the share of images with one of their own
+captions in the top K of all captions. Zero-shot accuracy: the share of
+labelled images whose nearest label prompt is their label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pixseek.collection.index import Index
+from pixseek.imaging.decode import load_image_file
+from pixseek.models.base import Embedder, Vectors
+from pixseek.training.data import DEFAULT_TEMPLATES, Pair
+
+KS = (1, 5, 10)
+
+
+@dataclass(frozen=True, slots=True)
+class EvalReport:
+    images: int
+    texts: int
+    text_to_image: dict[int, float] = field(default_factory=dict)
+    image_to_text: dict[int, float] = field(default_factory=dict)
+    zero_shot_accuracy: float | None = None
+
+
+def recall_at(
+    similarity: Vectors, relevant: Sequence[set[int]], ks: Sequence[int]
+) -> dict[int, float]:
+    """Rows are queries, columns candidates; ``relevant[q]`` holds the right columns of row q."""
+    order = np.argsort(-similarity, axis=1, kind="stable")
+    result = {}
+    for k in ks:
+        top = order[:, :k]
+        result[k] = float(
+            np.mean([bool(relevant[q] & set(top[q].tolist())) for q in range(len(relevant))])
+        )
+    return result
+
+
+def _image_vectors(
+    index: Index, pairs: Sequence[Pair], ids: Sequence[str], embedder: Embedder | None
+) -> Vectors:
+    """The stored vectors, or, to measure another model, the images embedded anew."""
+    if embedder is None:
+        stored = index.store.get_vectors(list(ids))
+        return np.stack([stored[i] for i in ids])
+    paths = {p.image_id: p.path for p in pairs}
+    return embedder.embed_images([load_image_file(Path(paths[i])) for i in ids])
+
+
+def evaluate(
+    index: Index,
+    pairs: Sequence[Pair],
+    ks: Sequence[int] = KS,
+    templates: Sequence[str] = DEFAULT_TEMPLATES,
+    zero_shot: bool = False,
+    embedder: Embedder | None = None,
+) -> EvalReport:
+    image_ids = list(dict.fromkeys(p.image_id for p in pairs))
+    texts = list(dict.fromkeys(p.text for p in pairs))
+    image_index = {i: n for n, i in enumerate(image_ids)}
+    text_index = {t: n for n, t in enumerate(texts)}
+    images = _image_vectors(index, pairs, image_ids, embedder)
+    text_model = embedder or index.embedder
+    text_vectors = text_model.embed_texts(texts)
+    similarity = text_vectors @ images.T
+    images_of_text = [set[int]() for _ in texts]
+    texts_of_image = [set[int]() for _ in image_ids]
+    for p in pairs:
+        images_of_text[text_index[p.text]].add(image_index[p.image_id])
+        texts_of_image[image_index[p.image_id]].add(text_index[p.text])
+    report = EvalReport(
+        images=len(image_ids),
+        texts=len(texts),
+        text_to_image=recall_at(similarity, images_of_text, ks),
+        image_to_text=recall_at(similarity.T, texts_of_image, ks),
+    )
+    if not zero_shot:
+        return report
+    labelled = [(image_index[p.image_id], p.label) for p in pairs if p.label]
+    labels = sorted({label for _, label in labelled if label})
+    if not labels:
+        return report
+    prompts = text_model.embed_texts([templates[0].format(label=name) for name in labels])
+    chosen = np.argmax(images @ prompts.T, axis=1)
+    unique = dict(labelled)
+    correct = [labels[chosen[i]] == label for i, label in unique.items()]
+    return EvalReport(
+        report.images,
+        report.texts,
+        report.text_to_image,
+        report.image_to_text,
+        float(np.mean(correct)),
+    )

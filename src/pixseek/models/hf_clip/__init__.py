@@ -1,0 +1,1 @@
+"""The transformers CLIP family (CLIP, SigLIP, ...): loading, processor policy, builders."""

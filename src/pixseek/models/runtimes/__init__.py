@@ -1,0 +1,1 @@
+"""Runtimes that execute a model's towers (torch, onnxruntime), apart from model logic."""

@@ -1,0 +1,1 @@
+"""The embedded LanceDB store: schema, SQL compiler and the store itself."""

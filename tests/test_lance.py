@@ -1,0 +1,81 @@
+"""LanceDB specifics: its SQL compiler, id index, cross-process reads and old tables."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pixseek.core.errors import InvalidFilterError
+from pixseek.core.filters import Filter
+from pixseek.stores.contract import DIM, sample
+from pixseek.stores.lance import store as lance
+from pixseek.stores.lance.sql import to_sql
+from pixseek.stores.registry import open_store
+
+
+def test_filter_sql_and_escaping() -> None:
+    flt = Filter.parse("label='it''s',cat and split!=train")
+    assert to_sql(flt) == (
+        "label IN ('it''''s', 'cat') AND (split IS NULL OR split NOT IN ('train'))"
+    )
+    assert to_sql(Filter.parse("tags=a")) == "array_has_any(tags, ['a'])"
+    with pytest.raises(InvalidFilterError, match="filterable fields"):
+        Filter.parse("colour=red")
+    with pytest.raises(InvalidFilterError, match="cannot parse"):
+        Filter.parse("label dog")
+
+
+def test_persists_across_processes(tmp_path: Path) -> None:
+    rows, vectors = sample(20)
+    location = str(tmp_path / "lance")
+    store = open_store(location, "records_test", DIM)
+    store.upsert(rows, vectors)
+    store.persist()
+    here = [r.id for r, _ in store.search(vectors[3], 5)]
+    script = textwrap.dedent(f"""
+        import numpy as np
+        from pixseek.stores.registry import open_store
+        store = open_store({location!r}, "records_test", {DIM})
+        query = np.array({vectors[3].tolist()!r}, dtype=np.float32)
+        print(",".join(r.id for r, _ in store.search(query, 5)), store.count())
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [",".join(here), "20"]
+
+
+def test_indexes_ids_of_large_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lance, "ID_INDEX_FROM", 20)
+    store = open_store(str(tmp_path), "records_test", DIM)
+    rows, vectors = sample(30)
+    store.upsert(rows[:25], vectors[:25])
+    store.persist()
+    assert store._indexed("id")  # type: ignore[attr-defined]
+    store.upsert(rows[25:], vectors[25:])  # rows the index has not seen yet
+    assert set(store.get(["r3", "r27"])) == {"r3", "r27"}
+    store.persist()
+    assert set(store.get(["r28"])) == {"r28"} and store.count() == 30
+
+
+def test_tables_with_the_old_score_column_are_upgraded(tmp_path: Path) -> None:
+    """Tables written before ``score`` became ``confidence`` open, and keep their values."""
+    import lancedb
+
+    from pixseek.stores.lance.schema import records_to_arrow
+
+    rows, vectors = sample(6)
+    table = records_to_arrow(rows, vectors, DIM).rename_columns(
+        [
+            "score" if n == "confidence" else n
+            for n in records_to_arrow(rows, vectors, DIM).column_names
+        ]
+    )
+    lancedb.connect(str(tmp_path)).create_table("old", data=table)
+    store = open_store(str(tmp_path), "old", DIM)
+    assert store.get(["r0"])["r0"].confidence == 0.5
+    assert store.get(["r1"])["r1"].confidence is None
