@@ -120,7 +120,12 @@ def test_search_by_every_kind_of_query(client, filled) -> None:
     boxed = hits({"image_id": red, "box": [10, 10, 20, 20], "kind": "object"})
     assert boxed[0]["id"] == square["id"] and boxed[0]["score"] >= 0.999
     assert hits({"text": "x", "where": {"split": "val"}, "kind": "image"})[0]["id"] == red
-    assert all(h["score"] >= 0.5 for h in hits({"text": "x", "min_score": 0.5}))
+    everything = hits({"image_id": red, "k": 20})
+    cut = sorted(h["score"] for h in everything)[len(everything) // 2]
+    above = hits({"image_id": red, "k": 20, "min_score": cut})
+    assert above and above[0]["id"] == red
+    assert [h["id"] for h in above] == [h["id"] for h in everything if h["score"] >= cut]
+    assert len(above) < len(everything)
     mixed = hits(
         {"positives": [{"image_id": red}], "negatives": [{"text": "green", "weight": 0.5}]}
     )
@@ -200,3 +205,17 @@ def test_api_key(settings, tiny_model) -> None:
     assert client.get("/collections").status_code == 401
     assert client.get("/collections", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/collections", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_hit_fields_come_from_the_record(client, filled) -> None:
+    """One definition of a record's fields: API hits, records and export all follow it."""
+    from pixseek.core.records import PUBLIC_FIELDS
+    from pixseek.jobs.export import export_schema
+
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    assert set(schema["HitOut"]["properties"]) == {*PUBLIC_FIELDS, "score"}
+    assert set(schema["RecordOut"]["properties"]) == set(PUBLIC_FIELDS)
+    assert export_schema(4).names == [*PUBLIC_FIELDS, "vector"]
+    hit = client.post("/collections/demo/search", json={"text": "frame", "kind": "object"})
+    frame = next(h for h in hit.json()["hits"] if h["label"] == "frame")
+    assert frame["confidence"] == 0.7 and "score" in frame

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from pixseek.collection.collection import open_collection
-from pixseek.core.errors import EmptyQueryError, InvalidBoxError, InvalidFilterError, UnknownIdError
+from pixseek.core.errors import (
+    EmptyQueryError,
+    InvalidBoxError,
+    InvalidFilterError,
+    InvalidInputError,
+    UnknownIdError,
+)
 from pixseek.core.filters import Filter
 from pixseek.ingest import CocoSource, FolderSource, ingest
 from pixseek.search import (
@@ -138,4 +143,6 @@ def test_parse_term() -> None:
     assert parse_term("-id:abc") == Term(RecordQuery("abc"), -1.0)
     with pytest.raises(EmptyQueryError):
         parse_term("-")
-    assert json.dumps(parse_term("x").weight) == "1.0"
+    assert parse_term("2*a b").weight == 2.0 and parse_term("-a").weight == -1.0
+    with pytest.raises(InvalidInputError, match="characters"):
+        parse_term("x" * 5000)  # a huge query is refused before the tokenizer sees it

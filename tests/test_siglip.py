@@ -11,7 +11,7 @@ from pixseek.demo.factory import train_tokenizer
 from pixseek.models import EmbedderOptions, load_embedder
 
 
-def test_tiny_siglip_matches_transformers(tmp_path) -> None:
+def build_siglip(tmp_path):  # type: ignore[no-untyped-def]
     tokenizer = train_tokenizer(["a photo of a cat", "a dog"], max_length=16)
     config = SiglipConfig(
         text_config={
@@ -39,6 +39,11 @@ def test_tiny_siglip_matches_transformers(tmp_path) -> None:
     )
     model.save_pretrained(tmp_path)
     processor.save_pretrained(tmp_path)
+    return model, processor
+
+
+def test_tiny_siglip_matches_transformers(tmp_path) -> None:
+    model, processor = build_siglip(tmp_path)
     embedder = load_embedder(EmbedderOptions(model=str(tmp_path), runtime="torch"))
     assert embedder.dim == 32
     image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), np.uint8))
@@ -55,3 +60,24 @@ def test_tiny_siglip_matches_transformers(tmp_path) -> None:
     onnx = load_embedder(EmbedderOptions(model=str(tmp_path), runtime="onnx", precision="fp32"))
     assert np.abs(onnx.embed_texts(texts) - ref_text).max() <= 1e-4
     assert np.abs(onnx.embed_images([image]) - ref_image).max() <= 1e-4
+
+
+def test_training_tokenises_as_inference_does(tmp_path) -> None:
+    """SigLIP reads max-length padding with no mask: training must feed it the same."""
+    from pixseek.models.hf_clip.policy import TextPolicy
+    from pixseek.training.data import Pair
+    from pixseek.training.loop import _Tensors
+
+    model, processor = build_siglip(tmp_path / "model")
+    image = tmp_path / "a.png"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(image)
+    texts = ["a dog", "a photo of a cat"]
+    pairs = [Pair("a", str(image), texts[0]), Pair("a", str(image), texts[1])]
+    policy = TextPolicy.for_config(model.config, processor.tokenizer)
+    tensors = _Tensors(processor, pairs, policy)
+    assert set(tensors.tokens) == {"input_ids"}
+    assert tensors.tokens["input_ids"].shape == (2, policy.max_length)
+    embedder = load_embedder(EmbedderOptions(model=str(tmp_path / "model"), runtime="torch"))
+    inference = embedder.tokenize(texts)  # type: ignore[attr-defined]
+    assert set(inference) == set(tensors.tokens)
+    assert np.array_equal(inference["input_ids"], tensors.tokens["input_ids"].numpy())
