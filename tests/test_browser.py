@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -96,9 +97,14 @@ def test_search_click_and_draw(served_root, chromium_path, tmp_path) -> None:
         expect(page.locator(".result")).to_have_count(8)
         expect(page.locator("#status")).to_contain_text("8 images")
         page.screenshot(path=str(shots / "1-gallery.png"))
+        page.select_option("#label", "left thing")  # an object label: images holding one
+        expect(page.locator("#status")).to_contain_text("8 images with")
+        expect(page.locator(".result")).to_have_count(8)
+        page.select_option("#label", "")
 
         page.fill("#query", "a red photo")
         page.click("#search-button")
+        expect(page.locator("#query-chip")).to_have_text('"a red photo"')
         # the first query loads the model in the server
         expect(page.locator("#status")).to_contain_text("results", timeout=90_000)
         results = page.locator(".result")
@@ -113,6 +119,7 @@ def test_search_click_and_draw(served_root, chromium_path, tmp_path) -> None:
         first_image = page.locator('.result[data-kind="image"]').first
         clicked = first_image.get_attribute("data-id")
         first_image.locator(".thumb").click()
+        expect(page.locator("#query-chip")).to_contain_text("similar to this image")
         expect(page.locator(".result").first).to_have_attribute("data-id", clicked or "")
         expect(page.locator(".result .score").first).to_have_text("1.000")
         page.screenshot(path=str(shots / "3-more-like-this.png"))
@@ -132,8 +139,23 @@ def test_search_click_and_draw(served_root, chromium_path, tmp_path) -> None:
         expect(page.locator("#status")).to_contain_text("results")
         kinds = page.locator(".result").evaluate_all("els => els.map(e => e.dataset.kind)")
         assert kinds and set(kinds) == {"object"}
-        expect(page.locator(".result .box-overlay").first).to_be_visible()
         expect(page.locator(".result .label").first).to_have_text("right thing")
+        # the query chip shows the drawn region; object hits show their crops (boxes of 70x70
+        # and 60x50 pixels), not their whole 160x120 images
+        expect(page.locator("#query-chip")).to_contain_text("similar to this region")
+        chip = page.locator("#query-chip img")
+        expect(chip).to_have_attribute("src", re.compile("^data:image/jpeg"))
+        page.wait_for_function(
+            "[...document.querySelectorAll('.result img')]"
+            ".every(i => i.complete && i.naturalWidth > 0)"
+        )
+        sizes = page.locator(".result img").evaluate_all(
+            "els => els.map(e => [e.naturalWidth, e.naturalHeight])"
+        )
+        crops = {(71, 71), (61, 51)}
+        assert sizes and all(tuple(size) in crops for size in sizes), sizes
+        for name in ("More like this", "Less like this", "Draw a box"):
+            expect(page.get_by_role("button", name=name).first).to_be_visible()
         page.screenshot(path=str(shots / "5-object-search.png"))
         browser.close()
     assert not errors

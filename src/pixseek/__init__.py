@@ -17,7 +17,6 @@ _EXPORTS = {
     "load_embedder": "pixseek.models.registry",
     "Hit": "pixseek.core.records",
     "Record": "pixseek.core.records",
-    "search": "pixseek.search.engine",
     "SearchOptions": "pixseek.core.query",
 }
 __all__ = [*_EXPORTS, "__version__"]

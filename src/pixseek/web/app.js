@@ -1,11 +1,14 @@
 // pixseek web UI: plain JavaScript over the HTTP API, no build step.
 "use strict";
 
+const PAGE = 48;          // results per "page" of a search; "load more" asks for the next
 const state = {
   collection: null,
-  query: null,          // the last search body, re-run when feedback changes
-  positives: [],        // relevance feedback: ids marked relevant
-  negatives: [],        // ids marked not relevant
+  query: null,            // the last search body, re-run when feedback or "load more" changes
+  chip: null,             // what the user searched for, shown above the results
+  k: PAGE,
+  positives: [],          // relevance feedback: ids marked relevant
+  negatives: [],          // ids marked not relevant
   offset: 0,
   pageSize: 40,
 };
@@ -50,7 +53,12 @@ function status(text, isError = false) {
 
 function base() { return "/collections/" + encodeURIComponent(state.collection); }
 
-async function loadCollections() {
+// An object's thumbnail is its crop; an image's is the whole image.
+function thumbnailPath(record, size = 320) {
+  return `${base()}/images/${encodeURIComponent(record.id)}/thumbnail?size=${size}`;
+}
+
+async function loadCollections(selected) {
   const collections = await json("/collections");
   const select = $("collection");
   select.innerHTML = "";
@@ -60,8 +68,15 @@ async function loadCollections() {
     option.textContent = `${c.name} (${c.images} images, ${c.objects} objects)`;
     select.appendChild(option);
   }
-  if (!collections.length) { status("No collections yet: index some images first."); return; }
-  state.collection = collections[0].name;
+  if (!collections.length) {
+    state.collection = null;
+    showEmpty("No collections yet: upload images to start one.");
+    status("");
+    return;
+  }
+  state.collection = selected && collections.some((c) => c.name === selected)
+    ? selected : collections[0].name;
+  select.value = state.collection;
   await loadLabels();
   await showGallery(0);
 }
@@ -78,6 +93,15 @@ async function loadLabels() {
   }
 }
 
+function button(text, className, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = className;
+  b.textContent = text;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
 function card(record, score) {
   const div = document.createElement("div");
   div.className = "result";
@@ -85,35 +109,35 @@ function card(record, score) {
   div.dataset.kind = record.kind;
   const thumb = document.createElement("div");
   thumb.className = "thumb";
-  thumb.title = "more like this";
+  thumb.title = "Search for more like this";
   const img = document.createElement("img");
   img.alt = record.label || record.kind;
-  loadImage(img, `${base()}/images/${encodeURIComponent(record.image_id)}/thumbnail?size=320`);
+  loadImage(img, thumbnailPath(record));
   thumb.appendChild(img);
-  if (record.box && record.width && record.height) {
-    const [x, y, w, h] = record.box;
-    const box = document.createElement("div");
-    box.className = "box-overlay";
-    box.style.left = (100 * x / record.width) + "%";
-    box.style.top = (100 * y / record.height) + "%";
-    box.style.width = (100 * w / record.width) + "%";
-    box.style.height = (100 * h / record.height) + "%";
-    thumb.appendChild(box);
-  }
   thumb.addEventListener("click", () => moreLikeThis(record));
   div.appendChild(thumb);
   const meta = document.createElement("div");
   meta.className = "meta";
-  meta.innerHTML = (score === undefined ? "" : `<span class="score">${score.toFixed(3)}</span>`) +
-    `<span class="kind ${record.kind}">${record.kind}</span>` +
-    `<span class="label"></span>` +
-    `<span class="actions"><button class="up" title="more like this one (relevant)">▲</button>` +
-    `<button class="down" title="less like this one (not relevant)">▼</button>` +
-    `<button class="draw" title="draw a box on this image">▭</button></span>`;
-  meta.querySelector(".label").textContent = record.label || "";
-  meta.querySelector(".up").addEventListener("click", () => feedback(record.id, true));
-  meta.querySelector(".down").addEventListener("click", () => feedback(record.id, false));
-  meta.querySelector(".draw").addEventListener("click", () => openViewer(record));
+  if (score !== undefined) {
+    const s = document.createElement("span");
+    s.className = "score";
+    s.textContent = score.toFixed(3);
+    meta.appendChild(s);
+  }
+  const kind = document.createElement("span");
+  kind.className = `kind ${record.kind}`;
+  kind.textContent = record.kind;
+  const label = document.createElement("span");
+  label.className = "label";
+  label.textContent = record.label || "";
+  const actions = document.createElement("span");
+  actions.className = "actions";
+  actions.append(
+    button("More like this", "up", () => feedback(record.id, true)),
+    button("Less like this", "down", () => feedback(record.id, false)),
+    button("Draw a box", "draw", () => openViewer(record)),
+  );
+  meta.append(kind, label, actions);
   div.appendChild(meta);
   return div;
 }
@@ -124,24 +148,62 @@ function render(items, withScores) {
   for (const item of items) results.appendChild(card(item, withScores ? item.score : undefined));
 }
 
+function showEmpty(text) {
+  $("results").innerHTML = "";
+  $("pager").hidden = true;
+  $("more").hidden = true;
+  $("empty-text").textContent = text;
+  $("empty").hidden = false;
+}
+
 async function showGallery(offset) {
   state.query = null;
+  setChip(null);
+  $("more").hidden = true;
+  $("empty").hidden = true;
+  if (!state.collection) return;
   state.offset = Math.max(0, offset);
   const label = $("label").value;
   const params = new URLSearchParams({ offset: state.offset, limit: state.pageSize });
   if (label) params.set("label", label);
-  const page = await json(`${base()}/images?${params}`);
-  render(page.records, false);
-  $("pager").hidden = false;
-  $("page-info").textContent =
-    `${page.total ? state.offset + 1 : 0}–${state.offset + page.records.length} of ${page.total}`;
-  $("prev").disabled = state.offset === 0;
-  $("next").disabled = state.offset + page.records.length >= page.total;
-  status(`${page.total} images in ${state.collection}`);
+  try {
+    const page = await json(`${base()}/images?${params}`);
+    if (!page.total && !label) {
+      showEmpty(`${state.collection} has no images yet.`);
+      status("");
+      return;
+    }
+    render(page.records, false);
+    $("pager").hidden = false;
+    $("page-info").textContent =
+      `${page.total ? state.offset + 1 : 0}–${state.offset + page.records.length} of ${page.total}`;
+    $("prev").disabled = state.offset === 0;
+    $("next").disabled = state.offset + page.records.length >= page.total;
+    status(label ? `${page.total} images with "${label}"` : `${page.total} images in ${state.collection}`);
+  } catch (error) { showError(error); }
+}
+
+// The chip says what was searched: the typed text, or the image, object or region clicked.
+function setChip(chip) {
+  state.chip = chip;
+  const holder = $("query-chip");
+  holder.innerHTML = "";
+  $("query-bar").hidden = !chip;
+  if (!chip) return;
+  if (chip.image) {
+    const img = document.createElement("img");
+    img.alt = chip.text;
+    if (chip.image.startsWith("data:")) img.src = chip.image; else loadImage(img, chip.image);
+    holder.appendChild(img);
+  }
+  const text = document.createElement("span");
+  text.className = "text";
+  text.textContent = chip.text;
+  holder.appendChild(text);
 }
 
 function currentBody(extra) {
-  const body = Object.assign({ k: 48, kind: $("kind").value }, extra);
+  const body = Object.assign({ k: state.k, kind: $("kind").value }, extra);
   const label = $("label").value;
   if (label) body.where = { label };
   body.more_like = state.positives.slice();
@@ -149,29 +211,45 @@ function currentBody(extra) {
   return body;
 }
 
-async function runSearch(body) {
-  state.query = body;
+function showError(error) {
+  $("results").innerHTML = "";    // stale results would look like answers to this query
   $("pager").hidden = true;
+  $("more").hidden = true;
+  status(error.message, true);
+}
+
+async function runSearch(body, chip, more = false) {
+  if (!more) state.k = PAGE;
+  state.query = body;
+  if (chip !== undefined) setChip(chip);
+  $("pager").hidden = true;
+  $("empty").hidden = true;
   status("searching…");
   try {
     const { hits } = await json(base() + "/search", currentBody(body));
     render(hits, true);
+    $("more").hidden = hits.length < state.k || state.k >= 1000;
     status(`${hits.length} results`);
-  } catch (error) { status(error.message, true); }
+  } catch (error) { showError(error); }
 }
 
+// A typed phrase is one query. "+term" / "-term" split it only when written explicitly:
+// "a red car -grass" searches for "a red car" and away from "grass".
 function textQuery(text) {
+  if (!/(^|\s)[+-]\S/.test(text)) return { body: { text }, chip: { text: `"${text}"` } };
   const positives = [], negatives = [];
-  for (const token of text.match(/[+-]?"[^"]*"|\S+/g) || []) {
-    const negative = token.startsWith("-");
-    const clean = token.replace(/^[+-]/, "").replace(/^"|"$/g, "");
+  for (const segment of text.split(/\s+(?=[+-]\S)/)) {
+    const negative = segment.startsWith("-");
+    const clean = segment.replace(/^[+-]/, "").replace(/^"(.*)"$/, "$1").trim();
     if (clean) (negative ? negatives : positives).push({ text: clean });
   }
-  return { positives, negatives };
+  const shown = positives.map((p) => `"${p.text}"`).concat(negatives.map((n) => `− "${n.text}"`));
+  return { body: { positives, negatives }, chip: { text: shown.join(" ") } };
 }
 
 function moreLikeThis(record) {
-  runSearch(record.kind === "object" ? { object_id: record.id } : { image_id: record.id });
+  const body = record.kind === "object" ? { object_id: record.id } : { image_id: record.id };
+  runSearch(body, { image: thumbnailPath(record, 96), text: `similar to this ${record.kind}` });
 }
 
 function feedback(id, positive) {
@@ -181,6 +259,7 @@ function feedback(id, positive) {
   if (index >= 0) remove.splice(index, 1);
   $("feedback").hidden = false;
   $("feedback-list").textContent = `${state.positives.length} relevant, ${state.negatives.length} not relevant`;
+  if (!state.chip) setChip({ text: "results like the ones you marked" });
   runSearch(state.query || {});
 }
 
@@ -199,8 +278,8 @@ function openViewer(record) {
     return [event.clientX - rect.left, event.clientY - rect.top];
   };
   const context = canvas.getContext("2d");
-  canvas.onmousedown = (event) => { start = point(event); };
-  canvas.onmousemove = (event) => {
+  canvas.onpointerdown = (event) => { start = point(event); };
+  canvas.onpointermove = (event) => {
     if (!start) return;
     const [x, y] = point(event);
     context.clearRect(0, 0, canvas.width, canvas.height);
@@ -208,7 +287,7 @@ function openViewer(record) {
     context.lineWidth = 2;
     context.strokeRect(start[0], start[1], x - start[0], y - start[1]);
   };
-  canvas.onmouseup = (event) => {
+  canvas.onpointerup = (event) => {
     if (!start) return;
     const [x, y] = point(event);
     const sx = record.width / canvas.width, sy = record.height / canvas.height;
@@ -219,10 +298,25 @@ function openViewer(record) {
     box[2] = Math.min(box[2], record.width - box[0]);
     box[3] = Math.min(box[3], record.height - box[1]);
     if (box[2] < 2 || box[3] < 2) return;
+    const preview = regionPreview(image, box, record);
     closeViewer();
     $("kind").value = "object";
-    runSearch({ image_id: record.image_id, box });
+    runSearch({ image_id: record.image_id, box }, { image: preview, text: "similar to this region" });
   };
+}
+
+// A small picture of the drawn region, for the query chip.
+function regionPreview(image, box, record) {
+  const scaleX = image.naturalWidth / record.width, scaleY = image.naturalHeight / record.height;
+  const canvas = document.createElement("canvas");
+  const height = 72, width = Math.max(8, Math.round(height * box[2] / box[3]));
+  canvas.width = Math.min(width, 240);
+  canvas.height = height;
+  try {
+    canvas.getContext("2d").drawImage(image, box[0] * scaleX, box[1] * scaleY,
+      box[2] * scaleX, box[3] * scaleY, 0, 0, canvas.width, canvas.height);
+    return canvas.toDataURL("image/jpeg", 0.8);
+  } catch (error) { return ""; }
 }
 
 function closeViewer() {
@@ -230,15 +324,35 @@ function closeViewer() {
   $("viewer-canvas").getContext("2d").clearRect(0, 0, 9999, 9999);
 }
 
+async function upload(files) {
+  if (!files.length) return;
+  try {
+    let name = state.collection;
+    if (!name) {
+      name = "photos";
+      await json("/collections", { name });
+    }
+    const form = new FormData();
+    for (const file of files) form.append("files", file);
+    status(`uploading ${files.length} images…`);
+    await api(`/collections/${encodeURIComponent(name)}/images`, { method: "POST", body: form });
+    $("empty").hidden = true;
+    await loadCollections(name);
+  } catch (error) { showError(error); }
+}
+
 $("search-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const text = $("query").value.trim();
   if (!text) { showGallery(0); return; }
-  runSearch(textQuery(text));
+  if (!state.collection) { status("upload images first", true); return; }
+  const { body, chip } = textQuery(text);
+  runSearch(body, chip);
 });
 $("collection").addEventListener("change", async (event) => {
   state.collection = event.target.value;
   state.positives = []; state.negatives = [];
+  $("feedback").hidden = true;
   await loadLabels();
   showGallery(0);
 });
@@ -247,11 +361,16 @@ $("kind").addEventListener("change", () => { if (state.query) runSearch(state.qu
 $("clear-button").addEventListener("click", () => { $("query").value = ""; showGallery(0); });
 $("prev").addEventListener("click", () => showGallery(state.offset - state.pageSize));
 $("next").addEventListener("click", () => showGallery(state.offset + state.pageSize));
+$("load-more").addEventListener("click", () => {
+  state.k = Math.min(1000, state.k + PAGE);
+  runSearch(state.query || {}, undefined, true);
+});
 $("viewer-close").addEventListener("click", closeViewer);
+$("upload-input").addEventListener("change", (event) => upload([...event.target.files]));
 $("feedback-clear").addEventListener("click", () => {
   state.positives = []; state.negatives = [];
   $("feedback").hidden = true;
   if (state.query) runSearch(state.query);
 });
 
-loadCollections().catch((error) => status(error.message, true));
+loadCollections().catch((error) => showError(error));
