@@ -157,6 +157,12 @@ class Collection:
                         f"another process is writing to the collection at {self.root}; "
                         "try again when it has finished"
                     ) from exc
+                try:
+                    for index in self.indexes.values():
+                        index.store.refresh()
+                except BaseException:
+                    lock.release()
+                    raise
                 self._file_lock = lock
             self._write_depth += 1
             try:

@@ -136,9 +136,11 @@ def _draft(image: Image.Image, options: DecodeOptions) -> None:
     if options.draft_size:
         image.draft("RGB", (options.draft_size, options.draft_size))
     width, height = image.size
-    if width * height > options.max_pixels:
-        side = int((options.max_pixels * width / height) ** 0.5)
-        image.draft("RGB", (side, int(side * height / width)))
+    scale = 1  # JPEG decodes at 1/2, 1/4 or 1/8 for free
+    while width * height > options.max_pixels * scale * scale and scale < 8:
+        scale *= 2
+    if scale > 1:
+        image.draft("RGB", (width // scale, height // scale))
 
 
 def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:

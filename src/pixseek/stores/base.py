@@ -44,5 +44,9 @@ class VectorStore(Protocol):
     def page(self, flt: Filter | None, offset: int, limit: int) -> list[Record]:
         """Records in storage order, for browsing (not ranked)."""
 
+    def refresh(self) -> None:
+        """See every write committed so far, by any process (a writer calls this once it
+        holds the collection's write lock, so it never works from a stale view)."""
+
     def persist(self) -> None:
         """Compact and make everything written so far durable."""

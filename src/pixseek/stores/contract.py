@@ -112,6 +112,9 @@ def check_persists_and_reopens(open_store: OpenStore) -> None:
     store.persist()
     again = open_store(DIM)
     assert again.count() == 20
+    store.upsert(rows[:1], vectors[:1] * -1)  # a write through another handle...
+    again.refresh()  # ...is seen once the reader refreshes
+    assert np.allclose(again.get_vectors(["r0"])["r0"], -vectors[0])
     assert [r.id for r, _ in again.search(vectors[3], 5)] == [
         r.id for r, _ in store.search(vectors[3], 5)
     ]

@@ -149,6 +149,9 @@ class LanceStore:
             query = query.where(sql)
         return arrow_to_records(query.select(metadata_columns()).to_arrow())
 
+    def refresh(self) -> None:
+        self._table.checkout_latest()
+
     def persist(self) -> None:
         """Compact, fold new rows into the indices, and index ids once the table is large."""
         self._table.optimize()
