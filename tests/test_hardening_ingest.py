@@ -58,9 +58,9 @@ def test_a_second_writer_waits_and_readers_never_do(tmp_path, photo_folder) -> N
     ingest(writer, FolderSource([photo_folder]))
     other = open_collection(root, embedder=KeyedEmbedder(TEXTS))
     with writer.writing():
-        with pytest.raises(CollectionBusyError, match="another process is writing"):
-            with other.writing(timeout=0.2):
-                pass
+        busy = pytest.raises(CollectionBusyError, match="another process is writing")
+        with busy, other.writing(timeout=0.2):
+            pass
         assert other.count() == 6  # reading needs no lock
         assert other.get(next(iter(other.records())).id)
     with other.writing(timeout=0.2):  # released: the next writer gets in
