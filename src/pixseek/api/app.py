@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -53,6 +53,7 @@ class BodyLimit:
             await _too_large(self.limit)(scope, receive, send)
             return
         received = 0
+        started = False
 
         async def limited() -> dict[str, Any]:
             nonlocal received
@@ -63,7 +64,39 @@ class BodyLimit:
                     raise BodyTooLargeError
             return message
 
-        await self.app(scope, limited, send)
+        async def tracked(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, tracked)
+        except BodyTooLargeError:
+            if started:
+                raise
+            await _too_large(self.limit)(scope, receive, send)
+
+
+class RequestGuard:
+    """Without an API key, serve only requests addressed to an allowed host (DNS
+    rebinding); never accept writes from another origin (cross-site requests)."""
+
+    def __init__(self, app: Any, settings: ServeSettings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope)
+            refusal = None
+            if self.settings.api_key is None and not _host_allowed(request, self.settings):
+                refusal = JSONResponse({"detail": "unknown Host header"}, 421)
+            elif request.method in WRITE_METHODS and not _same_origin(request):
+                refusal = JSONResponse({"detail": "cross-origin writes are refused"}, 403)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _too_large(limit: int) -> JSONResponse:
@@ -108,16 +141,7 @@ def create_app(
     async def body_too_large(request: Request, exc: BodyTooLargeError) -> JSONResponse:
         return _too_large(settings.max_upload_bytes)
 
-    @app.middleware("http")
-    async def guard(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if settings.api_key is None and not _host_allowed(request, settings):
-            return JSONResponse({"detail": "unknown Host header"}, 421)
-        if request.method in WRITE_METHODS and not _same_origin(request):
-            return JSONResponse({"detail": "cross-origin writes are refused"}, 403)
-        return await call_next(request)
-
+    app.add_middleware(RequestGuard, settings=settings)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
 
     @app.get("/health", response_model=None)

@@ -158,6 +158,7 @@ class Collection:
                         "try again when it has finished"
                     ) from exc
                 try:
+                    self._check_open()  # deleted while this writer waited
                     for index in self.indexes.values():
                         index.store.refresh()
                 except BaseException:

@@ -1,0 +1,266 @@
+"""HTTP defects found as an attacker and a new user: each test failed before its fix."""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from pixseek.api import ServeSettings, create_app
+from tests.conftest import make_image
+from tests.serving import running_server
+
+
+def png(colour: tuple[int, int, int], size: tuple[int, int] = (60, 40)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.fixture()
+def settings(tmp_path, tiny_model) -> ServeSettings:
+    return ServeSettings(
+        root=tmp_path / "root", runtime="torch", model=str(tiny_model), max_upload_bytes=200_000
+    )
+
+
+def client_for(settings: ServeSettings, host: str = "localhost") -> TestClient:
+    return TestClient(
+        create_app(settings), raise_server_exceptions=False, base_url=f"http://{host}"
+    )
+
+
+@pytest.fixture()
+def client(settings) -> TestClient:
+    return client_for(settings)
+
+
+def upload(client: TestClient, name: str, *colours: tuple[int, int, int]) -> list[str]:
+    body = {"images": [{"data": b64(png(c))} for c in colours]}
+    response = client.post(f"/collections/{name}/images", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["ids"]  # type: ignore[no-any-return]
+
+
+def test_delete_during_uploads_is_atomic(client, settings) -> None:
+    assert client.post("/collections", json={"name": "race"}).status_code == 201
+    upload(client, "race", (1, 2, 3))
+    statuses: list[int] = []
+
+    def keep_uploading(start: int) -> None:
+        for i in range(start, start + 15):
+            body = {"images": [{"data": b64(png((i % 255, 9, 9)))}]}
+            statuses.append(client.post("/collections/race/images", json=body).status_code)
+
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(keep_uploading, i * 20) for i in range(3)]
+        time.sleep(0.3)
+        deleted = client.delete("/collections/race")
+        for future in futures:
+            future.result()
+    assert deleted.status_code == 204
+    assert set(statuses) <= {200, 404, 409}, statuses
+    assert statuses[-1] == 404  # once deleted, uploads find nothing
+    assert (
+        client.post(
+            "/collections/race/images", json={"images": [{"data": b64(png((5, 5, 5)))}]}
+        ).status_code
+        == 404
+    )
+    assert not (settings.root / "race" / "pixseek.json").exists()
+    assert not [p for p in settings.root.iterdir() if p.name.startswith(".deleting-")]
+    assert client.post("/collections", json={"name": "race"}).status_code == 201
+    assert client.get("/collections/race").json()["images"] == 0  # nothing resurrected
+
+
+def test_the_server_sees_writes_of_another_process(client, settings, tmp_path, tiny_model) -> None:
+    assert client.post("/collections", json={"name": "shared"}).status_code == 201
+    upload(client, "shared", (10, 20, 30))
+    assert client.get("/collections/shared").json()["images"] == 1
+    folder = tmp_path / "more"
+    for i in range(5):
+        make_image(folder / f"{i}.png", (40 * i, 100, 100))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "pixseek.cli", "index", str(folder), "--quiet"]
+    command += ["--collection", str(settings.root / "shared")]
+    subprocess.run(command, env=env, check=True, capture_output=True, timeout=300)
+    deadline = time.monotonic() + 5
+    while client.get("/collections/shared").json()["images"] != 6:
+        assert time.monotonic() < deadline, "the server did not see the CLI's writes"
+        time.sleep(0.2)
+    hits = client.post("/collections/shared/search", json={"text": "x", "k": 10}).json()["hits"]
+    assert len(hits) == 6
+
+
+def test_chunked_bodies_over_the_limit_are_refused(client) -> None:
+    assert client.post("/collections", json={"name": "c"}).status_code == 201
+    sent = 0
+
+    def chunks():  # type: ignore[no-untyped-def]
+        nonlocal sent
+        for _ in range(200):  # 200 x 64 KiB = 12.5 MiB, no Content-Length
+            sent += 1
+            yield b"x" * 65536
+
+    response = client.post(
+        "/collections/c/images", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413, response.text
+    assert "limit" in response.json()["detail"]
+
+
+def test_huge_text_queries_are_refused_before_tokenising(client) -> None:
+    assert client.post("/collections", json={"name": "c"}).status_code == 201
+    upload(client, "c", (1, 2, 3))
+    response = client.post("/collections/c/search", json={"text": "a" * 5000})
+    assert response.status_code == 422 and "1000" in response.text
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"text": "x", "weight": Infinity}',
+        '{"text": "x", "min_score": NaN}',
+        '{"text": "x", "feedback_weights": {"beta": Infinity}}',
+        '{"image_id": "x", "box": [0, 0, Infinity, 1]}',
+    ],
+)
+def test_non_finite_numbers_are_422(client, raw) -> None:
+    assert client.post("/collections", json={"name": "c"}).status_code == 201
+    response = client.post(
+        "/collections/c/search", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+
+
+def test_names_are_matched_whole_and_bad_folders_never_break_listing(client, settings) -> None:
+    assert client.post("/collections", json={"name": "evil\n"}).status_code == 422
+    assert client.post("/collections", json={"name": "good"}).status_code == 201
+    broken = settings.root / "broken"
+    broken.mkdir()
+    (broken / "pixseek.json").write_text("{not json")
+    (settings.root / "bad\nname").mkdir()
+    (settings.root / "bad\nname" / "pixseek.json").write_text("{}")
+    listed = client.get("/collections")
+    assert listed.status_code == 200
+    assert [c["name"] for c in listed.json()] == ["good"]
+
+
+def test_host_header_and_cross_origin_writes(settings) -> None:
+    rebound = client_for(settings, host="attacker.example")
+    assert rebound.get("/collections").status_code == 421
+    local = client_for(settings)
+    assert local.get("/collections").status_code == 200
+    cross = local.post(
+        "/collections", json={"name": "x"}, headers={"Origin": "http://attacker.example"}
+    )
+    assert cross.status_code == 403
+    same = local.post("/collections", json={"name": "x"}, headers={"Origin": "http://localhost"})
+    assert same.status_code == 201
+    settings.api_key = "k"
+    keyed = client_for(settings, host="pixseek.example.org")
+    auth = {"Authorization": "Bearer k"}
+    assert keyed.get("/collections", headers=auth).status_code == 200
+
+
+def test_serving_everyone_without_a_key_warns(tmp_path, monkeypatch, capsys) -> None:
+    import uvicorn
+
+    from pixseek.cli.main import main
+
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    assert main(["serve", "--root", str(tmp_path), "--host", "0.0.0.0"]) == 0
+    assert "WARNING" in capsys.readouterr().err
+    assert main(["serve", "--root", str(tmp_path), "--host", "0.0.0.0", "--api-key", "k"]) == 0
+    assert "WARNING" not in capsys.readouterr().err
+
+
+def test_clients_cannot_load_models_from_server_paths(settings, tiny_model, tmp_path) -> None:
+    client = client_for(settings)
+    answers = [
+        client.post("/collections", json={"name": f"m{i}", "model": m})
+        for i, m in enumerate(["/etc", "/no/such/dir", "../../etc", str(tiny_model), "~"])
+    ]
+    assert [a.status_code for a in answers] == [422] * 5
+    assert len({a.json()["detail"].split("'")[2] for a in answers}) == 1  # the same words
+    models = tmp_path / "models"
+    shutil.copytree(tiny_model, models / "tiny")
+    settings.models_root = models
+    allowed = client_for(settings).post("/collections", json={"name": "ok", "model": "tiny"})
+    assert allowed.status_code == 201, allowed.text
+    assert allowed.json()["model"] == str((models / "tiny").resolve())
+
+
+def test_label_filter_finds_images_by_their_objects(client) -> None:
+    assert client.post("/collections", json={"name": "c"}).status_code == 201
+    body = {
+        "images": [
+            {"data": b64(png((200, 1, 1))), "boxes": [{"box": [1, 1, 20, 20], "label": "dog"}]},
+            {"data": b64(png((1, 200, 1))), "metadata": {"label": "dog"}},
+            {"data": b64(png((1, 1, 200)))},
+        ]
+    }
+    ids = client.post("/collections/c/images", json=body).json()["ids"]
+    page = client.get("/collections/c/images", params={"label": "dog"}).json()
+    assert page["total"] == 2 and {r["id"] for r in page["records"]} == set(ids[:2])
+    assert client.get("/collections/c/images", params={"label": "cat"}).json()["total"] == 0
+
+
+def vm_hwm_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_bomb_uploads_keep_server_memory_bounded(tmp_path, torch_embedder) -> None:
+    buffer = io.BytesIO()
+    Image.new("L", (9400, 9400)).save(buffer, "PNG")
+    bomb = buffer.getvalue()
+    root = tmp_path / "root"
+    root.mkdir()
+    model = ("--model", torch_embedder.name, "--runtime", "torch")
+    with running_server(root, *model) as url:
+        request = urllib.request.Request(
+            url + "/collections",
+            json.dumps({"name": "b"}).encode(),
+            {"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request).close()
+        pid = int(subprocess.check_output(["pgrep", "-f", "--", f"--root {root}"]).split()[0])
+        before = vm_hwm_kib(pid)
+
+        def send() -> int:
+            body = json.dumps({"images": [{"data": b64(bomb)}]}).encode()
+            req = urllib.request.Request(
+                url + "/collections/b/images", body, {"Content-Type": "application/json"}
+            )
+            try:
+                urllib.request.urlopen(req).close()
+            except urllib.error.HTTPError as exc:
+                return exc.code
+            return 200
+
+        with concurrent.futures.ThreadPoolExecutor(10) as pool:
+            codes = list(pool.map(lambda _: send(), range(10)))
+        grown_mib = (vm_hwm_kib(pid) - before) / 1024
+    assert codes == [422] * 10
+    assert grown_mib < 150, f"server peak memory grew by {grown_mib:.0f} MiB"
