@@ -56,3 +56,54 @@ def test_automatic_runtime_per_device() -> None:
     assert (cpu.runtime, cpu.precision) == ("onnx", "int8")
     gpu = resolve_runtime(EmbedderOptions(device="cuda"))
     assert (gpu.runtime, gpu.precision) == ("torch", "fp16")
+
+
+TEXTS = [
+    "a red car",
+    "Cars waiting for pedestrians to cross the street, at night, in the rain!",
+    "ünïcödé — 東京 taxi",
+    "x " * 200,  # longer than the model reads: truncated
+    "a",
+]
+
+
+@pytest.mark.parametrize("model_kind", ["tiny", "demo"])
+def test_the_light_tokenizer_matches_transformers(tiny_model, model_kind) -> None:
+    from pixseek.demo.demo import SHIPPED_MODEL
+    from pixseek.models.hf_clip.light import FastTokenizer
+    from pixseek.models.hf_clip.loading import load_processor
+
+    model = str(tiny_model if model_kind == "tiny" else SHIPPED_MODEL)
+    light = FastTokenizer.load(model)
+    assert light is not None
+    reference = load_processor(model).tokenizer
+    for padding in (True, "max_length"):
+        ours = light(TEXTS, padding=padding, truncation=True, max_length=16)
+        theirs = reference(
+            TEXTS, padding=padding, truncation=True, max_length=16, return_tensors="np"
+        )
+        for key in ("input_ids", "attention_mask"):
+            assert np.array_equal(ours[key], theirs[key]), (padding, key)
+
+
+def test_a_cli_search_loads_neither_torch_nor_transformers(tmp_path, tiny_model) -> None:
+    """Start-up time: a text search on the ONNX runtime needs neither library."""
+    import subprocess
+    import sys
+
+    from pixseek.collection import open_collection
+    from pixseek.ingest import FolderSource, ingest
+    from pixseek.models import EmbedderOptions
+    from tests.conftest import make_image
+
+    folder = tmp_path / "photos"
+    make_image(folder / "a.png", (200, 10, 10))
+    options = EmbedderOptions(model=str(tiny_model), runtime="onnx", precision="fp32")
+    ingest(open_collection(tmp_path / "c", options, create=True), FolderSource([folder]))
+    script = (
+        "import sys; from pixseek.cli.main import main; "
+        f"code = main(['search', 'a red photo', '--collection', {str(tmp_path / 'c')!r}]); "
+        "print(code, 'torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "0 False False", out.stdout + out.stderr

@@ -65,7 +65,7 @@ def resolve_runtime(options: EmbedderOptions) -> EmbedderOptions:
     """
     from pixseek.models.runtimes.base import select_device
 
-    device = select_device(options.device)
+    device = select_device(options.device, options.runtime)
     runtime, precision = options.runtime, options.precision
     if precision not in PRECISIONS:
         raise UnknownBackendError(f"unknown precision {precision!r}; choose from {PRECISIONS}")

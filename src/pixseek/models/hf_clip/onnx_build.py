@@ -23,6 +23,7 @@ from typing import Any
 
 from pixseek.core.errors import ModelLoadError, UnknownBackendError
 from pixseek.models.hf_clip.embedder import ClipEmbedder
+from pixseek.models.hf_clip.light import FastTokenizer, LazyProcessor, text_config
 from pixseek.models.hf_clip.loading import embedding_dim, load_processor, pretrained_kwargs
 from pixseek.models.hf_clip.policy import TextPolicy
 from pixseek.models.options import EmbedderOptions
@@ -181,25 +182,50 @@ def ensure_export(model: str, precision: str, processor: Any, cache_dir: Path | 
 
 
 def build_onnx_embedder(options: EmbedderOptions) -> ClipEmbedder:
-    from transformers import AutoConfig
-
     from pixseek.models.runtimes.onnx_session import OnnxSession
 
     if options.precision not in ONNX_PRECISIONS:
         raise UnknownBackendError(
             f"the onnx runtime supports {', '.join(ONNX_PRECISIONS)}, not {options.precision!r}"
         )
-    processor = load_processor(options.model)
-    config = AutoConfig.from_pretrained(options.model, **pretrained_kwargs(options.model))
-    directory = ensure_export(options.model, options.precision, processor, options.cache_dir)
+    parts = _light_parts(options) or _full_parts(options)
+    directory, processor, dim, policy = parts
     session = OnnxSession(directory / "image.onnx", directory / "text.onnx", options.device)
     return ClipEmbedder(
         name=options.model,
-        dim=embedding_dim(config),
+        dim=dim,
         processor=processor,
         session=session,
-        text_policy=TextPolicy.for_config(config, processor.tokenizer),
+        text_policy=policy,
         batch_size=options.batch_size,
         runtime="onnx",
         precision=options.precision,
     )
+
+
+Parts = tuple[Path, Any, int, TextPolicy]
+
+
+def _light_parts(options: EmbedderOptions) -> Parts | None:
+    """An existing export, ``tokenizer.json`` and a complete config: no transformers needed."""
+    directory = export_dir(options.model, options.precision, options.cache_dir)
+    if not ((directory / "image.onnx").is_file() and (directory / "text.onnx").is_file()):
+        return None
+    config = text_config(options.model)
+    tokenizer = FastTokenizer.load(options.model)
+    if config is None or tokenizer is None:
+        return None
+    policy = TextPolicy.for_values(
+        config.model_type, config.max_positions, tokenizer.model_max_length
+    )
+    return directory, LazyProcessor(options.model, tokenizer), config.dim, policy
+
+
+def _full_parts(options: EmbedderOptions) -> Parts:
+    from transformers import AutoConfig
+
+    processor = load_processor(options.model)
+    config = AutoConfig.from_pretrained(options.model, **pretrained_kwargs(options.model))
+    directory = ensure_export(options.model, options.precision, processor, options.cache_dir)
+    policy = TextPolicy.for_config(config, processor.tokenizer)
+    return directory, processor, embedding_dim(config), policy

@@ -30,10 +30,15 @@ class TextPolicy:
 
     @classmethod
     def for_config(cls, config: Any, tokenizer: Any) -> TextPolicy:
-        model_type = str(getattr(config, "model_type", ""))
         positions = int(getattr(config.text_config, "max_position_embeddings", 77))
-        tokenizer_max = int(getattr(tokenizer, "model_max_length", positions) or positions)
-        max_length = min(positions, tokenizer_max)
+        tokenizer_max = getattr(tokenizer, "model_max_length", None)
+        return cls.for_values(str(getattr(config, "model_type", "")), positions, tokenizer_max)
+
+    @classmethod
+    def for_values(
+        cls, model_type: str, positions: int, tokenizer_max: int | float | None
+    ) -> TextPolicy:
+        max_length = min(positions, int(tokenizer_max or positions))
         if model_type in PAD_TO_MAX_LENGTH:
             return cls(max_length=min(max_length, 64), pad_to_max=True)
         return cls(max_length=max_length, pad_to_max=False)

@@ -19,10 +19,18 @@ class TowerSession(Protocol):
     def encode_texts(self, inputs: Inputs) -> NDArray[np.float32]: ...
 
 
-def select_device(requested: str | None = None) -> str:
-    """``cuda`` > ``mps`` > ``cpu`` unless the caller names one."""
+def select_device(requested: str | None = None, runtime: str = "auto") -> str:
+    """``cuda`` > ``mps`` > ``cpu`` unless the caller names one.
+
+    For onnxruntime the answer comes from its own providers, so a CLI search
+    on the ONNX runtime never imports torch.
+    """
     if requested and requested != "auto":
         return requested
+    if runtime == "onnx":
+        import onnxruntime as ort
+
+        return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
     import torch
 
     if torch.cuda.is_available():

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,23 +26,35 @@ class OnnxSession:
     def __init__(self, image_model: Path, text_model: Path, device: str = "cpu") -> None:
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = os.cpu_count() or 1
-        providers = providers_for(device)
-        self._image = ort.InferenceSession(str(image_model), options, providers=providers)
-        self._text = ort.InferenceSession(str(text_model), options, providers=providers)
-        self._image_inputs = {i.name for i in self._image.get_inputs()}
-        self._text_inputs = {i.name for i in self._text.get_inputs()}
+        self._options = ort.SessionOptions()
+        self._options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._options.intra_op_num_threads = os.cpu_count() or 1
+        self._providers = providers_for(device)
+        self._paths = {"image": image_model, "text": text_model}
+        self._sessions: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _session(self, tower: str) -> Any:
+        """Each tower's session is created on first use: a text search never loads the
+        image tower."""
+        if tower not in self._sessions:
+            import onnxruntime as ort
+
+            with self._lock:
+                if tower not in self._sessions:
+                    self._sessions[tower] = ort.InferenceSession(
+                        str(self._paths[tower]), self._options, providers=self._providers
+                    )
+        return self._sessions[tower]
+
+    def _run(self, tower: str, inputs: Inputs, dtype: type) -> NDArray[np.float32]:
+        session = self._session(tower)
+        names = {i.name for i in session.get_inputs()}
+        feed = {k: np.asarray(v, dtype=dtype) for k, v in inputs.items() if k in names}
+        return np.asarray(session.run(None, feed)[0], dtype=np.float32)
 
     def encode_images(self, inputs: Inputs) -> NDArray[np.float32]:
-        feed = {
-            k: np.asarray(v, dtype=np.float32) for k, v in inputs.items() if k in self._image_inputs
-        }
-        return np.asarray(self._image.run(None, feed)[0], dtype=np.float32)
+        return self._run("image", inputs, np.float32)
 
     def encode_texts(self, inputs: Inputs) -> NDArray[np.float32]:
-        feed = {
-            k: np.asarray(v, dtype=np.int64) for k, v in inputs.items() if k in self._text_inputs
-        }
-        return np.asarray(self._text.run(None, feed)[0], dtype=np.float32)
+        return self._run("text", inputs, np.int64)

@@ -1,0 +1,63 @@
+"""Wall time of a CLI search, against `python -c pass` measured in the same run.
+
+    python bench/startup.py [--runs 7]
+
+Builds the offline demo collection (synthetic shapes, the shipped model, ONNX
+runtime) once, then times whole processes: the interpreter alone (baseline),
+`import lancedb` (the store library, the floor of any command that opens a
+collection), `pixseek --help`, and `pixseek search` on the demo collection.
+Prints the median of each and its ratio to the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def wall(command: list[str], runs: int) -> float:
+    times = []
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True, env=env)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    from pixseek.demo.demo import DemoOptions, build_demo
+
+    with tempfile.TemporaryDirectory() as work:
+        demo = build_demo(DemoOptions(Path(work), images=200))
+        collection = str(demo.collection.root)
+        python = [sys.executable]
+        cli = [*python, "-m", "pixseek.cli"]
+        cases = [
+            ("python -c pass (baseline)", [*python, "-c", "pass"]),
+            ("import lancedb", [*python, "-c", "import lancedb"]),
+            ("pixseek --help", [*cli, "--help"]),
+            (
+                "pixseek search (200 images)",
+                [*cli, "search", "a red circle", "--collection", collection],
+            ),
+        ]
+        wall(cases[-1][1], 1)  # warm the file cache and the ONNX export
+        results = [(name, wall(command, args.runs)) for name, command in cases]
+    baseline = results[0][1]
+    print(f"{'command':32s} {'median s':>9s} {'vs baseline':>12s}")
+    for name, seconds in results:
+        print(f"{name:32s} {seconds:9.3f} {seconds / baseline:11.1f}x")
+
+
+if __name__ == "__main__":
+    main()
