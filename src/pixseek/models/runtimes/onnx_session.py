@@ -50,7 +50,9 @@ class OnnxSession:
     def _run(self, tower: str, inputs: Inputs, dtype: type) -> NDArray[np.float32]:
         session = self._session(tower)
         names = {i.name for i in session.get_inputs()}
-        feed = {k: np.asarray(v, dtype=dtype) for k, v in inputs.items() if k in names}
+        feed: dict[str, Any] = {
+            k: np.asarray(v, dtype=dtype) for k, v in inputs.items() if k in names
+        }
         return np.asarray(session.run(None, feed)[0], dtype=np.float32)
 
     def encode_images(self, inputs: Inputs) -> NDArray[np.float32]:
