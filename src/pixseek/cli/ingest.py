@@ -71,13 +71,19 @@ def _source(args: argparse.Namespace) -> Any:
 
 
 def run_index(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from pixseek.cli.render import TqdmProgress, report_text
-    from pixseek.collection import open_collection
+    from pixseek.collection import exists, open_collection
     from pixseek.ingest import IngestOptions, ingest
+    from pixseek.ingest.tasks import sample_files
 
     source = _source(args)
+    options = embedder_options(args)
+    if not exists(args.collection):  # a new collection: check int8 on the user's own images
+        options = replace(options, calibration=tuple(sample_files(source)))
     collection = open_collection(
-        args.collection, embedder_options(args), create=True, crop_margin=args.crop_margin
+        args.collection, options, create=True, crop_margin=args.crop_margin
     )
     options = IngestOptions(
         batch_size=max(args.batch_size, 1),

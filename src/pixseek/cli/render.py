@@ -34,6 +34,7 @@ def info_text(info: CollectionInfo) -> str:
         f"collection: {info.root}",
         f"model:      {info.model} ({info.dim}-d)",
         f"runtime:    {info.runtime} ({info.precision})",
+        *([f"            {info.precision_note}"] if info.precision_note else []),
         f"store:      {info.store}",
         f"images:     {info.images}",
         f"objects:    {info.objects}",

@@ -26,7 +26,6 @@ from pixseek.collection.manifest import (
     IndexEntry,
     Manifest,
     read_manifest,
-    table_name,
     write_manifest,
 )
 from pixseek.core.errors import (
@@ -63,6 +62,7 @@ class CollectionInfo:
     dim: int
     runtime: str
     precision: str
+    precision_note: str
     store: str
     images: int
     objects: int
@@ -119,13 +119,7 @@ class Collection:
             raise CollectionExistsError(f"index {name!r} already exists")
         if self._opener is None:
             raise InvalidInputError("this collection was built without an index opener")
-        entry = IndexEntry(
-            model=embedder.name,
-            dim=embedder.dim,
-            table=table or table_name(embedder.name),
-            runtime=str(getattr(embedder, "runtime", "auto")),
-            precision=str(getattr(embedder, "precision", "auto")),
-        )
+        entry = IndexEntry.for_embedder(embedder, table)
         with self.writing():
             index = self._opener(name, entry, embedder)
             manifest = self._manifest.model_copy(
@@ -220,6 +214,7 @@ class Collection:
             dim=index.dim,
             runtime=index.entry.runtime,
             precision=index.entry.precision,
+            precision_note=index.entry.precision_note,
             store=self._manifest.store,
             images=self.count(Filter.where({"kind": "image"})),
             objects=self.count(Filter.where({"kind": "object"})),
@@ -268,13 +263,7 @@ def open_collection(
         wanted: EmbedderSource = embedder or _options_for(manifest.index_entry(), options)
     elif create:
         loaded = embedder or load_embedder(options or EmbedderOptions())
-        entry = IndexEntry(
-            model=loaded.name,
-            dim=loaded.dim,
-            table=table_name(loaded.name),
-            runtime=str(getattr(loaded, "runtime", "auto")),
-            precision=str(getattr(loaded, "precision", "auto")),
-        )
+        entry = IndexEntry.for_embedder(loaded)
         manifest = Manifest.new(entry, crop_margin=crop_margin)
         layout.root.mkdir(parents=True, exist_ok=True)
         write_manifest(layout.manifest, manifest)

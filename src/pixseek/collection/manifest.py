@@ -31,6 +31,18 @@ class IndexEntry(BaseModel):
     table: str
     runtime: str = "auto"
     precision: str = "auto"
+    precision_note: str = ""  # why this precision: the int8 check's result, if one ran
+
+    @classmethod
+    def for_embedder(cls, embedder: Any, table: str = "") -> IndexEntry:
+        return cls(
+            model=embedder.name,
+            dim=embedder.dim,
+            table=table or table_name(embedder.name),
+            runtime=str(getattr(embedder, "runtime", "auto")),
+            precision=str(getattr(embedder, "precision", "auto")),
+            precision_note=str(getattr(embedder, "precision_note", "")),
+        )
 
 
 class Manifest(BaseModel):

@@ -59,6 +59,16 @@ def read_file(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
     return read_image_bytes(path, max_bytes)
 
 
+def sample_files(source: Source, limit: int = 48, look_at: int = 400) -> list[Path]:
+    """Local image files among the source's first tasks, spread out: a calibration sample."""
+    import itertools
+
+    uris = [task.uri for task in itertools.islice(source.tasks(), look_at)]
+    files = [Path(uri) for uri in uris if "://" not in uri]
+    step = max(1, len(files) // limit)
+    return files[::step][:limit]
+
+
 class Source(Protocol):
     def tasks(self) -> Iterator[ImageTask]: ...
 

@@ -15,7 +15,8 @@ class EmbedderOptions:
     """Everything needed to build an embedder; one value instead of many keywords.
 
     ``family`` picks the model logic (``auto``: from the checkpoint), ``runtime``
-    what executes it (``auto``: onnxruntime on CPU, torch on GPU).
+    what executes it (``auto``: onnxruntime on CPU, torch on GPU), ``precision``
+    its number format (``auto``: int8 on CPU when it passes the quality check).
     """
 
     model: str = ""  # empty: the collection's own model, or DEFAULT_MODEL for a new one
@@ -25,6 +26,10 @@ class EmbedderOptions:
     batch_size: int = 32
     cache_dir: Path | None = None
     family: str = "auto"
+    # the automatic precision uses int8 only if it passes the quality check against fp32;
+    # calibration: the user's images to check it on (else generated ones)
+    gate_int8: bool = False
+    calibration: tuple[Path, ...] = ()
 
     def with_model(self, model: str) -> EmbedderOptions:
         return replace(self, model=model)

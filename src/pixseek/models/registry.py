@@ -71,10 +71,14 @@ def resolve_runtime(options: EmbedderOptions) -> EmbedderOptions:
         raise UnknownBackendError(f"unknown precision {precision!r}; choose from {PRECISIONS}")
     if runtime == "auto":
         runtime = "torch" if device != "cpu" else "onnx"
+    gate = options.gate_int8
     if precision == "auto":
         precision = "fp16" if device == "cuda" else ("int8" if runtime == "onnx" else "fp32")
+        gate = precision == "int8"
     family = DEFAULT_FAMILY if options.family == "auto" else options.family
-    return replace(options, runtime=runtime, precision=precision, device=device, family=family)
+    return replace(
+        options, runtime=runtime, precision=precision, device=device, family=family, gate_int8=gate
+    )
 
 
 def load_embedder(options: EmbedderOptions | str | None = None) -> Embedder:

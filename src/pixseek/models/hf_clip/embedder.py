@@ -31,6 +31,7 @@ class ClipEmbedder(BatchEmbedder):
         super().__init__(name, dim, batch_size)
         self.runtime = runtime
         self.precision = precision
+        self.precision_note = ""  # why this precision (e.g. int8 measured, or rejected)
         # fast tokenizers are not safe to call from several threads at once
         self._tokenizer_lock = threading.Lock()
         self.processor = processor

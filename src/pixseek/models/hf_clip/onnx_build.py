@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,12 @@ from pixseek.models.hf_clip.embedder import ClipEmbedder
 from pixseek.models.hf_clip.light import FastTokenizer, LazyProcessor, text_config
 from pixseek.models.hf_clip.loading import embedding_dim, load_processor, pretrained_kwargs
 from pixseek.models.hf_clip.policy import TextPolicy
+from pixseek.models.hf_clip.quality import Quality, measure
 from pixseek.models.options import EmbedderOptions
 
 ONNX_PRECISIONS = ("fp32", "int8", "fp16")
 OPSET = 17
-RECIPE = "r2"  # bump when the export or quantisation recipe changes
+RECIPE = "r3"  # bump when the export or quantisation recipe changes
 
 
 def _fingerprint(model: str) -> str:
@@ -137,7 +138,9 @@ def _convert(fp32: Path, out: Path, precision: str) -> None:
 def _convert_towers(fp32: Path, out: Path, precision: str) -> None:
     for tower in ("image", "text"):
         source, target = fp32 / f"{tower}.onnx", out / f"{tower}.onnx"
-        if precision == "int8":
+        if precision == "int8" and tower == "text":
+            shutil.copyfile(source, target)  # the text tower is cheap: it stays fp32
+        elif precision == "int8":
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             # MatMuls only (a quantised patch Conv is slower than fp32 here); reduce_range
@@ -158,8 +161,19 @@ def _convert_towers(fp32: Path, out: Path, precision: str) -> None:
             onnx.save(half, str(target))
 
 
-def ensure_export(model: str, precision: str, processor: Any, cache_dir: Path | None) -> Path:
-    """The directory holding ``image.onnx`` and ``text.onnx``, exporting if needed."""
+def ensure_export(
+    model: str,
+    precision: str,
+    processor: Any,
+    cache_dir: Path | None,
+    policy: TextPolicy | None = None,
+    calibration: Sequence[Path] = (),
+) -> Path:
+    """The directory holding ``image.onnx`` and ``text.onnx``, exporting if needed.
+
+    An int8 export is measured against fp32 as it is made (see :mod:`.quality`);
+    the result is kept beside it in ``quality.json``.
+    """
     final = export_dir(model, precision, cache_dir)
     if (final / "image.onnx").is_file() and (final / "text.onnx").is_file():
         return final
@@ -171,6 +185,8 @@ def ensure_export(model: str, precision: str, processor: Any, cache_dir: Path | 
         else:
             fp32 = ensure_export(model, "fp32", processor, cache_dir)
             _convert(fp32, work, precision)
+            if precision == "int8" and policy is not None:
+                measure(fp32, work, processor, policy, calibration).save(work)
         try:
             os.replace(work, final)
         except OSError:
@@ -190,8 +206,15 @@ def build_onnx_embedder(options: EmbedderOptions) -> ClipEmbedder:
         )
     parts = _light_parts(options) or _full_parts(options)
     directory, processor, dim, policy = parts
+    precision, note = options.precision, ""
+    if precision == "int8":
+        quality = Quality.load(directory)
+        note = quality.note() if quality else ""
+        if options.gate_int8 and quality is not None and not quality.passed:
+            precision = "fp32"
+            directory = export_dir(options.model, "fp32", options.cache_dir)
     session = OnnxSession(directory / "image.onnx", directory / "text.onnx", options.device)
-    return ClipEmbedder(
+    embedder = ClipEmbedder(
         name=options.model,
         dim=dim,
         processor=processor,
@@ -199,8 +222,10 @@ def build_onnx_embedder(options: EmbedderOptions) -> ClipEmbedder:
         text_policy=policy,
         batch_size=options.batch_size,
         runtime="onnx",
-        precision=options.precision,
+        precision=precision,
     )
+    embedder.precision_note = note
+    return embedder
 
 
 Parts = tuple[Path, Any, int, TextPolicy]
@@ -226,6 +251,8 @@ def _full_parts(options: EmbedderOptions) -> Parts:
 
     processor = load_processor(options.model)
     config = AutoConfig.from_pretrained(options.model, **pretrained_kwargs(options.model))
-    directory = ensure_export(options.model, options.precision, processor, options.cache_dir)
     policy = TextPolicy.for_config(config, processor.tokenizer)
+    directory = ensure_export(
+        options.model, options.precision, processor, options.cache_dir, policy, options.calibration
+    )
     return directory, processor, embedding_dim(config), policy
