@@ -7,7 +7,7 @@ from pathlib import Path
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
-OPTION_NAMES = ("model", "runtime", "precision", "device", "batch_size")
+OPTION_NAMES = ("model", "runtime", "precision", "device", "batch_size", "text_model")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,8 @@ class EmbedderOptions:
     # calibration: the user's images to check it on (else generated ones)
     gate_int8: bool = False
     calibration: tuple[Path, ...] = ()
+    # a separate text tower (sentence-transformers checkpoint) aligned to the image tower
+    text_model: str = ""
 
     def with_model(self, model: str) -> EmbedderOptions:
         return replace(self, model=model)

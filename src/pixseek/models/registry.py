@@ -98,4 +98,12 @@ def load_embedder(options: EmbedderOptions | str | None = None) -> Embedder:
             f"no embedder for model family {options.family!r} on runtime "
             f"{options.runtime!r}; available: {', '.join(available())}"
         )
-    return factory(options)
+    embedder = factory(options)
+    if not options.text_model:
+        return embedder
+    from pixseek.models.split import SplitTowerEmbedder
+    from pixseek.models.st_text.encoder import SentenceTextEncoder
+
+    text_device = "cpu" if options.device == "mps" else options.device
+    text = SentenceTextEncoder(canonical_model_name(options.text_model), text_device)
+    return SplitTowerEmbedder(embedder, text)
