@@ -46,6 +46,12 @@ def add_model(parser: argparse.ArgumentParser, required: bool = False) -> None:
         choices=PRECISIONS,
         help="auto: int8 ONNX on CPU when it passes the accuracy check, fp16 on GPU",
     )
+    group.add_argument(
+        "--text-model",
+        default="",
+        help="a separate text tower aligned to the model's image space (a sentence-transformers "
+        "checkpoint, e.g. sentence-transformers/clip-ViT-B-32-multilingual-v1)",
+    )
     group.add_argument("--device", default="auto", help="cuda | mps | cpu | auto")
     group.add_argument("--batch-size", type=int, default=32, help="images per model call")
 
@@ -66,7 +72,9 @@ def add_query(parser: argparse.ArgumentParser) -> None:
         "split, source, image_id, tags, path, id)",
     )
     parser.add_argument("--min-score", type=float, help="drop hits below this cosine similarity")
-    parser.add_argument("--index", default="", help="the collection's index to search")
+    parser.add_argument(
+        "--index", default="", help="the collection's index to search (see `pixseek models`)"
+    )
     parser.add_argument("--json", action="store_true", help="print hits as JSON")
     add_model(parser)
 

@@ -31,6 +31,13 @@ def register(commands: Any) -> None:
     index.add_argument(
         "--crop-margin", type=float, help="context around object crops, a fraction (0.1)"
     )
+    index.add_argument(
+        "--regions",
+        metavar="grid[:SCALES]",
+        help="also embed overlapping windows of every image as 'region' objects, for object "
+        "search without boxes: 'grid' (windows of 1/2 and 1/3 of each side), 'grid:0.5,0.25', "
+        "or 'none' to stop",
+    )
     index.add_argument("--workers", type=int, default=2, help="decode threads (default 2)")
     index.add_argument("--sync", action="store_true", help="drop indexed files now missing")
     index.add_argument(
@@ -97,6 +104,28 @@ def run_index(args: argparse.Namespace) -> int:
         print("pixseek: error: no image could be indexed (see the failures above)", file=sys.stderr)
         return 1
     return 0
+
+
+DEFAULT_REGION_SCALES = (0.5, 1 / 3)
+
+
+def parse_regions(text: str) -> tuple[float, ...]:
+    from pixseek.core.errors import InvalidInputError
+
+    kind, _, scales = text.partition(":")
+    if kind == "none" and not scales:
+        return ()
+    if kind != "grid":
+        raise InvalidInputError(f"--regions takes grid, grid:SCALES or none, not {text!r}")
+    if not scales:
+        return DEFAULT_REGION_SCALES
+    try:
+        values = tuple(float(v) for v in scales.split(","))
+    except ValueError as exc:
+        raise InvalidInputError(f"--regions scales are numbers, got {scales!r}") from exc
+    if not values or len(values) > 4 or not all(0.05 <= v <= 1 for v in values):
+        raise InvalidInputError("--regions takes 1 to 4 scales between 0.05 and 1")
+    return values
 
 
 def run_remove(args: argparse.Namespace) -> int:

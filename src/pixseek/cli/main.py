@@ -14,9 +14,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pixseek.cli import ingest, manage, model, query, serve
+from pixseek.cli import ingest, manage, model, models, query, serve
 
-COMMAND_GROUPS = (ingest, query, manage, model, serve)
+COMMAND_GROUPS = (ingest, query, manage, models, model, serve)
 SEARCH_VALUE_FLAGS = {
     "--collection",
     "-k",
@@ -26,6 +26,7 @@ SEARCH_VALUE_FLAGS = {
     "--less-like",
     "--index",
     "--model",
+    "--text-model",
     "--runtime",
     "--precision",
     "--device",

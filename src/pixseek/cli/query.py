@@ -48,7 +48,7 @@ def register(commands: Any) -> None:
     embed.set_defaults(handler=run_embed)
 
 
-def search_options(args: argparse.Namespace) -> Any:
+def search_options(args: argparse.Namespace, collection: Any = None) -> Any:
     from pixseek.core.filters import Filter
     from pixseek.core.query import Feedback, SearchOptions
 
@@ -61,8 +61,15 @@ def search_options(args: argparse.Namespace) -> Any:
         where=Filter.parse(args.where),
         min_score=args.min_score,
         feedback=feedback,
-        index=args.index,
+        index=_index(args, collection),
     )
+
+
+def _index(args: argparse.Namespace, collection: Any) -> str:
+    """--index by name, or --model naming one of the collection's models."""
+    if args.index or collection is None or not args.model:
+        return str(args.index)
+    return str(collection.index(args.model).name)
 
 
 def _print_hits(args: argparse.Namespace, hits: Any) -> int:
@@ -81,8 +88,8 @@ def run_search(args: argparse.Namespace) -> int:
     terms = [parse_term(token) for token in args.terms]
     if not terms and not args.more_like:
         raise EmptyQueryError("give a text to search for, e.g. pixseek search 'a red car'")
-    options = search_options(args)
     collection = open_collection(args.collection, embedder_options(args))
+    options = search_options(args, collection)
     return _print_hits(args, search(collection, terms, options))
 
 
@@ -94,8 +101,8 @@ def run_similar(args: argparse.Namespace) -> int:
 
     if (args.image is None) == (args.record_id is None):
         raise InvalidInputError("give either an IMAGE_FILE or --id ID")
-    options = search_options(args)
     collection = open_collection(args.collection, embedder_options(args))
+    options = search_options(args, collection)
     term: Term
     if args.record_id is not None and args.box is not None:
         _warn_if_clipped(collection.get(args.record_id), args.box)

@@ -23,6 +23,7 @@ from pixseek.collection.failures import Failure, FailureLog
 from pixseek.collection.index import EmbedderSource, Index
 from pixseek.collection.layout import Layout
 from pixseek.collection.manifest import (
+    READY,
     IndexEntry,
     Manifest,
     read_manifest,
@@ -53,6 +54,7 @@ class IndexInfo:
     runtime: str
     precision: str
     records: int
+    state: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,7 @@ class Collection:
         self.indexes = indexes
         self.failures = failures
         self._opener = opener
+        self._manifest_version = _version(layout.manifest)
         self._thread_lock = threading.RLock()
         self._write_depth = 0
         self._file_lock: Any = None
@@ -103,30 +106,74 @@ class Collection:
         """The model of the default index."""
         return self.index().model
 
-    def index(self, name: str = "") -> Index:
-        """The named index, or the default one."""
-        entry_name = name or self._manifest.default_index
-        self._manifest.index_entry(entry_name)  # raises a clear error for unknown names
-        return self.indexes[entry_name]
+    def index(self, name_or_model: str = "") -> Index:
+        """The index of that name or model, or the default (active) one."""
+        key = canonical_model_name(name_or_model) if name_or_model else ""
+        return self.indexes[self._manifest.index_name(key)]
+
+    @property
+    def default_index(self) -> str:
+        return self._manifest.default_index
+
+    @property
+    def regions(self) -> tuple[float, ...]:
+        """Window scales of the label-free region objects every image gets (none: off)."""
+        return tuple(self._manifest.regions)
+
+    def set_regions(self, scales: tuple[float, ...]) -> None:
+        self._update(regions=list(scales))
+
+    def activate(self, name: str) -> None:
+        """Make ``name`` the index searches use by default: one atomic manifest write."""
+        index = self.index(name)
+        if not index.ready:
+            raise InvalidInputError(
+                f"index {index.name!r} is still being built; finish `pixseek reindex` first"
+            )
+        self._update(default_index=index.name)
+
+    def mark_ready(self, name: str) -> None:
+        index = self.index(name)
+        entry = index.entry.model_copy(update={"state": READY})
+        index.entry = entry
+        self._update(indexes={**self._manifest.indexes, index.name: entry})
+
+    def drop_index(self, name: str) -> str:
+        """Delete an index that is not the active one, with its vectors; returns its name."""
+        index = self.index(name)
+        if index.name == self._manifest.default_index:
+            raise InvalidInputError(
+                f"index {index.name!r} is the active one; activate another before dropping it"
+            )
+        with self.writing():
+            indexes = {n: e for n, e in self._manifest.indexes.items() if n != index.name}
+            self._update(indexes=indexes)
+            self.indexes.pop(index.name)
+            index.store.drop()
+        return index.name
+
+    def _update(self, **fields: object) -> None:
+        with self.writing():
+            self._manifest = self._manifest.model_copy(update=fields)
+            write_manifest(self.layout.manifest, self._manifest)
+            self._manifest_version = _version(self.layout.manifest)
 
     @property
     def catalog(self) -> Index:
         return self.index()
 
-    def add_index(self, name: str, embedder: Embedder, table: str = "") -> Index:
-        """Add a named index for another model (its vectors are built by ingest)."""
+    def add_index(
+        self, name: str, embedder: Embedder, table: str = "", state: str = READY
+    ) -> Index:
+        """Add a named index for another model (its vectors are built by ingest or reindex)."""
         if name in self.indexes:
             raise CollectionExistsError(f"index {name!r} already exists")
         if self._opener is None:
             raise InvalidInputError("this collection was built without an index opener")
-        entry = IndexEntry.for_embedder(embedder, table)
+        entry = IndexEntry.for_embedder(embedder, table, state)
         with self.writing():
             index = self._opener(name, entry, embedder)
-            manifest = self._manifest.model_copy(
-                update={"indexes": {**self._manifest.indexes, name: entry}}
-            )
-            write_manifest(self.layout.manifest, manifest)
-            self._manifest = manifest
+            self._update(indexes={**self._manifest.indexes, name: entry})
             self.indexes[name] = index
         return index
 
@@ -168,6 +215,12 @@ class Collection:
                 if self._write_depth == 0 and self._file_lock is not None:
                     self._file_lock.release()
                     self._file_lock = None
+
+    @property
+    def stale(self) -> bool:
+        """Whether another process (or handle) rewrote the manifest since this one read it:
+        an index was added, activated or dropped."""
+        return _version(self.layout.manifest) != self._manifest_version
 
     def _check_open(self) -> None:
         if self.closed or not self.layout.exists():
@@ -221,7 +274,15 @@ class Collection:
             failures=self.failures.count(),
             failed_files=self.failures.list(failure_limit),
             indexes=[
-                IndexInfo(name, i.model, i.dim, i.entry.runtime, i.entry.precision, i.store.count())
+                IndexInfo(
+                    name,
+                    i.entry.key,
+                    i.dim,
+                    i.entry.runtime,
+                    i.entry.precision,
+                    i.store.count(),
+                    i.entry.state,
+                )
                 for name, i in sorted(self.indexes.items())
             ],
         )
@@ -241,6 +302,14 @@ class Collection:
         self.failures.close()
 
 
+def _version(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (0, 0)
+    return (stat.st_mtime_ns, stat.st_ino)
+
+
 def exists(root: Path) -> bool:
     return Layout(root).exists()
 
@@ -258,9 +327,11 @@ def open_collection(
     naming another model than the default index's raises :class:`WrongModelError`.
     """
     layout = Layout(Path(root).expanduser())
+    target = ""
     if layout.exists():
         manifest = read_manifest(layout.manifest)
-        wanted: EmbedderSource = embedder or _options_for(manifest.index_entry(), options)
+        target = _target_index(manifest, options, embedder)
+        wanted: EmbedderSource = embedder or _options_for(manifest.indexes[target], options)
     elif create:
         loaded = embedder or load_embedder(options or EmbedderOptions())
         entry = IndexEntry.for_embedder(loaded)
@@ -277,14 +348,33 @@ def open_collection(
     def opener(name: str, entry: IndexEntry, source: EmbedderSource) -> Index:
         return Index(name, entry, open_store(location, entry.table, entry.dim), source)
 
+    target = target or manifest.default_index
     indexes = {}
     for name, entry in manifest.indexes.items():
-        source = wanted if name == manifest.default_index else _options_for(entry, None)
+        source = wanted if name == target else _options_for(entry, None)
         indexes[name] = opener(name, entry, source)
     collection = Collection(layout, manifest, indexes, FailureLog(layout.failures), opener)
     if embedder is not None or (options is not None and options.model):
-        collection.index().embedder  # noqa: B018 - validate the model now, not at first query
+        collection.indexes[target].embedder  # noqa: B018 - validate the model now
     return collection
+
+
+def _target_index(
+    manifest: Manifest, options: EmbedderOptions | None, embedder: Embedder | None
+) -> str:
+    """The index that the given model (or embedder) belongs to; the default one otherwise.
+    A model of no index is left to the default, whose check refuses it clearly."""
+    wanted = embedder.name if embedder is not None else ""
+    if not wanted and options is not None and options.model:
+        from pixseek.models.split import split_name
+
+        model = canonical_model_name(options.model)
+        text = canonical_model_name(options.text_model) if options.text_model else ""
+        wanted = split_name(model, text)
+    for name, entry in manifest.indexes.items():
+        if wanted and wanted in (entry.key, entry.model):
+            return name
+    return manifest.default_index
 
 
 def _options_for(entry: IndexEntry, options: EmbedderOptions | None) -> EmbedderSource:
@@ -294,6 +384,7 @@ def _options_for(entry: IndexEntry, options: EmbedderOptions | None) -> Embedder
         chosen = replace(
             chosen,
             model=entry.model,
+            text_model=chosen.text_model or entry.text_model,
             runtime=entry.runtime if chosen.runtime == "auto" else chosen.runtime,
             precision=entry.precision if chosen.precision == "auto" else chosen.precision,
         )

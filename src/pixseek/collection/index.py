@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from pixseek.collection.manifest import IndexEntry
+from pixseek.collection.manifest import READY, IndexEntry
 from pixseek.core.errors import WrongModelError
 from pixseek.models.base import Embedder
 from pixseek.stores.base import VectorStore
@@ -38,6 +38,10 @@ class Index:
         return self.entry.dim
 
     @property
+    def ready(self) -> bool:
+        return self.entry.state == READY
+
+    @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
             with self._lock:
@@ -48,13 +52,20 @@ class Index:
                     self._embedder = embedder
         return self._embedder
 
+    def bind(self, embedder: Embedder) -> None:
+        """Use this already-loaded embedder (it must be the index's model)."""
+        check_model(self.entry, embedder)
+        with self._lock:
+            self._embedder = embedder
+
 
 def check_model(entry: IndexEntry, embedder: Embedder) -> None:
     """Vectors of different models are not comparable: refuse to mix them."""
-    if embedder.name != entry.model:
+    if embedder.name != entry.key:
         raise WrongModelError(
-            f"this index holds vectors of model {entry.model!r}; they are not comparable "
-            f"with {embedder.name!r}. Use the same --model, or index into a new collection."
+            f"this index holds vectors of model {entry.key!r}; they are not comparable "
+            f"with {embedder.name!r}. Use the same --model, or add the model with "
+            "`pixseek reindex --model`."
         )
     if entry.dim != embedder.dim:
         raise WrongModelError(

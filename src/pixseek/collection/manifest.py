@@ -17,10 +17,12 @@ from pydantic import BaseModel, Field, ValidationError
 
 from pixseek.collection.atomic import write_atomic
 from pixseek.core.errors import NotFoundError, StorageError
+from pixseek.models.split import TEXT_SEPARATOR
 
 SCHEMA_VERSION = 2
 DEFAULT_CROP_MARGIN = 0.1
 DEFAULT_INDEX = "default"
+READY, BUILDING = "ready", "building"
 
 
 class IndexEntry(BaseModel):
@@ -32,16 +34,27 @@ class IndexEntry(BaseModel):
     runtime: str = "auto"
     precision: str = "auto"
     precision_note: str = ""  # why this precision: the int8 check's result, if one ran
+    text_model: str = ""  # a separate text tower, when the model's own is not used
+    state: str = READY  # BUILDING while a reindex fills it
+
+    @property
+    def key(self) -> str:
+        """The embedder name this index's vectors come from (image and text towers)."""
+        return f"{self.model}{TEXT_SEPARATOR}{self.text_model}" if self.text_model else self.model
 
     @classmethod
-    def for_embedder(cls, embedder: Any, table: str = "") -> IndexEntry:
+    def for_embedder(cls, embedder: Any, table: str = "", state: str = READY) -> IndexEntry:
+        image = getattr(embedder, "image", embedder)  # a split-tower embedder's image side
+        text = getattr(embedder, "text", None)
         return cls(
-            model=embedder.name,
+            model=image.name,
+            text_model=text.name if text is not None else "",
             dim=embedder.dim,
             table=table or table_name(embedder.name),
             runtime=str(getattr(embedder, "runtime", "auto")),
             precision=str(getattr(embedder, "precision", "auto")),
             precision_note=str(getattr(embedder, "precision_note", "")),
+            state=state,
         )
 
 
@@ -51,6 +64,7 @@ class Manifest(BaseModel):
     default_index: str = DEFAULT_INDEX
     indexes: dict[str, IndexEntry]
     crop_margin: float = Field(default=DEFAULT_CROP_MARGIN, ge=0.0, le=1.0)
+    regions: list[float] = Field(default_factory=list)  # window scales of label-free objects
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @classmethod
@@ -59,12 +73,21 @@ class Manifest(BaseModel):
         return cls(indexes={DEFAULT_INDEX: entry}, crop_margin=margin)
 
     def index_entry(self, name: str = "") -> IndexEntry:
-        name = name or self.default_index
-        if name not in self.indexes:
-            raise NotFoundError(
-                f"no index {name!r} in this collection; it has {', '.join(sorted(self.indexes))}"
-            )
-        return self.indexes[name]
+        return self.indexes[self.index_name(name)]
+
+    def index_name(self, name_or_model: str = "") -> str:
+        """An index by its name, or by its model (hub id, directory or split-tower name)."""
+        if not name_or_model:
+            return self.default_index
+        if name_or_model in self.indexes:
+            return name_or_model
+        for name, entry in self.indexes.items():
+            if name_or_model in (entry.model, entry.key):
+                return name
+        raise NotFoundError(
+            f"no index {name_or_model!r} in this collection; it has "
+            + ", ".join(f"{n} ({e.key})" for n, e in sorted(self.indexes.items()))
+        )
 
 
 def table_name(model: str) -> str:

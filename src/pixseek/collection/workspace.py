@@ -66,7 +66,7 @@ class Workspace:
         check_name(name)
         with self._lock:
             cached = self._open.get(name)
-            if cached is not None and not cached.closed and exists(cached.root):
+            if cached is not None and not cached.closed and not cached.stale:
                 return cached
             path = self.root / name
             if not exists(path):

@@ -121,3 +121,40 @@ def build_clip(
     model.save_pretrained(out_dir)
     CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out_dir)
     return out_dir
+
+
+def build_text_tower(
+    out_dir: Path, dim: int, corpus: Iterable[str] = (), hidden: int = 32, seed: int = 0
+) -> Path:
+    """A randomly initialised sentence-transformers text encoder giving ``dim``-d vectors:
+    a small BERT, mean pooling and a linear projection, saved as sentence-transformers does."""
+    import sentence_transformers.models as models
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers import BertConfig, BertModel
+
+    from pixseek.models.hf_clip.loading import _quiet_transformers
+
+    _quiet_transformers()
+    tokenizer = train_tokenizer(corpus, max_length=32)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=32,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    encoder_dir = out_dir / "encoder"
+    encoder_dir.mkdir(parents=True, exist_ok=True)
+    BertModel(config).save_pretrained(encoder_dir)
+    tokenizer.save_pretrained(encoder_dir)
+    word = models.Transformer(str(encoder_dir), max_seq_length=32)
+    measure = getattr(word, "get_embedding_dimension", None) or word.get_word_embedding_dimension
+    pooling = models.Pooling(measure(), "mean")
+    dense = models.Dense(hidden, dim, activation_function=torch.nn.Identity())
+    model = SentenceTransformer(modules=[word, pooling, dense], device="cpu")
+    model.save(str(out_dir / "model"))
+    return out_dir / "model"

@@ -41,6 +41,7 @@ class Prepared:
     replaces_objects: bool
     existed: bool
     failures: list[Failure] = field(default_factory=list)
+    replaces_regions: bool = False
 
     @property
     def records(self) -> list[Record]:
@@ -60,16 +61,20 @@ class Failed:
 Outcome = Prepared | Skipped | Failed
 
 
-def source_hash(task: ImageTask) -> str:
-    """What, besides pixels, decides an image's records: its metadata and objects."""
+def source_hash(task: ImageTask, regions: Sequence[float] = ()) -> str:
+    """What, besides pixels, decides an image's records: its metadata, objects and regions."""
+    if task.signature:
+        return task.signature
     objects = None
     if task.objects is not None:
         objects = [
             [list(o.box), o.label, o.source, o.confidence, o.key, dict(o.metadata)]
             for o in task.objects
         ]
-    text = json.dumps([dict(task.metadata), objects], sort_keys=True, default=str)
-    return content_hash(text.encode())
+    parts: list[Any] = [dict(task.metadata), objects]
+    if regions:
+        parts.append(list(regions))
+    return content_hash(json.dumps(parts, sort_keys=True, default=str).encode())
 
 
 def check_utf8(name: str) -> None:
@@ -78,6 +83,27 @@ def check_utf8(name: str) -> None:
         name.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InvalidInputError("the file name is not valid UTF-8; rename the file") from exc
+
+
+REGION_SOURCE = "region"
+
+
+def region_specs(width: int, height: int, scales: Sequence[float]) -> list[ObjectSpec]:
+    """Overlapping windows at each scale (a fraction of each side), half a window apart:
+    object search on images that have no boxes."""
+    specs = []
+    for scale in scales:
+        w, h = width * scale, height * scale
+        steps_x = max(1, round((width - w) / (w / 2)) + 1)
+        steps_y = max(1, round((height - h) / (h / 2)) + 1)
+        for j in range(steps_y):
+            for i in range(steps_x):
+                x = 0.0 if steps_x == 1 else i * (width - w) / (steps_x - 1)
+                y = 0.0 if steps_y == 1 else j * (height - h) / (steps_y - 1)
+                box = (round(x, 2), round(y, 2), round(w, 2), round(h, 2))
+                key = f"{scale:g}:{i},{j}"
+                specs.append(ObjectSpec(box=box, source=REGION_SOURCE, key=key))
+    return specs
 
 
 class Preparer:
@@ -89,11 +115,13 @@ class Preparer:
         state: ImageState,
         crop_margin: float,
         decode: DecodeOptions | None = None,
+        regions: Sequence[float] = (),
     ) -> None:
         self.embedder = embedder
         self.state = state
         self.crop_margin = crop_margin
         self.decode = decode or DecodeOptions()
+        self.regions = tuple(regions)
 
     def __call__(self, task: ImageTask) -> Outcome:
         path = task.uri
@@ -115,7 +143,7 @@ class Preparer:
     def _prepare(self, task: ImageTask, path: str) -> Outcome:
         data = task.read()
         image_id = image_id_for_uri(path)
-        digest, signature = content_hash(data), source_hash(task)
+        digest, signature = content_hash(data), source_hash(task, self.regions)
         previous = self.state.get(image_id)
         if previous == (digest, signature):
             return Skipped(path)
@@ -137,14 +165,16 @@ class Preparer:
         prepared = Prepared(
             record, [], [self._input(image)], task.objects is not None, previous is not None
         )
-        if task.objects:
+        specs = [*(task.objects or ()), *region_specs(width, height, self.regions)]
+        prepared.replaces_regions = bool(self.regions) and previous is not None
+        if specs:
             # the whole-image vector comes from the (draft) decode above, as it does for a
             # query by file; crops need every pixel, so they come from a full decode
             full = image
             if image.size != (width, height):
                 full_options = replace(self.decode, draft_size=None)
                 full = decode_image_sized(data, full_options, task.expected_size)[0]
-            for spec in task.objects:
+            for spec in specs:
                 self._add_object(prepared, full, spec)
         return prepared
 
@@ -158,7 +188,7 @@ class Preparer:
             return
         prepared.objects.append(
             Record(
-                id=object_id(parent.id, box, spec.label, spec.source, spec.key),
+                id=spec.id or object_id(parent.id, box, spec.label, spec.source, spec.key),
                 kind="object",
                 image_id=parent.id,
                 path=parent.path,
@@ -214,10 +244,22 @@ class Writer:
                 prepared.image = replace(prepared.image, metadata=merged, label=label)
 
     def _drop_stale_objects(self, batch: Sequence[Prepared]) -> None:
-        changed = [p for p in batch if p.existed and p.replaces_objects]
-        if not changed:
-            return
-        keep = {record.id for p in changed for record in p.objects}
-        flt = Filter.where({"kind": "object", "image_id": [p.image.id for p in changed]})
-        stale = [r.id for records, _ in self.store.scan(flt) for r in records if r.id not in keep]
+        """Objects (or only regions) of changed images that the new version lacks."""
+        keep = {record.id for p in batch for record in p.objects}
+        stale: list[str] = []
+        for only_regions in (False, True):
+            changed = [
+                p.image.id
+                for p in batch
+                if p.existed
+                and (p.replaces_objects if not only_regions else p.replaces_regions)
+                and not (only_regions and p.replaces_objects)
+            ]
+            if not changed:
+                continue
+            where: dict[str, str | list[str]] = {"kind": "object", "image_id": changed}
+            if only_regions:
+                where["source"] = REGION_SOURCE
+            for records, _ in self.store.scan(Filter.where(where)):
+                stale += [r.id for r in records if r.id not in keep]
         self.store.delete(stale)

@@ -28,17 +28,23 @@ class ObjectSpec:
     confidence: float | None = None
     key: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    id: str = ""  # a stored object's own id, when re-embedding it (reindex)
 
 
 @dataclass(frozen=True, slots=True)
 class ImageTask:
-    """One image to index. ``objects=None`` leaves its stored objects untouched."""
+    """One image to index. ``objects=None`` leaves its stored objects untouched.
+
+    ``signature`` replaces the hash of metadata and objects that decides whether a
+    stored image is up to date; a reindex carries the catalog's own.
+    """
 
     uri: str
     read: Reader
     metadata: Mapping[str, Any] = field(default_factory=dict)
     objects: tuple[ObjectSpec, ...] | None = None
     expected_size: tuple[int, int] | None = None
+    signature: str = ""
 
     @classmethod
     def for_file(

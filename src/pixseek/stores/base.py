@@ -48,5 +48,8 @@ class VectorStore(Protocol):
         """See every write committed so far, by any process (a writer calls this once it
         holds the collection's write lock, so it never works from a stale view)."""
 
+    def drop(self) -> None:
+        """Delete this table and all its vectors (an index that is no longer wanted)."""
+
     def persist(self) -> None:
         """Compact and make everything written so far durable."""

@@ -120,10 +120,19 @@ def check_persists_and_reopens(open_store: OpenStore) -> None:
     ]
 
 
+def check_drop_removes_the_table(open_store: OpenStore) -> None:
+    store = open_store(DIM)
+    rows, vectors = sample(5)
+    store.upsert(rows, vectors)
+    store.drop()
+    assert open_store(DIM).count() == 0  # opening again starts an empty table
+
+
 CHECKS: tuple[Callable[[OpenStore], None], ...] = (
     check_upsert_get_count_delete,
     check_search_is_exact_cosine_and_filters_keep_k,
     check_scan_streams_everything_with_vectors,
     check_refuses_vectors_of_another_dimension,
     check_persists_and_reopens,
+    check_drop_removes_the_table,
 )

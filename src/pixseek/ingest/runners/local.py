@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -74,7 +75,7 @@ class LocalRunner:
         embedder = index.embedder
         state: ImageState = image_state(index)
         decode = self.options.decode_options(embedder)
-        preparer = Preparer(embedder, state, collection.crop_margin, decode)
+        preparer = Preparer(embedder, state, collection.crop_margin, decode, collection.regions)
         writer = Writer(embedder, index.store)
         self.progress.start(source.count())
         seen: set[str] = set()
@@ -156,4 +157,15 @@ def ingest(
     options: IngestOptions = DEFAULT_INGEST,
     progress: Progress | None = None,
 ) -> IngestReport:
-    return LocalRunner(collection, options, progress).run(source)
+    """Index ``source`` into one index (``options.index``) or, by default, into every index
+    of the collection, so that each model's vectors cover the same images. The report is
+    the one of the first (the named, or the active) index."""
+    if options.index:
+        return LocalRunner(collection, options, progress).run(source)
+    names = [collection.default_index]
+    names += sorted(name for name in collection.indexes if name != collection.default_index)
+    with collection.writing():
+        report = LocalRunner(collection, replace(options, index=names[0]), progress).run(source)
+        for name in names[1:]:
+            LocalRunner(collection, replace(options, index=name)).run(source)
+    return report

@@ -39,8 +39,9 @@ class SentenceTextEncoder:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # pragma: no cover - a declared dependency
             raise ModelLoadError("separate text towers need sentence-transformers") from exc
-        from pixseek.models.hf_clip.loading import pretrained_kwargs
+        from pixseek.models.hf_clip.loading import _quiet_transformers, pretrained_kwargs
 
+        _quiet_transformers()
         offline = pretrained_kwargs(self.name).get("local_files_only", False)
         try:
             return SentenceTransformer(self.name, device=self._device, local_files_only=offline)
@@ -49,7 +50,9 @@ class SentenceTextEncoder:
 
     @property
     def dim(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        model = self.model
+        measure = getattr(model, "get_embedding_dimension", None)  # sentence-transformers >= 6
+        return int(measure() if measure else model.get_sentence_embedding_dimension())
 
     def embed_texts(self, texts: Sequence[str]) -> Vectors:
         cleaned = [text.strip() for text in texts]

@@ -43,6 +43,7 @@ class LanceStore:
         import lancedb
 
         self._dim = dim
+        self._name = table
         self._db = lancedb.connect(str(directory), read_consistency_interval=READ_CONSISTENCY)
         try:
             self._table = self._db.open_table(table)
@@ -148,6 +149,9 @@ class LanceStore:
         if sql is not None:
             query = query.where(sql)
         return arrow_to_records(query.select(metadata_columns()).to_arrow())
+
+    def drop(self) -> None:
+        self._db.drop_table(self._name)
 
     def refresh(self) -> None:
         self._table.checkout_latest()

@@ -1,0 +1,81 @@
+"""``pixseek models``, ``reindex`` and ``drop-model``: several models in one collection."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from pixseek.cli.args import add_collection, add_model, embedder_options
+
+
+def register(commands: Any) -> None:
+    models = commands.add_parser("models", help="the collection's indexes: model, size, state")
+    add_collection(models)
+    models.add_argument("--json", action="store_true", help="print as JSON")
+    models.set_defaults(handler=run_models)
+
+    reindex = commands.add_parser(
+        "reindex",
+        help="embed the collection with another model, beside the active one",
+        description="Builds the new model's vectors while searches keep using the active "
+        "model. Interrupted, it resumes where it stopped. --activate switches searches to "
+        "the new model once it is complete; the old one stays until drop-model.",
+    )
+    add_collection(reindex)
+    reindex.add_argument("--name", default="", help="name of the new index (from the model)")
+    reindex.add_argument(
+        "--activate", action="store_true", help="make it the active index when complete"
+    )
+    reindex.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_model(reindex, required=True)
+    reindex.set_defaults(handler=run_reindex)
+
+    drop = commands.add_parser("drop-model", help="delete an index that is not the active one")
+    add_collection(drop)
+    drop.add_argument("--model", required=True, help="the index's name or model")
+    drop.set_defaults(handler=run_drop)
+
+
+def run_models(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from pixseek.collection import open_collection
+
+    collection = open_collection(args.collection)
+    info = collection.info(failure_limit=0)
+    if args.json:
+        rows = [asdict(i) | {"active": i.name == collection.default_index} for i in info.indexes]
+        print(json.dumps(rows, indent=2))
+        return 0
+    for index in info.indexes:
+        mark = "*" if index.name == collection.default_index else " "
+        print(
+            f"{mark} {index.name}: {index.model} ({index.dim}-d, {index.runtime} "
+            f"{index.precision}), {index.records} records, {index.state}"
+        )
+    return 0
+
+
+def run_reindex(args: argparse.Namespace) -> int:
+    from pixseek.cli.render import TqdmProgress, report_text
+    from pixseek.collection import open_collection
+    from pixseek.jobs.reindex import reindex
+    from pixseek.models import load_embedder
+
+    collection = open_collection(args.collection)
+    embedder = load_embedder(embedder_options(args))
+    progress = TqdmProgress(enabled=not args.quiet)
+    result = reindex(collection, embedder, args.name, args.activate, progress=progress)
+    print(report_text(result.ingest))
+    state = "active" if result.activated else "ready; activate it with --activate"
+    print(f"index {result.index!r} ({embedder.name}) is {state}")
+    return 0
+
+
+def run_drop(args: argparse.Namespace) -> int:
+    from pixseek.collection import open_collection
+
+    name = open_collection(args.collection).drop_index(args.model)
+    print(f"dropped index {name!r} and its vectors")
+    return 0
