@@ -12,7 +12,17 @@ from dataclasses import dataclass
 
 from pixseek.core.errors import InvalidFilterError
 
-FILTER_FIELDS = ("kind", "label", "split", "source", "image_id", "tags", "path", "id")
+FILTER_FIELDS = (
+    "kind",
+    "label",
+    "split",
+    "source",
+    "image_id",
+    "tags",
+    "path",
+    "id",
+    "content_hash",
+)
 LIST_FIELDS = frozenset({"tags"})
 _CONDITION = re.compile(r"^\s*([A-Za-z_]+)\s*(==|!=|=)\s*(.*?)\s*$")
 _AND = re.compile(r"\s+and\s+|\s*&&?\s*", re.IGNORECASE)

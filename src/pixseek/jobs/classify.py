@@ -1,0 +1,108 @@
+"""Nearest-neighbour classification: the labels of the most similar labelled images vote.
+
+No model per class: any number of labels works, and a new label is learnt by
+indexing one labelled image. Each of the ``k`` nearest labelled images votes for
+its label with its cosine similarity; the confidence is the label's share of the votes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pixseek.collection.collection import Collection
+from pixseek.collection.index import Index
+from pixseek.core.errors import InvalidInputError
+from pixseek.core.filters import Condition, Filter
+from pixseek.core.records import Record
+from pixseek.core.vectors import Vectors
+from pixseek.imaging.decode import decode_image, decode_options_for
+
+ALTERNATIVES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifyOptions:
+    k: int = 10
+    where: Filter = field(default_factory=Filter)  # which labelled images may vote
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise InvalidInputError(f"k must be at least 1, got {self.k}")
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    label: str | None
+    confidence: float
+    alternatives: list[tuple[str, float]]  # the best labels with their confidence
+
+
+@dataclass(frozen=True, slots=True)
+class SplitAccuracy:
+    split: str
+    images: int
+    top1: float
+    top5: float
+
+
+def vote(neighbours: Sequence[tuple[Record, float]], k: int) -> Prediction:
+    weights: dict[str, float] = {}
+    for record, score in [(r, s) for r, s in neighbours if r.label is not None][:k]:
+        assert record.label is not None
+        weights[record.label] = weights.get(record.label, 0.0) + max(score, 0.0)
+    total = sum(weights.values())
+    if not weights or total <= 0:
+        return Prediction(None, 0.0, [])
+    ranked = sorted(weights.items(), key=lambda item: (-item[1], item[0]))
+    shares = [(label, round(weight / total, 6)) for label, weight in ranked[:ALTERNATIVES]]
+    return Prediction(shares[0][0], shares[0][1], shares)
+
+
+def classify_vectors(
+    index: Index, vectors: Vectors, options: ClassifyOptions = ClassifyOptions()
+) -> list[Prediction]:
+    pool = Filter.where({"kind": "image"}).and_(options.where)
+    # unlabelled images may sit among the neighbours: ask for more, vote with the labelled
+    return [vote(index.store.search(v, options.k * 3, pool), options.k) for v in vectors]
+
+
+def classify_images(
+    collection: Collection,
+    images: Sequence[bytes],
+    index: Index | None = None,
+    options: ClassifyOptions = ClassifyOptions(),
+) -> list[Prediction]:
+    index = index or collection.index()
+    decode = decode_options_for(getattr(index.embedder, "input_size", None))
+    vectors = index.embedder.embed_images([decode_image(data, decode) for data in images])
+    return classify_vectors(index, vectors, options)
+
+
+def evaluate_split(
+    collection: Collection,
+    split: str = "test",
+    index: Index | None = None,
+    options: ClassifyOptions = ClassifyOptions(),
+) -> SplitAccuracy:
+    """Top-1/top-5 accuracy on the labelled images of ``split``, voted by all the others."""
+    index = index or collection.index()
+    held_out = [
+        r for r in collection.records(Filter.where({"kind": "image", "split": split})) if r.label
+    ]
+    if not held_out:
+        raise InvalidInputError(f"no labelled images with split={split!r} in this collection")
+    others = Filter((Condition("split", (split,), negate=True),))
+    voting = ClassifyOptions(options.k, options.where.and_(others))
+    stored = index.store.get_vectors([r.id for r in held_out])
+    import numpy as np
+
+    vectors = np.stack([stored[r.id] for r in held_out])
+    predictions = classify_vectors(index, vectors, voting)
+    top1 = sum(p.label == r.label for p, r in zip(predictions, held_out, strict=True))
+    top5 = sum(
+        r.label in [label for label, _ in p.alternatives]
+        for p, r in zip(predictions, held_out, strict=True)
+    )
+    count = len(held_out)
+    return SplitAccuracy(split, count, round(top1 / count, 6), round(top5 / count, 6))

@@ -1,0 +1,230 @@
+"""Near-duplicate groups in a collection, tier by tier.
+
+- **exact**: the same bytes (content hash);
+- **phash**: perceptually the same picture (a 64-bit DCT hash from ``imagehash``, within a
+  Hamming distance), checked on the embedding neighbours only, never on all pairs;
+- **embedding**: cosine similarity at or above a threshold among each image's nearest
+  neighbours (:func:`pixseek.stores.knn.neighbours`: exact up to 50k images, an IVF
+  index beyond).
+
+Links of every tier join images into connected components; each group suggests a keeper:
+the largest image, then the oldest file, then the smallest id.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixseek.collection.collection import Collection
+from pixseek.collection.index import Index
+from pixseek.core.errors import InvalidInputError
+from pixseek.core.filters import Filter
+from pixseek.core.records import Record
+from pixseek.core.vectors import Vectors
+from pixseek.stores.knn import neighbours
+
+TIERS = ("exact", "phash", "embedding")
+TIER_RANK = {tier: rank for rank, tier in enumerate(TIERS)}
+
+
+@dataclass(frozen=True, slots=True)
+class DedupOptions:
+    threshold: float = 0.95  # cosine for the embedding tier
+    phash_distance: int = 8  # of 64 bits
+    neighbours: int = 10
+    tiers: tuple[str, ...] = TIERS
+
+    def __post_init__(self) -> None:
+        unknown = set(self.tiers) - set(TIERS)
+        if unknown or not self.tiers:
+            raise InvalidInputError(f"tiers are {', '.join(TIERS)}; got {sorted(unknown)}")
+        if not -1.0 <= self.threshold <= 1.0:
+            raise InvalidInputError(f"threshold is a cosine in [-1, 1], got {self.threshold}")
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    record: Record
+    keeper: bool
+    tier: str  # how it joined the group: its strongest link
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    members: list[Member]
+
+    @property
+    def keeper(self) -> Member:
+        return next(m for m in self.members if m.keeper)
+
+
+@dataclass(slots=True)
+class Links:
+    """Pairs of row numbers, with the tier and score of each link."""
+
+    a: list[NDArray[np.int64]] = field(default_factory=list)
+    b: list[NDArray[np.int64]] = field(default_factory=list)
+    tier: list[NDArray[np.int64]] = field(default_factory=list)
+    score: list[NDArray[np.float32]] = field(default_factory=list)
+
+    def add(self, a: Iterable[int], b: Iterable[int], tier: str, score: Iterable[float]) -> None:
+        a_array = np.fromiter(a, np.int64)
+        self.a.append(a_array)
+        self.b.append(np.fromiter(b, np.int64))
+        self.tier.append(np.full(len(a_array), TIER_RANK[tier], np.int64))
+        self.score.append(np.fromiter(score, np.float32))
+
+    def arrays(self) -> tuple[NDArray[np.int64], ...]:
+        if not self.a:
+            empty = np.zeros(0, np.int64)
+            return empty, empty, empty
+        return np.concatenate(self.a), np.concatenate(self.b), np.concatenate(self.tier)
+
+    def scores(self) -> NDArray[np.float32]:
+        return np.concatenate(self.score) if self.score else np.zeros(0, np.float32)
+
+
+Pairs = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]
+
+
+def embedding_links(vectors: Vectors, threshold: float, k: int) -> Pairs:
+    """(row, neighbour row, cosine) of every neighbour pair at or above ``threshold``."""
+    indices, scores = neighbours(vectors, k + 1)
+    rows = np.repeat(np.arange(len(vectors)), indices.shape[1])
+    flat, flat_scores = indices.reshape(-1), scores.reshape(-1)
+    keep = (flat != rows) & (flat >= 0) & (flat_scores >= threshold)
+    return rows[keep], flat[keep], flat_scores[keep]
+
+
+def components(count: int, a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Connected component label of each row."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(count, count))
+    return np.asarray(connected_components(graph, directed=False)[1], np.int64)
+
+
+def perceptual_hash(path: str) -> int | None:
+    import imagehash
+
+    from pixseek.core.errors import ImageDecodeError
+    from pixseek.imaging.decode import DecodeOptions, load_image_file
+
+    try:
+        image = load_image_file(Path(path), DecodeOptions(draft_size=256))
+    except (ImageDecodeError, OSError):
+        return None
+    return int(str(imagehash.phash(image)), 16)
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+def find_duplicates(
+    collection: Collection, index: Index | None = None, options: DedupOptions = DedupOptions()
+) -> list[Group]:
+    """Groups of two or more near-duplicate images, largest groups first."""
+    index = index or collection.index()
+    records: list[Record] = []
+    parts: list[Vectors] = []
+    for batch, vectors in index.store.scan(Filter.where({"kind": "image"}), with_vectors=True):
+        assert vectors is not None
+        records += batch
+        parts.append(vectors)
+    if len(records) < 2:
+        return []
+    vectors = np.concatenate(parts)
+    links = Links()
+    if "exact" in options.tiers:
+        _exact_links(records, links)
+    looser = min(options.threshold, 0.8) if "phash" in options.tiers else options.threshold
+    near_a, near_b, near_scores = embedding_links(vectors, looser, options.neighbours)
+    if "phash" in options.tiers:
+        _phash_links(records, near_a, near_b, options.phash_distance, links)
+    if "embedding" in options.tiers:
+        strong = near_scores >= options.threshold
+        links.add(near_a[strong], near_b[strong], "embedding", near_scores[strong])
+    return _groups(records, links)
+
+
+def _exact_links(records: Sequence[Record], links: Links) -> None:
+    first: dict[str, int] = {}
+    pairs = []
+    for row, record in enumerate(records):
+        if record.content_hash:
+            pairs.append((first.setdefault(record.content_hash, row), row))
+    pairs = [(a, b) for a, b in pairs if a != b]
+    links.add((a for a, _ in pairs), (b for _, b in pairs), "exact", (1.0 for _ in pairs))
+
+
+def _phash_links(
+    records: Sequence[Record],
+    a: NDArray[np.int64],
+    b: NDArray[np.int64],
+    distance: int,
+    links: Links,
+) -> None:
+    hashes: dict[int, int | None] = {}
+    found_a, found_b, scores = [], [], []
+    for row, other in zip(a.tolist(), b.tolist(), strict=True):
+        for r in (row, other):
+            if r not in hashes:
+                hashes[r] = perceptual_hash(records[r].path)
+        left, right = hashes[row], hashes[other]
+        if left is not None and right is not None and hamming(left, right) <= distance:
+            found_a.append(row)
+            found_b.append(other)
+            scores.append(1.0 - hamming(left, right) / 64)
+    links.add(found_a, found_b, "phash", scores)
+
+
+def _age(record: Record) -> float:
+    try:
+        return os.stat(record.path).st_mtime
+    except OSError:
+        return float("inf")
+
+
+def _groups(records: Sequence[Record], links: Links) -> list[Group]:
+    a, b, tiers = links.arrays()
+    scores = links.scores()
+    if not len(a):
+        return []
+    labels = components(len(records), a, b)
+    sizes = np.bincount(labels)
+    best: dict[int, tuple[int, float]] = {}  # row -> (tier rank, score) of its strongest link
+    for row, other, tier, score in zip(
+        a.tolist(), b.tolist(), tiers.tolist(), scores.tolist(), strict=True
+    ):
+        for r in (row, other):
+            current = best.get(r)
+            if current is None or (tier, -score) < (current[0], -current[1]):
+                best[r] = (tier, score)
+    members: dict[int, list[int]] = {}
+    for row in best:
+        if sizes[labels[row]] > 1:
+            members.setdefault(int(labels[row]), []).append(row)
+    groups = []
+    for rows in members.values():
+        keeper = min(
+            rows,
+            key=lambda r: (-records[r].width * records[r].height, _age(records[r]), records[r].id),
+        )
+        groups.append(
+            Group(
+                [
+                    Member(records[r], r == keeper, TIERS[best[r][0]], round(best[r][1], 6))
+                    for r in sorted(rows, key=lambda r: (r != keeper, records[r].id))
+                ]
+            )
+        )
+    return sorted(groups, key=lambda g: (-len(g.members), g.keeper.record.id))

@@ -1,0 +1,177 @@
+"""Near-duplicates, copy detection and nearest-neighbour classification."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from pixseek.cli.main import main
+from pixseek.collection import open_collection
+from pixseek.core.errors import ImageDecodeError
+from pixseek.ingest import FolderSource, ingest
+from pixseek.jobs.classify import ClassifyOptions, classify_images, evaluate_split
+from pixseek.jobs.dedup import DedupOptions, embedding_links, find_duplicates
+from pixseek.jobs.match import match_image
+from tests.conftest import KeyedEmbedder
+from tests.test_several_models import HistogramEmbedder
+
+TEXTS = {"red": [1.0, 0, 0]}
+
+
+def scene(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
+    """A picture with structure (a gradient and shapes), so perceptual hashes mean something."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    top, bottom = rng.integers(0, 256, (2, 3))
+    ramp = np.linspace(0, 1, height)[:, None, None]
+    pixels = (top * (1 - ramp) + bottom * ramp) * np.ones((1, width, 1))
+    image = Image.fromarray(pixels.astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    for _ in range(4):
+        x, y = int(rng.integers(0, width - 60)), int(rng.integers(0, height - 60))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        draw.ellipse(
+            (x, y, x + int(rng.integers(30, 120)), y + int(rng.integers(30, 100))), fill=colour
+        )
+    return image
+
+
+def jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+@pytest.fixture()
+def photos(tmp_path) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for seed in range(6):
+        scene(seed).save(folder / f"scene{seed}.png")
+    (folder / "scene0-copy.png").write_bytes((folder / "scene0.png").read_bytes())
+    scene(1).resize((160, 120)).save(folder / "scene1-small.jpg", quality=85)
+    return folder
+
+
+def test_duplicates_by_tier_with_a_keeper(tmp_path, photos) -> None:
+    collection = open_collection(tmp_path / "c", embedder=HistogramEmbedder(), create=True)
+    ingest(collection, FolderSource([photos]))
+    groups = find_duplicates(collection, options=DedupOptions(threshold=0.99))
+    names = [sorted(Path(m.record.path).name for m in g.members) for g in groups]
+    assert sorted(names) == [["scene0-copy.png", "scene0.png"], ["scene1-small.jpg", "scene1.png"]]
+    by_name = {Path(m.record.path).name: m for g in groups for m in g.members}
+    assert by_name["scene1.png"].keeper and not by_name["scene1-small.jpg"].keeper  # larger
+    assert by_name["scene1-small.jpg"].tier == "phash"
+    assert {by_name["scene0.png"].tier, by_name["scene0-copy.png"].tier} == {"exact"}
+    only_embedding = find_duplicates(
+        collection, options=DedupOptions(threshold=0.99, tiers=("embedding",))
+    )
+    assert all(m.tier == "embedding" for g in only_embedding for m in g.members)
+    small = next(
+        m for g in only_embedding for m in g.members if m.record.path.endswith("small.jpg")
+    )
+    above = DedupOptions(threshold=min(1.0, small.score + 1e-4), tiers=("embedding",))
+    strict = [
+        sorted(Path(m.record.path).name for m in g.members)
+        for g in find_duplicates(collection, options=above)
+    ]
+    assert ["scene1-small.jpg", "scene1.png"] not in strict  # the threshold is respected
+
+
+def test_threshold_decides_what_embedding_links(tmp_path) -> None:
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(50, 16)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    near = base[:10] + 0.05 * rng.normal(size=(10, 16)).astype(np.float32)
+    near /= np.linalg.norm(near, axis=1, keepdims=True)
+    vectors = np.concatenate([base, near])
+    cosines = np.sum(base[:10] * near, axis=1)
+    for threshold in (0.9, float(np.median(cosines))):
+        a, b, scores = embedding_links(vectors, threshold, k=5)
+        pairs = {tuple(sorted(p)) for p in zip(a.tolist(), b.tolist(), strict=True)}
+        expected = {(i, 50 + i) for i in range(10) if cosines[i] >= threshold}
+        assert pairs == expected and (scores >= threshold).all()
+
+
+def test_match_finds_crops_and_re_encodes(tmp_path, photos) -> None:
+    collection = open_collection(tmp_path / "c", embedder=HistogramEmbedder(), create=True)
+    collection.set_regions((0.5, 1 / 3))
+    ingest(collection, FolderSource([photos]))
+    original = scene(3)
+    crop = original.crop((30, 20, 290, 220))  # 80% crop, re-encoded at quality 30
+    matches = match_image(collection, jpeg(crop, 30))
+    assert matches and Path(matches[0].record.path).name == "scene3.png"
+    exact = match_image(collection, (photos / "scene2.png").read_bytes())
+    assert exact[0].tier == "exact" and Path(exact[0].record.path).name == "scene2.png"
+    resized = match_image(collection, jpeg(scene(4).resize((200, 150)), 60))
+    assert resized[0].tier == "phash" and Path(resized[0].record.path).name == "scene4.png"
+    unrelated = match_image(collection, jpeg(Image.new("RGB", (200, 200), (255, 255, 0))))
+    assert unrelated == []
+
+
+@pytest.fixture()
+def labelled(tmp_path) -> Path:
+    """Train images of three colour classes; test images, one of them mislabelled."""
+    root = tmp_path / "labelled"
+    colours = {"red": (220, 20, 20), "green": (20, 200, 30), "blue": (20, 30, 220)}
+    for label, colour in colours.items():
+        (root / "train" / label).mkdir(parents=True)
+        for i in range(3):
+            shade = tuple(max(0, c - 15 * i) for c in colour)
+            Image.new("RGB", (40, 30), shade).save(root / "train" / label / f"{i}.png")
+    (root / "test" / "red").mkdir(parents=True)
+    (root / "test" / "blue").mkdir(parents=True)
+    for i in range(4):
+        Image.new("RGB", (40, 30), (200 - 10 * i, 25, 25)).save(root / "test" / "red" / f"{i}.png")
+    Image.new("RGB", (40, 30), (210, 30, 30)).save(root / "test" / "blue" / "wrong.png")
+    return root
+
+
+def test_classify_votes_and_evaluates_a_split(tmp_path, labelled) -> None:
+    collection = open_collection(tmp_path / "c", embedder=KeyedEmbedder(TEXTS), create=True)
+    for split in ("train", "test"):
+        source = FolderSource([labelled / split], label_from_folder=True, metadata={"split": split})
+        ingest(collection, source)
+    buffer = io.BytesIO()
+    Image.new("RGB", (30, 30), (30, 190, 40)).save(buffer, "PNG")
+    prediction = classify_images(collection, [buffer.getvalue()], options=ClassifyOptions(k=3))[0]
+    assert prediction.label == "green" and prediction.confidence == 1.0
+    wide = classify_images(collection, [buffer.getvalue()], options=ClassifyOptions(k=9))[0]
+    assert wide.label == "green" and 0.34 < wide.confidence < 1.0
+    assert wide.alternatives[0][0] == "green" and len(wide.alternatives) == 3
+    accuracy = evaluate_split(collection, "test", options=ClassifyOptions(k=3))
+    # four red test images are red; the one labelled blue is red too: top-1 4/5,
+    # and with k=3 only red images vote, so blue is not even among the alternatives
+    assert (accuracy.images, accuracy.top1, accuracy.top5) == (5, 0.8, 0.8)
+    assert evaluate_split(collection, "test", options=ClassifyOptions(k=9)).top5 == 1.0
+
+
+def test_job_commands_and_their_errors(tmp_path, photos, labelled, tiny_model, capsys) -> None:
+    collection = str(tmp_path / "c")
+    model = ("--model", str(tiny_model), "--runtime", "torch", "--quiet")
+    assert main(["index", str(photos), "--collection", collection, *model]) == 0
+    capsys.readouterr()
+    assert main(["duplicates", "--collection", collection, "--json", "--tiers", "exact"]) == 0
+    groups = json.loads(capsys.readouterr().out)
+    assert len(groups) == 1 and len(groups[0]["members"]) == 2
+    out = tmp_path / "dups.csv"
+    assert main(["duplicates", "--collection", collection, "--csv", str(out)]) == 0
+    assert out.read_text().startswith("group,id,path")
+    assert "groups to" in capsys.readouterr().out
+    assert main(["match", str(photos / "scene2.png"), "--collection", collection, "--json"]) == 0
+    matched = json.loads(capsys.readouterr().out)
+    assert matched[0]["matches"][0]["tier"] == "exact"
+    assert main(["match", str(tmp_path / "missing.png"), "--collection", collection]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["duplicates", "--collection", str(tmp_path / "nope")]) == 2
+    assert "no pixseek collection" in capsys.readouterr().err
+    assert main(["classify", "--evaluate", "--collection", collection]) == 2
+    assert "no labelled images with split='test'" in capsys.readouterr().err
+    assert main(["duplicates", "--collection", collection, "--tiers", "magic"]) == 2
+    with pytest.raises(ImageDecodeError):
+        match_image(open_collection(collection), b"not an image")
