@@ -175,3 +175,31 @@ def test_job_commands_and_their_errors(tmp_path, photos, labelled, tiny_model, c
     assert main(["duplicates", "--collection", collection, "--tiers", "magic"]) == 2
     with pytest.raises(ImageDecodeError):
         match_image(open_collection(collection), b"not an image")
+
+
+def test_job_routes(tmp_path, photos, tiny_model) -> None:
+    import base64
+
+    from fastapi.testclient import TestClient
+
+    from pixseek.api import ServeSettings, create_app
+
+    root = tmp_path / "root"
+    collection = open_collection(root / "c", embedder=HistogramEmbedder(), create=True)
+    ingest(collection, FolderSource([photos], label_from_folder=True))
+    client = TestClient(
+        create_app(ServeSettings(root=root)),
+        raise_server_exceptions=False,
+        base_url="http://localhost",
+    )
+    client.app.state.workspace.get("c").index().bind(HistogramEmbedder())  # type: ignore[attr-defined]
+    groups = client.get("/collections/c/duplicates", params={"threshold": 0.99}).json()["groups"]
+    assert len(groups) == 2 and all(any(m["keeper"] for m in g) for g in groups)
+    assert client.get("/collections/c/duplicates", params={"tiers": "nope"}).status_code == 422
+    image = base64.b64encode((photos / "scene2.png").read_bytes()).decode()
+    matches = client.post("/collections/c/match", json={"image": image}).json()["matches"]
+    assert matches[0]["tier"] == "exact" and matches[0]["record"]["path"].endswith("scene2.png")
+    assert client.post("/collections/c/match", json={"image": "!!"}).status_code == 422
+    label = client.post("/collections/c/classify", json={"image": image, "k": 1}).json()
+    assert label["label"] == "photos" and label["confidence"] == 1.0
+    assert client.get("/collections/c/classify/evaluate").status_code == 422
