@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,28 +11,10 @@ from PIL import Image, ImageDraw
 
 from pixseek.collection.collection import open_collection
 from pixseek.ingest import CocoSource, ingest
-from tests.conftest import make_image
+from tests.conftest import CHROMIUM_FLAGS, make_image
 from tests.serving import running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    return path
 
 
 @pytest.fixture(scope="module")

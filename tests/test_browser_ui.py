@@ -9,22 +9,11 @@ import pytest
 from pixseek.collection import open_collection
 from pixseek.core.query import SearchOptions
 from pixseek.search import search
-from tests.conftest import make_image
+from tests.conftest import CHROMIUM_FLAGS, make_image
 from tests.serving import running_server
-from tests.test_browser import CHROMIUM_FLAGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    import shutil
-
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
 import io
 import json
@@ -21,16 +20,7 @@ from PIL import Image
 from pixseek.api import ServeSettings, create_app
 from tests.conftest import make_image
 from tests.serving import running_server
-
-
-def png(colour: tuple[int, int, int], size: tuple[int, int] = (60, 40)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+from tests.test_api import b64, png
 
 
 @pytest.fixture()

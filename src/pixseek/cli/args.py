@@ -83,3 +83,14 @@ def embedder_options(args: argparse.Namespace) -> Any:
     from pixseek.models.options import EmbedderOptions
 
     return EmbedderOptions.from_attrs(args)
+
+
+def read_image_arg(path: Path) -> bytes:
+    """An image file named on the command line, checked before it is read whole."""
+    from pixseek.core.errors import ImageDecodeError
+    from pixseek.imaging.decode import read_image_bytes
+
+    try:
+        return read_image_bytes(path)
+    except OSError as exc:
+        raise ImageDecodeError(f"cannot read {path}: {exc.strerror or exc}") from exc

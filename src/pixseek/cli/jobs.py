@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pixseek.cli.args import add_collection
+from pixseek.cli.args import add_collection, read_image_arg
 
 
 def register(commands: Any) -> None:
@@ -108,23 +108,16 @@ def _member_fields() -> list[str]:
     return ["id", "path", "width", "height", "keeper", "tier", "score"]
 
 
-def _read(path: Path) -> bytes:
-    from pixseek.core.errors import ImageDecodeError
-    from pixseek.imaging.decode import read_image_bytes
-
-    try:
-        return read_image_bytes(path)
-    except OSError as exc:
-        raise ImageDecodeError(f"cannot read {path}: {exc.strerror or exc}") from exc
-
-
 def run_match(args: argparse.Namespace) -> int:
     from pixseek.collection import open_collection
     from pixseek.jobs.match import MatchOptions, match_image
 
     collection = open_collection(args.collection)
     options = MatchOptions(threshold=args.threshold)
-    found = [(path, match_image(collection, _read(path), options=options)) for path in args.files]
+    found = [
+        (path, match_image(collection, read_image_arg(path), options=options))
+        for path in args.files
+    ]
     if args.json:
         rows = [
             {"file": str(path), "matches": [_match(m) for m in matches]} for path, matches in found
@@ -168,7 +161,9 @@ def run_classify(args: argparse.Namespace) -> int:
         return 0
     if not args.files:
         raise InvalidInputError("give image files to classify, or --evaluate")
-    predictions = classify_images(collection, [_read(p) for p in args.files], options=options)
+    predictions = classify_images(
+        collection, [read_image_arg(p) for p in args.files], options=options
+    )
     if args.json:
         rows = [
             {"file": str(path), **_asdict(prediction)}

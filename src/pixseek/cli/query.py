@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pixseek.cli.args import add_model, add_query, embedder_options, parse_box
+from pixseek.cli.args import add_model, add_query, embedder_options, parse_box, read_image_arg
 
 
 def register(commands: Any) -> None:
@@ -110,7 +110,7 @@ def run_similar(args: argparse.Namespace) -> int:
     elif args.record_id is not None:
         term = Term(RecordQuery(args.record_id))
     else:
-        term = Term(ImageQuery(_read(args.image), args.box))
+        term = Term(ImageQuery(read_image_arg(args.image), args.box))
     return _print_hits(args, search(collection, [term], options))
 
 
@@ -121,16 +121,6 @@ def _warn_if_clipped(record: Any, box: tuple[float, float, float, float]) -> Non
     if moved:
         shown = ",".join(f"{v:g}" for v in clipped)
         print(f"pixseek: note: the box was clipped to the image: {shown}", file=sys.stderr)
-
-
-def _read(path: Path) -> bytes:
-    from pixseek.core.errors import ImageDecodeError
-    from pixseek.imaging.decode import read_image_bytes
-
-    try:
-        return read_image_bytes(path)
-    except OSError as exc:
-        raise ImageDecodeError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
 def run_embed(args: argparse.Namespace) -> int:
