@@ -32,7 +32,13 @@ from pixseek.collection import open_collection
 from pixseek.core.vectors import l2_normalize
 from pixseek.demo.factory import ClipShape, build_clip
 from pixseek.ingest import FolderSource, ingest
-from pixseek.jobs.dedup import DedupOptions, components, embedding_links, find_duplicates
+from pixseek.jobs.dedup import (
+    DedupOptions,
+    components,
+    embedding_links,
+    find_duplicates,
+    find_links,
+)
 from pixseek.jobs.match import match_image
 from pixseek.models import EmbedderOptions
 from pixseek.stores.knn import exact_neighbours
@@ -94,38 +100,34 @@ def part_one(work: Path, originals: int, distractors: int) -> None:
     everything = open_collection(work / "all", options, create=True)
     ingest(everything, FolderSource([base, copies]))
     started = time.perf_counter()
+    links = find_links(everything, options=DedupOptions())
     groups = find_duplicates(everything, options=DedupOptions())
     seconds = time.perf_counter() - started
-    group_of = {Path(m.record.path).name: n for n, g in enumerate(groups) for m in g.members}
-    tier_of = {Path(m.record.path).name: m.tier for g in groups for m in g.members}
     print(
         f"\nduplicates over {len(sources) + len(truth)} photos ({seconds:.1f} s): "
-        f"{len(groups)} groups"
+        f"{len(groups)} groups, largest {max((len(g.members) for g in groups), default=0)}"
     )
-    found: dict[str, list[bool]] = defaultdict(list)
-    for copy, (original, kind) in truth.items():
-        hit = copy in group_of and group_of.get(original) == group_of[copy]
-        found[kind].append(hit)
-    pairs = correct = 0
-    by_tier: dict[str, list[bool]] = defaultdict(list)
-    for group in groups:
-        names = [Path(m.record.path).name for m in group.members]
-        roots = {truth.get(n, (n, ""))[0] for n in names}
-        for member in group.members:
-            if member.keeper:
-                continue
-            name = Path(member.record.path).name
-            keeper = Path(group.keeper.record.path).name
-            right = truth.get(name, (name, ""))[0] == truth.get(keeper, (keeper, ""))[0]
-            by_tier[tier_of[name]].append(right)
-            pairs += 1
-            correct += right
-        del roots
-    print(f"  precision {correct / max(pairs, 1):.3f} over {pairs} grouped copies")
-    for tier, rights in sorted(by_tier.items()):
-        print(f"    tier {tier:<9} precision {np.mean(rights):.3f} ({len(rights)} members)")
-    for kind, hits in found.items():
-        print(f"  recall {kind:<10} {np.mean(hits):.3f}")
+
+    def source(name: str) -> str:
+        return truth.get(name, (name, ""))[0]
+
+    linked: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for link in links:
+        a, b = Path(link.a.path).name, Path(link.b.path).name
+        linked[link.tier].add((a, b))
+        linked[link.tier].add((b, a))
+    for tier in ("exact", "phash", "embedding"):
+        pairs = {tuple(sorted(pair)) for pair in linked[tier]}
+        right = sum(source(a) == source(b) for a, b in pairs)
+        print(f"  tier {tier:<9} {len(pairs):6d} links, precision {right / max(len(pairs), 1):.3f}")
+    for kind in transformations():
+        copies_of_kind = [(c, o) for c, (o, k) in truth.items() if k == kind]
+        recalls = {
+            tier: np.mean([(c, o) in linked[tier] for c, o in copies_of_kind])
+            for tier in ("phash", "embedding")
+        }
+        phash, embedding = recalls["phash"], recalls["embedding"]
+        print(f"  recall {kind:<10} phash {phash:.3f}  embedding {embedding:.3f}")
     reference = open_collection(work / "reference", options, create=True)
     ingest(reference, FolderSource([base]))
     print(f"\nmatch: {len(truth)} copies against {len(sources)} originals and distractors")

@@ -129,21 +129,47 @@ def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
+@dataclass(frozen=True, slots=True)
+class Link:
+    a: Record
+    b: Record
+    tier: str
+    score: float
+
+
 def find_duplicates(
     collection: Collection, index: Index | None = None, options: DedupOptions = DedupOptions()
 ) -> list[Group]:
     """Groups of two or more near-duplicate images, largest groups first."""
-    index = index or collection.index()
+    records, links = _links(index or collection.index(), options)
+    return _groups(records, links)
+
+
+def find_links(
+    collection: Collection, index: Index | None = None, options: DedupOptions = DedupOptions()
+) -> list[Link]:
+    """Every pair of images each tier links, before they are joined into groups."""
+    records, links = _links(index or collection.index(), options)
+    a, b, tiers = links.arrays()
+    return [
+        Link(records[i], records[j], TIERS[t], float(score))
+        for i, j, t, score in zip(
+            a.tolist(), b.tolist(), tiers.tolist(), links.scores().tolist(), strict=True
+        )
+    ]
+
+
+def _links(index: Index, options: DedupOptions) -> tuple[list[Record], Links]:
     records: list[Record] = []
     parts: list[Vectors] = []
     for batch, vectors in index.store.scan(Filter.where({"kind": "image"}), with_vectors=True):
         assert vectors is not None
         records += batch
         parts.append(vectors)
-    if len(records) < 2:
-        return []
-    vectors = np.concatenate(parts)
     links = Links()
+    if len(records) < 2:
+        return records, links
+    vectors = np.concatenate(parts)
     if "exact" in options.tiers:
         _exact_links(records, links)
     looser = min(options.threshold, 0.8) if "phash" in options.tiers else options.threshold
@@ -153,7 +179,7 @@ def find_duplicates(
     if "embedding" in options.tiers:
         strong = near_scores >= options.threshold
         links.add(near_a[strong], near_b[strong], "embedding", near_scores[strong])
-    return _groups(records, links)
+    return records, links
 
 
 def _exact_links(records: Sequence[Record], links: Links) -> None:
