@@ -207,7 +207,8 @@ def main() -> int:
             return 2
         with tempfile.TemporaryDirectory() as work:
             part_one(Path(work), args.originals, args.distractors)
-    part_two(args.vectors)
+    if args.vectors > 0:
+        part_two(args.vectors)
     return 0
 
 
