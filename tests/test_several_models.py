@@ -280,3 +280,43 @@ def test_regions_find_a_patch_in_images_without_boxes(tmp_path, capsys) -> None:
     Image.new("RGB", (90, 70), (9, 9, 9)).save(folder / "05.png")  # a new size: new windows
     assert ingest(opened, FolderSource([folder])).indexed == 1
     assert opened.count(Filter.where({"source": "region"})) == regions
+
+
+def test_regions_with_the_model_pixseek_trained(tmp_path) -> None:
+    """The same check with the shipped demo model (trained by `pixseek train` on shapes):
+    a white cross pasted into a third of 24 noisy scenes, queried by its box."""
+    from PIL import ImageDraw
+
+    from pixseek.demo.demo import SHIPPED_MODEL
+
+    rng = np.random.default_rng(5)
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    with_patch, query_box = set(), (0, 0, 40, 40)
+    for i in range(24):
+        pixels = np.clip(rng.normal(rng.integers(0, 160, 3), 25, (120, 160, 3)), 0, 255)
+        image = Image.fromarray(pixels.astype(np.uint8))
+        if i % 3 == 0:
+            x, y = int(rng.integers(0, 120)), int(rng.integers(0, 80))
+            draw = ImageDraw.Draw(image)
+            draw.rectangle((x + 4, y + 15, x + 36, y + 25), fill=(255, 255, 255))
+            draw.rectangle((x + 15, y + 4, x + 25, y + 36), fill=(255, 255, 255))
+            with_patch.add(f"{i:02d}.png")
+            if i == 0:
+                query_box = (x, y, 40, 40)
+        image.save(folder / f"{i:02d}.png")
+    options = EmbedderOptions(model=str(SHIPPED_MODEL), runtime="torch")
+    collection = open_collection(tmp_path / "c", options, create=True)
+    collection.set_regions((0.5, 1 / 3))
+    ingest(collection, FolderSource([folder]))
+    first = next(
+        r for r in collection.records(Filter.where({"kind": "image"})) if r.path.endswith("00.png")
+    )
+    hits = search(
+        collection, Term(RegionQuery(first.id, query_box)), SearchOptions(k=300, kind="object")
+    )
+    ranked = list(dict.fromkeys(Path(h.path).name for h in hits))
+    k = len(with_patch)
+    precision = len(set(ranked[:k]) & with_patch) / k
+    print(f"region search with the demo model: precision@{k} {precision:.3f}")
+    assert precision >= 0.75
