@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pixseek.collection.collection import open_collection
-from pixseek.core.errors import WrongModelError
+from pixseek.core.errors import InvalidInputError, WrongModelError
 from pixseek.core.filters import Filter
 from pixseek.ingest import CocoSource, FolderSource, ingest
 from pixseek.models import EmbedderOptions
@@ -106,3 +106,35 @@ def test_collection_refuses_another_model(tmp_path, tiny_model, torch_embedder) 
     other = build_clip(tmp_path / "other", ClipShape(projection_dim=8), seed=1)
     with pytest.raises(WrongModelError, match="not comparable"):
         open_collection(col.root, EmbedderOptions(model=str(other), runtime="torch"))
+
+
+def test_a_url_list_is_indexed_and_bad_urls_fail_alone(tmp_path, photo_folder) -> None:
+    import functools
+    import http.server
+    import threading
+
+    from pixseek.ingest import UrlListSource
+    from tests.conftest import KeyedEmbedder
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(photo_folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    listing = tmp_path / "urls.txt"
+    listing.write_text(
+        f"# photos\n{base}/warm/red.jpg\n{base}/cool/blue.jpg  # a comment\n{base}/missing.jpg\n"
+    )
+    try:
+        collection = open_collection(tmp_path / "c", embedder=KeyedEmbedder({}), create=True)
+        report = ingest(collection, UrlListSource(listing))
+    finally:
+        server.shutdown()
+    assert (report.indexed, report.failed) == (2, 1)
+    assert {r.path for r in collection.records()} == {
+        f"{base}/warm/red.jpg",
+        f"{base}/cool/blue.jpg",
+    }
+    assert "404" in report.failures[0].error
+    listing.write_text("file:///etc/passwd\n")
+    with pytest.raises(InvalidInputError, match="not an http"):
+        list(UrlListSource(listing).tasks())
