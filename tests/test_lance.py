@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -63,19 +64,21 @@ def test_indexes_ids_of_large_tables(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_tables_with_the_old_score_column_are_upgraded(tmp_path: Path) -> None:
-    """Tables written before ``score`` became ``confidence`` open, and keep their values."""
+    """Tables written before ``score`` became ``confidence``, and before the ``outcome``
+    filter column, open and keep their values."""
     import lancedb
 
     from pixseek.stores.lance.schema import records_to_arrow
 
     rows, vectors = sample(6)
-    table = records_to_arrow(rows, vectors, DIM).rename_columns(
-        [
-            "score" if n == "confidence" else n
-            for n in records_to_arrow(rows, vectors, DIM).column_names
-        ]
-    )
+    table = records_to_arrow(rows, vectors, DIM)
+    table = table.rename_columns(["score" if n == "confidence" else n for n in table.column_names])
+    table = table.drop_columns(["outcome"])  # a filter column added later
     lancedb.connect(str(tmp_path)).create_table("old", data=table)
     store = open_store(str(tmp_path), "old", DIM)
     assert store.get(["r0"])["r0"].confidence == 0.5
     assert store.get(["r1"])["r1"].confidence is None
+    assert store.count(Filter.parse("outcome=FN")) == 0
+    rows[1] = replace(rows[1], metadata={**rows[1].metadata, "outcome": "FN"})
+    store.upsert(rows[1:2], vectors[1:2])
+    assert [r.id for r, _ in store.search(vectors[0], 10, Filter.parse("outcome=FN"))] == ["r1"]

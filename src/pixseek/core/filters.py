@@ -22,6 +22,7 @@ FILTER_FIELDS = (
     "path",
     "id",
     "content_hash",
+    "outcome",
 )
 LIST_FIELDS = frozenset({"tags"})
 _CONDITION = re.compile(r"^\s*([A-Za-z_]+)\s*(==|!=|=)\s*(.*?)\s*$")

@@ -52,6 +52,12 @@ class Record:
         return None if value is None else str(value)
 
     @property
+    def outcome(self) -> str | None:
+        """TP, FP, FN or wrong_class: how a detector did on this object (see core.matching)."""
+        value = self.metadata.get("outcome")
+        return None if value is None else str(value)
+
+    @property
     def tags(self) -> list[str]:
         value = self.metadata.get("tags") or []
         if isinstance(value, str):

@@ -19,7 +19,11 @@ from pixseek.core.vectors import Vectors
 from pixseek.stores.arrow import FIELD_TYPES, record_column
 
 VECTOR = "vector"
-FILTER_COLUMNS: dict[str, pa.DataType] = {"split": pa.string(), "tags": pa.list_(pa.string())}
+FILTER_COLUMNS: dict[str, pa.DataType] = {
+    "split": pa.string(),
+    "tags": pa.list_(pa.string()),
+    "outcome": pa.string(),
+}
 REQUIRED = frozenset({"id", "kind", "image_id"})
 RENAMED = {"score": "confidence"}  # columns of older tables: old name -> field
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from pixseek.core.errors import StorageError, WrongModelError
 from pixseek.core.filters import Filter
@@ -20,6 +21,7 @@ from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
 from pixseek.stores.base import ScoredRecords
 from pixseek.stores.lance.schema import (
+    FILTER_COLUMNS,
     RENAMED,
     VECTOR,
     arrow_to_records,
@@ -60,6 +62,9 @@ class LanceStore:
         for old, new in RENAMED.items():
             if old in names and new not in names:
                 self._table.alter_columns({"path": old, "rename": new})  # type: ignore[dict-item]
+        missing = {name: kind for name, kind in FILTER_COLUMNS.items() if name not in names}
+        if missing:  # filter columns added since: null for the rows already written
+            self._table.add_columns(pa.schema(list(missing.items())))
 
     @property
     def dim(self) -> int:
