@@ -23,6 +23,13 @@ def register(commands: Any) -> None:
         "--coco", type=Path, metavar="JSON", help="COCO instances json; PATH is its image folder"
     )
     index.add_argument(
+        "--predictions",
+        type=Path,
+        metavar="JSON",
+        help="with --coco: a detector's results (COCO results format) stored beside the "
+        "ground truth, every object marked TP, FP, FN or wrong_class",
+    )
+    index.add_argument(
         "--urls", action="store_true", help="PATH is a text file with one image URL per line"
     )
     index.add_argument(
@@ -62,7 +69,7 @@ def _source(args: argparse.Namespace) -> Any:
             raise InvalidInputError("with --coco, give exactly one PATH: the images' folder")
         if args.sync:
             raise InvalidInputError("--sync applies to folders, not to --coco imports")
-        source = CocoSource(args.coco, args.paths[0])
+        source = CocoSource(args.coco, args.paths[0], args.predictions)
         missing, checked = source.missing_files()
         if checked and missing == checked:
             raise InvalidInputError(
@@ -70,6 +77,8 @@ def _source(args: argparse.Namespace) -> Any:
                 "is PATH the folder that holds the COCO file_name entries?"
             )
         return source
+    if args.predictions is not None:
+        raise InvalidInputError("--predictions goes with --coco (the ground truth)")
     if args.urls:
         if len(args.paths) != 1:
             raise InvalidInputError("with --urls, give exactly one PATH: the URL list")

@@ -14,9 +14,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pixseek.cli import ingest, jobs, manage, model, models, query, serve
+from pixseek.cli import debug, ingest, jobs, manage, model, models, query, serve
 
-COMMAND_GROUPS = (ingest, query, jobs, manage, models, model, serve)
+COMMAND_GROUPS = (ingest, query, jobs, debug, manage, models, model, serve)
 SEARCH_VALUE_FLAGS = {
     "--collection",
     "-k",

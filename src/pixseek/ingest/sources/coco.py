@@ -14,8 +14,14 @@ from pixseek.ingest.tasks import ImageTask, ObjectSpec
 
 @dataclass(frozen=True, slots=True)
 class CocoSource:
+    """``predictions``: a detector's output in the COCO results format (image_id,
+    category_id, bbox, score), stored as ``source=pred`` objects beside the ground truth;
+    every object then carries its ``outcome`` (see :mod:`pixseek.core.matching`)."""
+
     annotations: Path
     image_root: Path
+    predictions: Path | None = None
+    iou_threshold: float = 0.5
 
     def _load(self) -> dict[str, Any]:
         try:
@@ -50,15 +56,63 @@ class CocoSource:
                     metadata={"coco_id": ann.get("id"), "iscrowd": ann.get("iscrowd", 0)},
                 )
             )
+        predicted = self._predictions(categories)
         split = self.split_name()
         for image in data["images"]:
             size = (int(image["width"]), int(image["height"])) if "width" in image else None
+            objects = by_image.get(image["id"], [])
+            if self.predictions is not None:
+                objects = with_outcomes(objects, predicted.get(image["id"], []), self.iou_threshold)
             yield ImageTask.for_file(
                 self.image_root / image["file_name"],
                 metadata={"split": split, "coco_id": image.get("id")},
-                objects=tuple(by_image.get(image["id"], ())),
+                objects=tuple(objects),
                 expected_size=size,
             )
 
+    def _predictions(self, categories: dict[Any, str]) -> dict[Any, list[ObjectSpec]]:
+        if self.predictions is None:
+            return {}
+        try:
+            rows = json.loads(self.predictions.read_text())
+            found: dict[Any, list[ObjectSpec]] = {}
+            for number, row in enumerate(rows):
+                found.setdefault(row["image_id"], []).append(
+                    ObjectSpec(
+                        box=tuple(float(v) for v in row["bbox"]),  # type: ignore[arg-type]
+                        label=categories.get(row["category_id"], str(row["category_id"])),
+                        source="pred",
+                        confidence=float(row["score"]),
+                        key=f"pred-{number}",
+                    )
+                )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InvalidInputError(
+                f"{self.predictions} is not a COCO results file (a list of image_id, "
+                f"category_id, bbox and score): {exc}"
+            ) from exc
+        return found
+
     def count(self) -> int:
         return len(self._load()["images"])
+
+
+def with_outcomes(
+    truth: list[ObjectSpec], predictions: list[ObjectSpec], threshold: float
+) -> list[ObjectSpec]:
+    """Ground truth and predictions of one image, each with its ``outcome`` in metadata."""
+    from dataclasses import replace
+
+    from pixseek.core.matching import Box, match
+
+    truth_outcomes, prediction_outcomes = match(
+        [Box(t.box, t.label, crowd=bool(t.metadata.get("iscrowd"))) for t in truth],
+        [Box(p.box, p.label, p.confidence or 0.0) for p in predictions],
+        threshold,
+    )
+    return [
+        replace(spec, metadata={**spec.metadata, "outcome": outcome})
+        for spec, outcome in zip(
+            [*truth, *predictions], [*truth_outcomes, *prediction_outcomes], strict=True
+        )
+    ]
