@@ -161,7 +161,7 @@ def test_blindspots_rank_a_planted_error_cluster_first() -> None:
     errors = rng.random(600) < 0.1
     errors[members == 4] = rng.random(100) < 0.8  # the blind spot
     ranked = rank_clusters(population[errors], population, errors, clusters=6)
-    centre, rows, rate, lift = ranked[0]
+    _centre, rows, rate, lift = ranked[0]
     assert np.mean(members[rows] == 4) > 0.9 and rate > 0.6 and lift > 3
 
 
