@@ -104,3 +104,62 @@ def test_an_empty_server_offers_an_upload(tmp_path, chromium_path, torch_embedde
     collection = open_collection(root / "photos")
     assert collection.count() == 1
     assert Path(next(iter(collection.records())).path).parent == root / "photos" / "files"
+
+
+def test_the_debug_panel(tmp_path, chromium_path, torch_embedder) -> None:
+    """Detector metrics on the current results, and blind spots with example crops."""
+    import json
+
+    from PIL import Image, ImageDraw
+
+    from pixseek.ingest import CocoSource, ingest
+
+    images = tmp_path / "photos"
+    images.mkdir()
+    entries, truth, predictions = [], [], []
+    for n in range(8):
+        photo = Image.new("RGB", (160, 120), (30 * n, 120, 200 - 20 * n))
+        draw = ImageDraw.Draw(photo)
+        draw.rectangle((10, 10, 70, 60), fill=(0, 0, 0))
+        draw.ellipse((80, 40, 150, 110), fill=(255, 255, 255))
+        photo.save(images / f"p{n}.png")
+        entries.append({"id": n, "file_name": f"p{n}.png", "width": 160, "height": 120})
+        for k, box in enumerate(([10, 10, 60, 50], [80, 40, 70, 70])):
+            truth.append(
+                {
+                    "id": n * 10 + k,
+                    "image_id": n,
+                    "category_id": k + 1,
+                    "bbox": box,
+                    "iscrowd": 0,
+                    "area": box[2] * box[3],
+                }
+            )
+            if k == 0 or n % 2 == 0:  # every other right-hand thing is missed
+                predictions.append({"image_id": n, "category_id": k + 1, "bbox": box, "score": 0.9})
+    categories = [{"id": 1, "name": "left thing"}, {"id": 2, "name": "right thing"}]
+    gt = tmp_path / "instances_d.json"
+    gt.write_text(json.dumps({"images": entries, "annotations": truth, "categories": categories}))
+    pred = tmp_path / "predictions.json"
+    pred.write_text(json.dumps(predictions))
+    root = tmp_path / "root"
+    collection = open_collection(root / "d", embedder=torch_embedder, create=True)
+    ingest(collection, CocoSource(gt, images, pred))
+    from playwright.sync_api import expect, sync_playwright
+
+    with running_server(root, "--runtime", "torch") as url, sync_playwright() as p:
+        page = browser(p, chromium_path).new_page(viewport={"width": 1200, "height": 900})
+        page.goto(url + "/")
+        expect(page.locator(".result")).to_have_count(8)
+        page.select_option("#kind", "image")
+        page.fill("#query", "a photo with a circle")
+        page.click("#search-button")
+        expect(page.locator("#status")).to_contain_text("results", timeout=90_000)
+        page.click("#measure-button")
+        row = page.locator("#debug-panel tr", has_text="right thing")
+        expect(row).to_be_visible()
+        expect(row.locator("td").nth(4)).to_have_text("0.500")  # recall on these images
+        page.click("#blindspots-button")
+        expect(page.locator("#debug-panel .spot").first).to_be_visible()
+        expect(page.locator("#debug-panel .spot").first).to_contain_text("right thing")
+        page.screenshot(path=str(tmp_path / "debug-panel.png"))

@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from pixseek import __version__
 from pixseek.api import errors
 from pixseek.api.deps import authorize
-from pixseek.api.routes import collections, images, jobs
+from pixseek.api.routes import collections, debug, images, jobs
 from pixseek.api.routes import search as search_routes
 from pixseek.api.settings import ServeSettings
 from pixseek.collection.workspace import Workspace
@@ -148,7 +148,8 @@ def create_app(
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    for router in (collections.router, images.router, search_routes.router, jobs.router):
+    routers = (collections, images, search_routes, jobs, debug)
+    for router in (module.router for module in routers):
         app.include_router(router, dependencies=[Depends(authorize)])
 
     @app.get("/", include_in_schema=False)

@@ -219,6 +219,7 @@ function showError(error) {
 }
 
 async function runSearch(body, chip, more = false) {
+  $("debug-panel").hidden = true;
   if (!more) state.k = PAGE;
   state.query = body;
   if (chip !== undefined) setChip(chip);
@@ -372,5 +373,66 @@ $("feedback-clear").addEventListener("click", () => {
   $("feedback").hidden = true;
   if (state.query) runSearch(state.query);
 });
+
+// Model debugging: the detector's metrics on the images of the current search, and its
+// blind spots (clusters of missed objects ranked by how much more often they fail).
+function fmt(value) { return value === null || value === undefined ? "–" : value.toFixed(3); }
+
+function cell(row, key) {
+  const inside = row[key], whole = row["whole_" + key];
+  const worse = inside !== null && whole !== null && inside < whole - 0.05;
+  return `<td class="${worse ? "worse" : ""}">${fmt(inside)}</td><td>${fmt(whole)}</td>`;
+}
+
+async function measure() {
+  const panel = $("debug-panel");
+  panel.hidden = false;
+  panel.textContent = "measuring…";
+  try {
+    const report = await json(base() + "/slice", { query: currentBody(state.query || {}) });
+    const rows = report.classes.sort((a, b) => b.truth - a.truth).map((row) => {
+      const label = document.createElement("span");
+      label.textContent = row.label;
+      return `<tr><td>${label.innerHTML}</td><td>${row.truth}</td>${cell(row, "precision")}` +
+        `${cell(row, "recall")}${cell(row, "ap50")}</tr>`;
+    });
+    panel.innerHTML =
+      `<p>On these ${report.images} images: mAP ${fmt(report.map)} (all images ${fmt(report.whole_map)}), ` +
+      `recall ${fmt(report.recall)} (all ${fmt(report.whole_recall)})</p>` +
+      `<table><tr><th>class</th><th>objects</th><th>precision</th><th>all</th><th>recall</th>` +
+      `<th>all</th><th>AP50</th><th>all</th></tr>${rows.join("")}</table>`;
+  } catch (error) { panel.textContent = error.message; }
+}
+
+async function showBlindspots() {
+  const panel = $("debug-panel");
+  panel.hidden = false;
+  panel.textContent = "finding blind spots…";
+  try {
+    const { blindspots } = await json(base() + "/blindspots?clusters=6");
+    panel.innerHTML = "<p>Where the detector misses objects most often (lift: how many times " +
+      "its usual miss rate):</p>";
+    for (const spot of blindspots) {
+      const div = document.createElement("div");
+      div.className = "spot";
+      const text = document.createElement("div");
+      text.textContent = `lift ${spot.lift.toFixed(2)}: ${spot.errors} of ${spot.objects} missed` +
+        ` (${Math.round(100 * spot.error_rate)}%), like “${spot.names.join("”, “")}”`;
+      div.appendChild(text);
+      for (const record of spot.examples) {
+        const img = document.createElement("img");
+        img.alt = record.label || "object";
+        img.title = "search for objects like this";
+        loadImage(img, thumbnailPath(record, 96));
+        img.addEventListener("click", () => moreLikeThis(record));
+        div.appendChild(img);
+      }
+      panel.appendChild(div);
+    }
+  } catch (error) { panel.textContent = error.message; }
+}
+
+$("measure-button").addEventListener("click", measure);
+$("blindspots-button").addEventListener("click", showBlindspots);
 
 loadCollections().catch((error) => showError(error));
