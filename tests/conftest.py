@@ -107,3 +107,24 @@ def chromium_path() -> str:
     if path is None:
         pytest.skip("Chromium is not installed (apt-get install chromium)")
     return path
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real Milvus standalone server on loopback (the ``milvus`` package), for the session."""
+    try:
+        from milvus import default_server
+    except ImportError:
+        pytest.skip("the milvus server package is not installed (pip install -e '.[dev]')")
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    default_server.set_base_dir(str(tmp_path_factory.mktemp("milvus")))
+    default_server.listen_port = port
+    default_server.start()
+    try:
+        yield f"milvus://127.0.0.1:{port}"
+    finally:
+        default_server.stop()

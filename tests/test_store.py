@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,12 +26,16 @@ STORE_BACKENDS: dict[str, Callable[[Path], str]] = {"lance": lance_location, "la
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__)
-@pytest.mark.parametrize("backend", STORE_BACKENDS)
-def test_store_contract(backend: str, check, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    location = STORE_BACKENDS[backend](tmp_path)
+@pytest.mark.parametrize("backend", [*STORE_BACKENDS, "milvus"])
+def test_store_contract(backend: str, check, tmp_path: Path, request) -> None:  # type: ignore[no-untyped-def]
+    if backend == "milvus":
+        location = request.getfixturevalue("milvus_server")
+    else:
+        location = STORE_BACKENDS[backend](tmp_path)
+    table = "t_" + uuid.uuid4().hex[:12]  # servers are shared between tests
 
     def opener(dim: int) -> VectorStore:
-        return open_store(location, "records_test", dim)
+        return open_store(location, table, dim)
 
     check(opener)
 
@@ -61,3 +66,26 @@ def test_unknown_store_scheme_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(UnknownBackendError, match="unknown store 'nosuch'"):
         open_store("nosuch://host:1", "t", 4)
+
+
+def test_a_collection_on_milvus(milvus_server, tmp_path, photo_folder, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The same collection API over a Milvus server: index, search, filter, remove, reopen."""
+    from pixseek.collection import open_collection
+    from pixseek.core.filters import Filter
+    from pixseek.core.query import SearchOptions
+    from pixseek.ingest import FolderSource, ingest
+    from pixseek.search import search
+    from tests.conftest import KeyedEmbedder
+
+    embedder = KeyedEmbedder({"red": [1.0, 0, 0]})
+    collection = open_collection(
+        tmp_path / "c", embedder=embedder, create=True, store=milvus_server
+    )
+    other = open_collection(tmp_path / "d", embedder=embedder, create=True, store=milvus_server)
+    report = ingest(collection, FolderSource([photo_folder], label_from_folder=True))
+    assert report.indexed == 6 and other.count() == 0  # two collections, one server
+    hits = search(collection, "red", SearchOptions(k=3, where=Filter.parse("label=warm")))
+    assert Path(hits[0].path).name == "red.jpg" and {h.label for h in hits} == {"warm"}
+    assert collection.remove([hits[0].id]) == 1
+    reopened = open_collection(tmp_path / "c", embedder=embedder)
+    assert reopened.count() == 5 and reopened.info().store == milvus_server

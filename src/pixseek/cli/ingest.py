@@ -36,6 +36,13 @@ def register(commands: Any) -> None:
         "--label-from-folder", action="store_true", help="label each image by its folder name"
     )
     index.add_argument(
+        "--store",
+        default="",
+        metavar="URI",
+        help="for a new collection: keep its vectors in this store, e.g. milvus://HOST:PORT "
+        "(default: embedded LanceDB in the collection directory)",
+    )
+    index.add_argument(
         "--crop-margin", type=float, help="context around object crops, a fraction (0.1)"
     )
     index.add_argument(
@@ -99,7 +106,7 @@ def run_index(args: argparse.Namespace) -> int:
     if not exists(args.collection):  # a new collection: check int8 on the user's own images
         options = replace(options, calibration=tuple(sample_files(source)))
     collection = open_collection(
-        args.collection, options, create=True, crop_margin=args.crop_margin
+        args.collection, options, create=True, crop_margin=args.crop_margin, store=args.store
     )
     options = IngestOptions(
         batch_size=max(args.batch_size, 1),

@@ -320,11 +320,14 @@ def open_collection(
     embedder: Embedder | None = None,
     create: bool = False,
     crop_margin: float | None = None,
+    store: str = "",
 ) -> Collection:
     """Open the collection at ``root`` (creating it with ``create``).
 
     The model is the collection's own unless ``options``/``embedder`` name one;
     naming another model than the default index's raises :class:`WrongModelError`.
+    ``store`` (for a new collection) keeps its vectors elsewhere than the embedded
+    default, e.g. ``milvus://HOST:PORT``; the directory keeps the manifest and logs.
     """
     layout = Layout(Path(root).expanduser())
     target = ""
@@ -335,7 +338,7 @@ def open_collection(
     elif create:
         loaded = embedder or load_embedder(options or EmbedderOptions())
         entry = IndexEntry.for_embedder(loaded)
-        manifest = Manifest.new(entry, crop_margin=crop_margin)
+        manifest = Manifest.new(entry, crop_margin=crop_margin, store=store)
         layout.root.mkdir(parents=True, exist_ok=True)
         write_manifest(layout.manifest, manifest)
         wanted = loaded
@@ -343,10 +346,15 @@ def open_collection(
         raise CollectionNotFoundError(
             f"no pixseek collection at {layout.root} (index something first)"
         )
+    if store and store != manifest.store and not (store == "lance" and manifest.store == "lance"):
+        raise InvalidInputError(
+            f"this collection keeps its vectors in {manifest.store!r}, not {store!r}"
+        )
     location = str(layout.embedded_store) if manifest.store == "lance" else manifest.store
 
     def opener(name: str, entry: IndexEntry, source: EmbedderSource) -> Index:
-        return Index(name, entry, open_store(location, entry.table, entry.dim), source)
+        table = manifest.table_prefix + entry.table
+        return Index(name, entry, open_store(location, table, entry.dim), source)
 
     target = target or manifest.default_index
     indexes = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +62,7 @@ class IndexEntry(BaseModel):
 class Manifest(BaseModel):
     schema_version: int = SCHEMA_VERSION
     store: str = "lance"  # "lance": the embedded store in the collection; else a store URI
+    table_prefix: str = ""  # a shared server's tables are this collection's by their prefix
     default_index: str = DEFAULT_INDEX
     indexes: dict[str, IndexEntry]
     crop_margin: float = Field(default=DEFAULT_CROP_MARGIN, ge=0.0, le=1.0)
@@ -68,9 +70,16 @@ class Manifest(BaseModel):
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @classmethod
-    def new(cls, entry: IndexEntry, crop_margin: float | None = None) -> Manifest:
+    def new(cls, entry: IndexEntry, crop_margin: float | None = None, store: str = "") -> Manifest:
         margin = DEFAULT_CROP_MARGIN if crop_margin is None else crop_margin
-        return cls(indexes={DEFAULT_INDEX: entry}, crop_margin=margin)
+        remote = bool(store) and store != "lance"
+        prefix = f"px{uuid.uuid4().hex[:12]}_" if remote else ""
+        return cls(
+            indexes={DEFAULT_INDEX: entry},
+            crop_margin=margin,
+            store=store if remote else "lance",
+            table_prefix=prefix,
+        )
 
     def index_entry(self, name: str = "") -> IndexEntry:
         return self.indexes[self.index_name(name)]

@@ -24,7 +24,17 @@ def _lance(location: str, table: str, dim: int) -> VectorStore:
     return LanceStore(location, table, dim)
 
 
-_STORES: dict[str, StoreFactory] = {EMBEDDED: _lance}
+def _milvus(location: str, table: str, dim: int) -> VectorStore:
+    from pixseek.stores.milvus.store import MilvusStore
+
+    return MilvusStore(location, table, dim)
+
+
+_STORES: dict[str, StoreFactory] = {
+    EMBEDDED: _lance,
+    "milvus": _milvus,
+    "milvus+https": _milvus,
+}
 
 
 def register_store(scheme: str, factory: StoreFactory) -> None:

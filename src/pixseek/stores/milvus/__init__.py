@@ -1,0 +1,1 @@
+"""Milvus: the distributed vector engine, through the same VectorStore protocol."""

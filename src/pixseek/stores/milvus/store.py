@@ -1,0 +1,200 @@
+"""A collection's index kept in Milvus (standalone or a distributed cluster), by URI.
+
+``milvus://HOST:PORT`` (``milvus+https://`` for TLS). One Milvus collection per
+pixseek index; the filterable fields are scalar columns, the whole record travels
+as JSON beside them, and vectors sit in an HNSW index with inner product (the rows
+are unit vectors, so it is cosine similarity). Reads use strong consistency, so a
+write is visible to the next read from any client. Only ``MilvusClient`` calls that
+Milvus 2.3 to 2.5 share are used.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from pixseek.core.errors import StorageError, WrongModelError
+from pixseek.core.filters import FILTER_FIELDS, LIST_FIELDS, Filter
+from pixseek.core.records import Record
+from pixseek.core.vectors import Vectors
+from pixseek.stores.base import ScoredRecords
+from pixseek.stores.milvus.expr import literal_list, to_expr
+
+VECTOR, RECORD = "vector", "record"
+CHUNK = 1000
+SCAN_BATCH = 4096
+MAX_TEXT = 4096
+HNSW = {"M": 16, "efConstruction": 200}
+
+
+def client_uri(location: str) -> str:
+    scheme, _, rest = location.partition("://")
+    return ("https://" if scheme.endswith("+https") else "http://") + rest.rstrip("/")
+
+
+def _row(record: Record, vector: Vectors) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for name in FILTER_FIELDS:
+        value = getattr(record, name)
+        row[name] = [str(v) for v in value] if name in LIST_FIELDS else str(value or "")
+    values = asdict(record)
+    values["metadata"] = dict(record.metadata)
+    row[RECORD] = json.loads(json.dumps(values, default=str))
+    row[VECTOR] = [float(x) for x in vector]
+    return row
+
+
+def _record(row: dict[str, Any]) -> Record:
+    values = dict(row[RECORD])
+    if values.get("box") is not None:
+        values["box"] = tuple(values["box"])
+    return Record(**values)
+
+
+class MilvusStore:
+    def __init__(self, location: str, table: str, dim: int) -> None:
+        from pymilvus import MilvusClient
+
+        self._dim = dim
+        self._name = table
+        try:
+            self._client = MilvusClient(uri=client_uri(location))
+        except Exception as exc:
+            raise StorageError(f"cannot reach Milvus at {location}: {exc}") from exc
+        if not self._client.has_collection(table):
+            self._create()
+        stored = self._stored_dim()
+        if stored != dim:
+            raise StorageError(f"Milvus collection {table!r} holds {stored}-d vectors, not {dim}")
+
+    def _create(self) -> None:
+        from pymilvus import DataType
+
+        schema = self._client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=256)
+        for name in FILTER_FIELDS:
+            if name == "id":
+                continue
+            if name in LIST_FIELDS:
+                schema.add_field(
+                    name,
+                    DataType.ARRAY,
+                    element_type=DataType.VARCHAR,
+                    max_capacity=256,
+                    max_length=MAX_TEXT,
+                )
+            else:
+                schema.add_field(name, DataType.VARCHAR, max_length=MAX_TEXT)
+        schema.add_field(RECORD, DataType.JSON)
+        schema.add_field(VECTOR, DataType.FLOAT_VECTOR, dim=self._dim)
+        index = self._client.prepare_index_params()
+        index.add_index(VECTOR, index_type="HNSW", metric_type="IP", params=HNSW)
+        self._client.create_collection(
+            self._name, schema=schema, index_params=index, consistency_level="Strong"
+        )
+
+    def _stored_dim(self) -> int:
+        fields = self._client.describe_collection(self._name)["fields"]
+        vector = next(f for f in fields if f["name"] == VECTOR)
+        return int(vector["params"]["dim"])
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def upsert(self, records: Sequence[Record], vectors: Vectors) -> None:
+        if not records:
+            return
+        if vectors.shape != (len(records), self._dim):
+            raise WrongModelError(
+                f"vectors of shape {vectors.shape} do not fit this store "
+                f"({len(records)} records of dimension {self._dim})"
+            )
+        rows = [_row(r, v) for r, v in zip(records, vectors, strict=True)]
+        for start in range(0, len(rows), CHUNK):
+            self._client.upsert(self._name, rows[start : start + CHUNK])
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), CHUNK):
+            chunk = list(ids[start : start + CHUNK])
+            if chunk:
+                self._client.delete(self._name, filter=f"id in {literal_list(chunk)}")
+
+    def delete_where(self, flt: Filter) -> None:
+        expr = to_expr(flt)
+        if not expr:
+            raise StorageError("refusing to delete with an empty filter")
+        self._client.delete(self._name, filter=expr)
+
+    def _query(self, expr: str, fields: list[str], **kwargs: Any) -> list[dict[str, Any]]:
+        return list(self._client.query(self._name, filter=expr, output_fields=fields, **kwargs))
+
+    def get(self, ids: Sequence[str]) -> dict[str, Record]:
+        found: dict[str, Record] = {}
+        for start in range(0, len(ids), CHUNK):
+            chunk = list(ids[start : start + CHUNK])
+            if chunk:
+                for row in self._query(f"id in {literal_list(chunk)}", [RECORD]):
+                    record = _record(row)
+                    found[record.id] = record
+        return found
+
+    def get_vectors(self, ids: Sequence[str]) -> dict[str, Vectors]:
+        found: dict[str, Vectors] = {}
+        for start in range(0, len(ids), CHUNK):
+            chunk = list(ids[start : start + CHUNK])
+            if chunk:
+                for row in self._query(f"id in {literal_list(chunk)}", ["id", VECTOR]):
+                    found[row["id"]] = np.asarray(row[VECTOR], dtype=np.float32)
+        return found
+
+    def search(self, vector: Vectors, k: int, flt: Filter | None = None) -> ScoredRecords:
+        results = self._client.search(
+            self._name,
+            data=[[float(x) for x in vector]],
+            limit=k,
+            filter=to_expr(flt),
+            output_fields=[RECORD],
+            search_params={"metric_type": "IP", "params": {"ef": max(64, k)}},
+        )
+        return [(_record(hit["entity"]), float(hit["distance"])) for hit in results[0]]
+
+    def count(self, flt: Filter | None = None) -> int:
+        rows = self._query(to_expr(flt), ["count(*)"])
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def scan(
+        self, flt: Filter | None = None, with_vectors: bool = False
+    ) -> Iterator[tuple[list[Record], Vectors | None]]:
+        fields = [RECORD, VECTOR] if with_vectors else [RECORD]
+        iterator = self._client.query_iterator(
+            self._name, batch_size=SCAN_BATCH, filter=to_expr(flt), output_fields=fields
+        )
+        try:
+            while batch := iterator.next():
+                records = [_record(row) for row in batch]
+                vectors = (
+                    np.asarray([row[VECTOR] for row in batch], dtype=np.float32)
+                    if with_vectors
+                    else None
+                )
+                yield records, vectors
+        finally:
+            iterator.close()
+
+    def page(self, flt: Filter | None, offset: int, limit: int) -> list[Record]:
+        rows = self._query(to_expr(flt), [RECORD], offset=offset, limit=limit)
+        return [_record(row) for row in rows]
+
+    def refresh(self) -> None:
+        """Reads are strongly consistent: nothing to do."""
+
+    def drop(self) -> None:
+        self._client.drop_collection(self._name)
+
+    def persist(self) -> None:
+        self._client.flush(self._name)
