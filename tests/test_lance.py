@@ -8,6 +8,7 @@ import textwrap
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pixseek.core.errors import InvalidFilterError
@@ -82,3 +83,55 @@ def test_tables_with_the_old_score_column_are_upgraded(tmp_path: Path) -> None:
     rows[1] = replace(rows[1], metadata={**rows[1].metadata, "outcome": "FN"})
     store.upsert(rows[1:2], vectors[1:2])
     assert [r.id for r, _ in store.search(vectors[0], 10, Filter.parse("outcome=FN"))] == ["r1"]
+
+
+def test_hnsw_beside_large_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above ANN_FROM rows searches go through the HNSW graph, re-ranked exactly; writes keep
+    it in step; another process's writes are searched exactly until the next persist."""
+    from pixseek.core.vectors import l2_normalize
+    from pixseek.stores.lance.ann import HnswSidecar
+
+    monkeypatch.setattr(lance, "ANN_FROM", 100)
+    rows, _ = sample(400)
+    vectors = l2_normalize(np.random.default_rng(2).normal(size=(400, DIM)))
+    location = str(tmp_path / "lance")
+    store = open_store(location, "big", DIM)
+    store.upsert(rows, vectors)
+    store.persist()
+    assert (tmp_path / "lance" / "big.hnsw").is_file()
+    calls: list[int] = []
+    original = HnswSidecar.query
+    monkeypatch.setattr(
+        HnswSidecar, "query", lambda self, v, k: calls.append(k) or original(self, v, k)
+    )
+
+    def exact(query: np.ndarray, allowed: list[int], k: int = 10) -> list[str]:
+        scores = vectors[allowed] @ query
+        return [rows[allowed[i]].id for i in np.argsort(-scores)[:k]]
+
+    everyone = list(range(400))
+    for q in range(0, 400, 40):
+        assert [r.id for r, _ in store.search(vectors[q], 10)] == exact(vectors[q], everyone)
+    assert len(calls) == 10
+    dogs = [i for i in everyone if rows[i].label == "dog"]  # half the rows: through HNSW
+    assert [r.id for r, _ in store.search(vectors[5], 10, Filter.parse("label=dog"))] == exact(
+        vectors[5], dogs
+    )
+    calls.clear()
+    rare = Filter.parse("id=r1,r2,r3")  # selective: exact, and all three come back
+    assert {r.id for r, _ in store.search(vectors[0], 10, rare)} == {"r1", "r2", "r3"}
+    assert not calls
+    # writes in this process keep the graph in step
+    store.upsert(rows[7:8], -vectors[7:8])
+    assert store.search(-vectors[7], 1)[0][0].id == "r7" and calls
+    store.delete(["r7"])
+    assert "r7" not in [r.id for r, _ in store.search(-vectors[7], 10)]
+    # another handle (process) writes: this one searches exactly, still right
+    other = open_store(location, "big", DIM)
+    other.upsert(rows[9:10], -vectors[9:10])
+    store.refresh()
+    calls.clear()
+    assert store.search(-vectors[9], 1)[0][0].id == "r9" and not calls
+    other.persist()  # rebuilds and saves the graph for the new version
+    store.refresh()
+    assert store.search(-vectors[9], 1)[0][0].id == "r9" and calls

@@ -15,6 +15,13 @@ def register(commands: Any) -> None:
     info.add_argument("--json", action="store_true", help="print as JSON")
     info.set_defaults(handler=run_info)
 
+    optimize = commands.add_parser(
+        "optimize",
+        help="compact the store and build its search indexes now (ingest does it at the end)",
+    )
+    add_collection(optimize)
+    optimize.set_defaults(handler=run_optimize)
+
     export = commands.add_parser("export", help="write records and vectors to Parquet")
     export.add_argument("out", type=Path, help="the .parquet file to write")
     add_collection(export)
@@ -36,4 +43,15 @@ def run_export(args: argparse.Namespace) -> int:
 
     count = export_parquet(open_collection(args.collection), args.out)
     print(f"wrote {count} records to {args.out}")
+    return 0
+
+
+def run_optimize(args: argparse.Namespace) -> int:
+    from pixseek.collection import open_collection
+
+    collection = open_collection(args.collection)
+    with collection.writing():
+        for name, index in sorted(collection.indexes.items()):
+            index.store.persist()
+            print(f"index {name!r}: {index.store.count()} records, optimized")
     return 0

@@ -20,6 +20,7 @@ from pixseek.core.filters import Filter
 from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
 from pixseek.stores.base import ScoredRecords
+from pixseek.stores.lance.ann import HnswSidecar
 from pixseek.stores.lance.schema import (
     FILTER_COLUMNS,
     RENAMED,
@@ -35,6 +36,9 @@ from pixseek.stores.lance.sql import id_clause, to_sql
 ID_CHUNK = 500
 SCAN_BATCH = 4096
 ID_INDEX_FROM = 10_000  # rows; below this a scan is as fast as the index
+ANN_FROM = 50_000  # rows; below this exact search is fast enough and always right
+ANN_CANDIDATES = 4  # HNSW candidates per wanted hit, re-ranked exactly
+EXACT_SELECTIVITY = 0.1  # filters matching fewer rows than this share search exactly
 # How stale a reader's view of the table may be: writes by other processes (a CLI
 # index beside a running server) become visible within this interval.
 READ_CONSISTENCY = timedelta(seconds=1)
@@ -52,6 +56,7 @@ class LanceStore:
         except (FileNotFoundError, ValueError):
             self._table = self._db.create_table(table, schema=record_schema(dim), exist_ok=True)
         self._upgrade_columns()
+        self._ann = HnswSidecar(Path(str(directory)), table, dim)
         stored_dim = self._table.schema.field(VECTOR).type.list_size
         if stored_dim != dim:
             raise StorageError(f"table {table!r} holds {stored_dim}-d vectors, expected {dim}")
@@ -79,22 +84,41 @@ class LanceStore:
                 f"({len(records)} records of dimension {self._dim})"
             )
         data = records_to_arrow(records, vectors, self._dim)
+        in_sync = self._ann_in_sync()
         (
             self._table.merge_insert("id")
             .when_matched_update_all()
             .when_not_matched_insert_all()
             .execute(data)
         )
+        if in_sync:
+            self._ann.add([r.id for r in records], np.asarray(vectors, np.float32))
+            self._ann.version = self._table.version
 
     def delete(self, ids: Sequence[str]) -> None:
         for chunk in _chunks(list(ids)):
+            in_sync = self._ann_in_sync()
             self._table.delete(id_clause(chunk))
+            if in_sync:
+                self._ann.remove(chunk)
+                self._ann.version = self._table.version
 
     def delete_where(self, flt: Filter) -> None:
         sql = to_sql(flt)
         if sql is None:
             raise StorageError("refusing to delete with an empty filter")
+        if self._ann_in_sync():
+            ids = [r.id for batch, _ in self.scan(flt) for r in batch]
+            self.delete(ids)
+            return
         self._table.delete(sql)
+
+    def _ann_in_sync(self) -> bool:
+        """Whether the HNSW graph holds exactly this table version (loading it if saved)."""
+        version = self._table.version
+        if self._ann.ready and self._ann.version == version:
+            return True
+        return self._ann.load(version)
 
     def _select(self, where: str, columns: list[str] | None = None) -> Any:
         query = self._table.search().where(where).limit(None)
@@ -120,6 +144,35 @@ class LanceStore:
         return found
 
     def search(self, vector: Vectors, k: int, flt: Filter | None = None) -> ScoredRecords:
+        """Exact below ``ANN_FROM`` rows and for selective filters; HNSW candidates re-ranked
+        exactly otherwise, falling back to exact search whenever fewer than k survive."""
+        if self._ann_in_sync():
+            hits = self._ann_search(vector, k, flt)
+            if hits is not None:
+                return hits
+        return self._exact_search(vector, k, flt)
+
+    def _ann_search(self, vector: Vectors, k: int, flt: Filter | None) -> ScoredRecords | None:
+        total = self.count()
+        share = 1.0 if not flt else self.count(flt) / max(total, 1)
+        if share < EXACT_SELECTIVITY:
+            return None
+        wanted = min(total, int(k * ANN_CANDIDATES / share) + 1)
+        candidates = self._ann.query(vector, wanted)
+        if not candidates:
+            return None
+        where = id_clause(candidates)
+        sql = to_sql(flt)
+        table = self._select(f"({where}) AND ({sql})" if sql else where)
+        if table.num_rows < min(k, int(total * share)):
+            return None
+        vectors = arrow_vectors(table)
+        scores = vectors @ np.asarray(vector, dtype=np.float32)
+        order = np.argsort(-scores, kind="stable")[:k]
+        records = arrow_to_records(table)
+        return [(records[i], float(scores[i])) for i in order]
+
+    def _exact_search(self, vector: Vectors, k: int, flt: Filter | None) -> ScoredRecords:
         query: Any = self._table.search(
             np.asarray(vector, dtype=np.float32), vector_column_name=VECTOR
         )
@@ -157,17 +210,31 @@ class LanceStore:
 
     def drop(self) -> None:
         self._db.drop_table(self._name)
+        self._ann.discard()
 
     def refresh(self) -> None:
         self._table.checkout_latest()
 
     def persist(self) -> None:
-        """Compact, fold new rows into the indices, and index ids once the table is large."""
+        """Compact, fold new rows into the indices, index ids once the table is large, and
+        bring the HNSW graph up to date (built once the table reaches ``ANN_FROM`` rows)."""
+        in_sync = self._ann_in_sync()
         self._table.optimize()
-        if self.count() >= ID_INDEX_FROM and not self._indexed("id"):
+        count = self.count()
+        if count >= ID_INDEX_FROM and not self._indexed("id"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the scalar-index call is marked deprecated
                 self._table.create_scalar_index("id", index_type="BTREE")
+        if count < ANN_FROM:
+            return
+        if not in_sync:
+            ids, parts = [], []
+            for batch, vectors in self.scan(with_vectors=True):
+                assert vectors is not None
+                ids += [r.id for r in batch]
+                parts.append(vectors)
+            self._ann.build(ids, np.concatenate(parts), self._table.version)
+        self._ann.save(self._table.version)
 
     def _indexed(self, column: str) -> bool:
         return any(list(index.columns) == [column] for index in self._table.list_indices())
