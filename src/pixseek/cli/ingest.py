@@ -53,6 +53,18 @@ def register(commands: Any) -> None:
         "or 'none' to stop",
     )
     index.add_argument("--workers", type=int, default=2, help="decode threads (default 2)")
+    index.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="run decode and embedding here, or on a Ray cluster (pip install 'ray[data]')",
+    )
+    index.add_argument(
+        "--ray-address", help="a running Ray cluster (default: start a local one for the run)"
+    )
+    index.add_argument(
+        "--actors", type=int, default=1, help="with --engine ray: model copies (one GPU each)"
+    )
     index.add_argument("--sync", action="store_true", help="drop indexed files now missing")
     index.add_argument(
         "--exact-decode", action="store_true", help="decode JPEGs at full size (slower)"
@@ -114,7 +126,17 @@ def run_index(args: argparse.Namespace) -> int:
         sync=args.sync,
         fast_decode=not args.exact_decode,
     )
-    report = ingest(collection, source, options, TqdmProgress(enabled=not args.quiet))
+    progress = TqdmProgress(enabled=not args.quiet)
+    if args.engine == "ray":
+        from pixseek.core.errors import InvalidInputError
+        from pixseek.ingest.runners.ray_runner import RayRunner
+
+        if args.sync:
+            raise InvalidInputError("--sync runs with the local engine only")
+        runner = RayRunner(collection, options, progress, args.ray_address, args.actors)
+        report = runner.run(source)
+    else:
+        report = ingest(collection, source, options, progress)
     print(report_text(report))
     if report.all_failed:
         print("pixseek: error: no image could be indexed (see the failures above)", file=sys.stderr)

@@ -225,6 +225,12 @@ class Writer:
         if not batch:
             return
         vectors = self.embed([item for prepared in batch for item in prepared.inputs])
+        self.store_embedded(batch, vectors)
+
+    def store_embedded(self, batch: Sequence[Prepared], vectors: Vectors) -> None:
+        """Write prepared images whose inputs were embedded already (by another worker)."""
+        if not batch:
+            return
         self._keep_metadata_of_untouched(batch)
         self._drop_stale_objects(batch)
         records = [record for prepared in batch for record in prepared.records]

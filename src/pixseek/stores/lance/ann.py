@@ -41,6 +41,10 @@ class HnswSidecar:
         self._lock = threading.Lock()
 
     @property
+    def size(self) -> int:
+        return len(self._ids)
+
+    @property
     def ready(self) -> bool:
         return self._index is not None
 

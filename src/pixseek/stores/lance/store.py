@@ -153,7 +153,7 @@ class LanceStore:
         return self._exact_search(vector, k, flt)
 
     def _ann_search(self, vector: Vectors, k: int, flt: Filter | None) -> ScoredRecords | None:
-        total = self.count()
+        total = self._ann.size  # the graph holds exactly the table's rows
         share = 1.0 if not flt else self.count(flt) / max(total, 1)
         if share < EXACT_SELECTIVITY:
             return None
