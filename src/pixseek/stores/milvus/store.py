@@ -3,14 +3,16 @@
 ``milvus://HOST:PORT`` (``milvus+https://`` for TLS). One Milvus collection per
 pixseek index; the filterable fields are scalar columns, the whole record travels
 as JSON beside them, and vectors sit in an HNSW index with inner product (the rows
-are unit vectors, so it is cosine similarity). Reads use strong consistency, so a
-write is visible to the next read from any client. Only ``MilvusClient`` calls that
-Milvus 2.3 to 2.5 share are used.
+are unit vectors, so it is cosine similarity). Reads use session consistency: a client
+reads its own writes at once, other clients within about a second (strong consistency
+costs hundreds of milliseconds a query). Only ``MilvusClient`` calls that Milvus 2.3 to
+2.5 share are used.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -29,6 +31,8 @@ CHUNK = 1000
 SCAN_BATCH = 4096
 MAX_TEXT = 4096
 HNSW = {"M": 16, "efConstruction": 200}
+CONSISTENCY = "Session"
+DELETE_VISIBLE_S = 2.0  # after a delete, reads are strong for this long
 
 
 def client_uri(location: str) -> str:
@@ -61,6 +65,9 @@ class MilvusStore:
 
         self._dim = dim
         self._name = table
+        self._strong_reads = 0
+        # a new handle starts from every write made before it opened (other clients' too)
+        self._strong_until = time.monotonic() + DELETE_VISIBLE_S
         try:
             self._client = MilvusClient(uri=client_uri(location))
         except Exception as exc:
@@ -94,7 +101,7 @@ class MilvusStore:
         index = self._client.prepare_index_params()
         index.add_index(VECTOR, index_type="HNSW", metric_type="IP", params=HNSW)
         self._client.create_collection(
-            self._name, schema=schema, index_params=index, consistency_level="Strong"
+            self._name, schema=schema, index_params=index, consistency_level=CONSISTENCY
         )
 
     def _stored_dim(self) -> int:
@@ -123,15 +130,25 @@ class MilvusStore:
             chunk = list(ids[start : start + CHUNK])
             if chunk:
                 self._client.delete(self._name, filter=f"id in {literal_list(chunk)}")
+        self._deleted()
 
     def delete_where(self, flt: Filter) -> None:
         expr = to_expr(flt)
         if not expr:
             raise StorageError("refusing to delete with an empty filter")
         self._client.delete(self._name, filter=expr)
+        self._deleted()
 
     def _query(self, expr: str, fields: list[str], **kwargs: Any) -> list[dict[str, Any]]:
-        return list(self._client.query(self._name, filter=expr, output_fields=fields, **kwargs))
+        return list(
+            self._client.query(
+                self._name,
+                filter=expr,
+                output_fields=fields,
+                consistency_level=self._consistency(),
+                **kwargs,
+            )
+        )
 
     def get(self, ids: Sequence[str]) -> dict[str, Record]:
         found: dict[str, Record] = {}
@@ -160,6 +177,7 @@ class MilvusStore:
             filter=to_expr(flt),
             output_fields=[RECORD],
             search_params={"metric_type": "IP", "params": {"ef": max(64, k)}},
+            consistency_level=self._consistency(),
         )
         return [(_record(hit["entity"]), float(hit["distance"])) for hit in results[0]]
 
@@ -172,7 +190,11 @@ class MilvusStore:
     ) -> Iterator[tuple[list[Record], Vectors | None]]:
         fields = [RECORD, VECTOR] if with_vectors else [RECORD]
         iterator = self._client.query_iterator(
-            self._name, batch_size=SCAN_BATCH, filter=to_expr(flt), output_fields=fields
+            self._name,
+            batch_size=SCAN_BATCH,
+            filter=to_expr(flt),
+            output_fields=fields,
+            consistency_level=self._consistency(),
         )
         try:
             while batch := iterator.next():
@@ -190,8 +212,21 @@ class MilvusStore:
         rows = self._query(to_expr(flt), [RECORD], offset=offset, limit=limit)
         return [_record(row) for row in rows]
 
+    def _consistency(self) -> str:
+        if self._strong_reads > 0:
+            self._strong_reads -= 1
+            return "Strong"
+        if time.monotonic() < self._strong_until:
+            return "Strong"  # session reads do not wait for this client's deletes
+        return CONSISTENCY
+
+    def _deleted(self) -> None:
+        self._strong_until = time.monotonic() + DELETE_VISIBLE_S
+
     def refresh(self) -> None:
-        """Reads are strongly consistent: nothing to do."""
+        """The next reads wait for every client's writes (strong consistency); later ones
+        see this client's own writes at once."""
+        self._strong_reads = 4
 
     def drop(self) -> None:
         self._client.drop_collection(self._name)
