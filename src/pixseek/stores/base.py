@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
+from pixseek.core.errors import WrongModelError
 from pixseek.core.filters import Filter
 from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
@@ -53,3 +54,12 @@ class VectorStore(Protocol):
 
     def persist(self) -> None:
         """Compact and make everything written so far durable."""
+
+
+def check_vectors(records: Sequence[Record], vectors: Vectors, dim: int) -> None:
+    """One vector of the store's dimension per record, or a clear error (another model)."""
+    if vectors.shape != (len(records), dim):
+        raise WrongModelError(
+            f"vectors of shape {vectors.shape} do not fit this store "
+            f"({len(records)} records of dimension {dim})"
+        )

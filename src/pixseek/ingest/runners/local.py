@@ -120,14 +120,20 @@ class LocalRunner:
         if not batch:
             return
         writer.write(batch)
-        failures = self.collection.failures
-        failures.clear(p.image.path for p in batch)
-        object_failures = [f for p in batch for f in p.failures]
-        failures.record(object_failures)
-        report.add_failures(object_failures)
-        report.indexed += len(batch)
-        report.objects += sum(len(p.objects) for p in batch)
+        account_written(self.collection, batch, report)
         self.progress.advance(report)
+
+
+def account_written(collection: Collection, batch: list[Prepared], report: IngestReport) -> None:
+    """After a batch is written: its files leave the failure log, its objects' failures
+    enter it, and the report counts them (every runner does this the same way)."""
+    failures = collection.failures
+    failures.clear(p.image.path for p in batch)
+    object_failures = [f for p in batch for f in p.failures]
+    failures.record(object_failures)
+    report.add_failures(object_failures)
+    report.indexed += len(batch)
+    report.objects += sum(len(p.objects) for p in batch)
 
 
 def remove_missing(

@@ -18,7 +18,7 @@ import numpy as np
 from pixseek.collection.collection import Collection
 from pixseek.collection.manifest import IndexEntry
 from pixseek.ingest.options import DEFAULT_INGEST, IngestOptions, IngestReport, NoProgress, Progress
-from pixseek.ingest.runners.local import image_state
+from pixseek.ingest.runners.local import account_written, image_state
 from pixseek.ingest.stages import Failed, ImageState, Prepared, Preparer, Skipped, Writer
 from pixseek.ingest.tasks import Source
 from pixseek.models.options import EmbedderOptions
@@ -163,10 +163,4 @@ class RayRunner:
         if not batch:
             return
         writer.store_embedded(batch, np.concatenate(vectors))
-        failures = self.collection.failures
-        failures.clear(p.image.path for p in batch)
-        object_failures = [f for p in batch for f in p.failures]
-        failures.record(object_failures)
-        report.add_failures(object_failures)
-        report.indexed += len(batch)
-        report.objects += sum(len(p.objects) for p in batch)
+        account_written(self.collection, batch, report)

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from pixseek.core.errors import StorageError, WrongModelError
+from pixseek.core.errors import StorageError
 from pixseek.core.filters import Filter
 from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
-from pixseek.stores.base import ScoredRecords
+from pixseek.stores.base import ScoredRecords, check_vectors
 from pixseek.stores.lance.ann import HnswSidecar
 from pixseek.stores.lance.schema import (
     FILTER_COLUMNS,
@@ -78,11 +78,7 @@ class LanceStore:
     def upsert(self, records: Sequence[Record], vectors: Vectors) -> None:
         if not records:
             return
-        if vectors.shape != (len(records), self._dim):
-            raise WrongModelError(
-                f"vectors of shape {vectors.shape} do not fit this store "
-                f"({len(records)} records of dimension {self._dim})"
-            )
+        check_vectors(records, vectors, self._dim)
         data = records_to_arrow(records, vectors, self._dim)
         in_sync = self._ann_in_sync()
         (

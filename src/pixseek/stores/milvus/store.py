@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from pixseek.core.errors import StorageError, WrongModelError
+from pixseek.core.errors import StorageError
 from pixseek.core.filters import FILTER_FIELDS, LIST_FIELDS, Filter
 from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
-from pixseek.stores.base import ScoredRecords
+from pixseek.stores.base import ScoredRecords, check_vectors
 from pixseek.stores.milvus.expr import literal_list, to_expr
 
 VECTOR, RECORD = "vector", "record"
@@ -116,11 +116,7 @@ class MilvusStore:
     def upsert(self, records: Sequence[Record], vectors: Vectors) -> None:
         if not records:
             return
-        if vectors.shape != (len(records), self._dim):
-            raise WrongModelError(
-                f"vectors of shape {vectors.shape} do not fit this store "
-                f"({len(records)} records of dimension {self._dim})"
-            )
+        check_vectors(records, vectors, self._dim)
         rows = [_row(r, v) for r, v in zip(records, vectors, strict=True)]
         for start in range(0, len(rows), CHUNK):
             self._client.upsert(self._name, rows[start : start + CHUNK])
