@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,7 @@ def run_classify(args: argparse.Namespace) -> int:
     if args.evaluate:
         accuracy = evaluate_split(collection, args.split, options=options)
         if args.json:
-            print(json.dumps(_asdict(accuracy)))
+            print(json.dumps(asdict(accuracy)))
         else:
             print(
                 f"{accuracy.images} {accuracy.split} images: top-1 accuracy {accuracy.top1:.3f}, "
@@ -166,7 +167,7 @@ def run_classify(args: argparse.Namespace) -> int:
     )
     if args.json:
         rows = [
-            {"file": str(path), **_asdict(prediction)}
+            {"file": str(path), **asdict(prediction)}
             for path, prediction in zip(args.files, predictions, strict=True)
         ]
         print(json.dumps(rows, indent=2))
@@ -176,9 +177,3 @@ def run_classify(args: argparse.Namespace) -> int:
         suffix = f"; then {others}" if others else ""
         print(f"{path}: {prediction.label} ({prediction.confidence:.2f}){suffix}")
     return 0
-
-
-def _asdict(value: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(value)

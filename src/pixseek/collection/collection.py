@@ -346,7 +346,7 @@ def open_collection(
         raise CollectionNotFoundError(
             f"no pixseek collection at {layout.root} (index something first)"
         )
-    if store and store != manifest.store and not (store == "lance" and manifest.store == "lance"):
+    if store and store != manifest.store:
         raise InvalidInputError(
             f"this collection keeps its vectors in {manifest.store!r}, not {store!r}"
         )

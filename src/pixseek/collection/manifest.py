@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from pixseek.collection.atomic import write_atomic
 from pixseek.core.errors import NotFoundError, StorageError
-from pixseek.models.split import TEXT_SEPARATOR
+from pixseek.models.split import split_name
 
 SCHEMA_VERSION = 2
 DEFAULT_CROP_MARGIN = 0.1
@@ -41,7 +41,7 @@ class IndexEntry(BaseModel):
     @property
     def key(self) -> str:
         """The embedder name this index's vectors come from (image and text towers)."""
-        return f"{self.model}{TEXT_SEPARATOR}{self.text_model}" if self.text_model else self.model
+        return split_name(self.model, self.text_model)
 
     @classmethod
     def for_embedder(cls, embedder: Any, table: str = "", state: str = READY) -> IndexEntry:

@@ -50,7 +50,9 @@ class ImageTask:
     def for_file(
         cls, path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES, **fields: Any
     ) -> ImageTask:
-        return cls(uri=absolute_uri(path), read=partial(read_file, path, max_bytes), **fields)
+        return cls(
+            uri=absolute_uri(path), read=partial(read_image_bytes, path, max_bytes), **fields
+        )
 
 
 def absolute_uri(path: Path) -> str:
@@ -59,10 +61,6 @@ def absolute_uri(path: Path) -> str:
         return str(path.resolve())
     except (OSError, RuntimeError):
         return os.path.abspath(path)
-
-
-def read_file(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
-    return read_image_bytes(path, max_bytes)
 
 
 def sample_files(source: Source, limit: int = 48, look_at: int = 400) -> list[Path]:

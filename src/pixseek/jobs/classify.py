@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
 from pixseek.core.errors import InvalidInputError
@@ -95,8 +97,6 @@ def evaluate_split(
     others = Filter((Condition("split", (split,), negate=True),))
     voting = ClassifyOptions(options.k, options.where.and_(others))
     stored = index.store.get_vectors([r.id for r in held_out])
-    import numpy as np
-
     vectors = np.stack([stored[r.id] for r in held_out])
     predictions = classify_vectors(index, vectors, voting)
     top1 = sum(p.label == r.label for p, r in zip(predictions, held_out, strict=True))

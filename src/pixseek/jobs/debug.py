@@ -158,31 +158,32 @@ def evaluate(data: CocoData, image_ids: Group[str] | None = None) -> Metrics:
         evaluation.accumulate()
         evaluation.summarize()
     precision = evaluation.eval["precision"]  # [iou, recall, class, area, max detections]
+    outcome_counts = _counts(data, chosen)
     classes = {}
     for k, label in enumerate(data.labels):
         curve = precision[0, :, k, 0, -1]
         ap = float(curve[curve > -1].mean()) if (curve > -1).any() else None
-        counts = _counts(data, chosen, label)
+        counts = outcome_counts[label]
         classes[label] = ClassMetrics(
             label, counts[TP] + counts[FN], counts[TP], counts[FP], counts[FN], ap
         )
     return Metrics(len(numbers), float(evaluation.stats[0]), float(evaluation.stats[1]), classes)
 
 
-def _counts(data: CocoData, image_ids: Sequence[str], label: str) -> dict[str, int]:
-    """Outcomes of one class: TP counted once (on the ground truth), wrong class as FP."""
-    counts = {TP: 0, FP: 0, FN: 0}
+def _counts(data: CocoData, image_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Outcomes per class, in one pass: TP counted once (on the ground truth), wrong class
+    as FP."""
+    counts = {label: {TP: 0, FP: 0, FN: 0} for label in data.labels}
     for image_id in image_ids:
-        for object_label, outcome in data.outcomes.get(image_id, ()):
-            if object_label != label:
+        for label, outcome in data.outcomes.get(image_id, ()):
+            if label not in counts:
                 continue
-            if outcome == FN:
-                counts[FN] += 1
-            elif outcome in (FP, WRONG_CLASS):
-                counts[FP] += 1
-            elif outcome == TP:
-                counts[TP] += 1
-    counts[TP] //= 2  # a true positive is both a ground-truth box and a prediction
+            if outcome in (FP, WRONG_CLASS):
+                counts[label][FP] += 1
+            elif outcome in (TP, FN):
+                counts[label][outcome] += 1
+    for per_class in counts.values():
+        per_class[TP] //= 2  # a true positive is both a ground-truth box and a prediction
     return counts
 
 

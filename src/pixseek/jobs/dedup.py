@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
@@ -112,9 +113,15 @@ def components(count: int, a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArra
     return np.asarray(connected_components(graph, directed=False)[1], np.int64)
 
 
-def perceptual_hash(path: str) -> int | None:
+def image_phash(image: Image.Image) -> int:
+    """The 64-bit perceptual (DCT) hash of a picture, as an integer."""
     import imagehash
 
+    return int(str(imagehash.phash(image)), 16)
+
+
+def perceptual_hash(path: str) -> int | None:
+    """The perceptual hash of an image file; None when it cannot be decoded."""
     from pixseek.core.errors import ImageDecodeError
     from pixseek.imaging.decode import DecodeOptions, load_image_file
 
@@ -122,11 +129,16 @@ def perceptual_hash(path: str) -> int | None:
         image = load_image_file(Path(path), DecodeOptions(draft_size=256))
     except (ImageDecodeError, OSError):
         return None
-    return int(str(imagehash.phash(image)), 16)
+    return image_phash(image)
 
 
 def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
+
+
+def phash_score(a: int, b: int) -> float:
+    """Similarity of two perceptual hashes: the share of their 64 bits that agree."""
+    return 1.0 - hamming(a, b) / 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +221,7 @@ def _phash_links(
         if left is not None and right is not None and hamming(left, right) <= distance:
             found_a.append(row)
             found_b.append(other)
-            scores.append(1.0 - hamming(left, right) / 64)
+            scores.append(phash_score(left, right))
     links.add(found_a, found_b, "phash", scores)
 
 

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PIL import Image
-
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
 from pixseek.core.filters import Filter
 from pixseek.core.ids import content_hash
 from pixseek.core.records import Record
 from pixseek.imaging.decode import decode_image, decode_options_for
-from pixseek.jobs.dedup import TIER_RANK, hamming, perceptual_hash
+from pixseek.jobs.dedup import TIER_RANK, hamming, image_phash, perceptual_hash, phash_score
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +32,6 @@ class Match:
     tier: str
     score: float
     via: str = "image"  # or "region"/"object": a part of the image matched (a crop)
-
-
-def _phash_of_image(image: Image.Image) -> int:
-    import imagehash
-
-    return int(str(imagehash.phash(image)), 16)
 
 
 def match_image(
@@ -66,13 +58,13 @@ def match_image(
     image = decode_image(data, decode_options_for(getattr(index.embedder, "input_size", None)))
     vector = index.embedder.embed_images([image])[0]
     images = index.store.search(vector, options.candidates, Filter.where({"kind": "image"}))
-    query_hash = _phash_of_image(image)
+    query_hash = image_phash(image)
     for record, score in images:
         if score >= options.threshold:
             offer(Match(record, "embedding", round(score, 6)))
         other = perceptual_hash(record.path)
         if other is not None and hamming(query_hash, other) <= options.phash_distance:
-            offer(Match(record, "phash", round(1 - hamming(query_hash, other) / 64, 6)))
+            offer(Match(record, "phash", round(phash_score(query_hash, other), 6)))
     parts = index.store.search(vector, options.candidates, Filter.where({"kind": "object"}))
     parents = collection.get_many([r.image_id for r, s in parts if s >= options.threshold])
     for record, score in parts:

@@ -19,6 +19,7 @@ from pixseek.ingest.options import DEFAULT_INGEST, IngestOptions, IngestReport, 
 from pixseek.ingest.runners.local import ingest
 from pixseek.ingest.sources.catalog import CatalogSource
 from pixseek.models.base import Embedder
+from pixseek.models.split import TEXT_SEPARATOR
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,8 @@ class ReindexReport:
 
 def index_name_for(collection: Collection, model: str) -> str:
     """A short, unused index name from the model's id or folder name."""
-    base = re.sub(r"[^A-Za-z0-9_.-]+", "-", PurePath(model.split(" + text:")[0]).name).strip("-.")
+    image_model = model.partition(TEXT_SEPARATOR)[0]
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "-", PurePath(image_model).name).strip("-.")
     base = base[:48] or "index"
     name, number = base, 2
     while name in collection.indexes:

@@ -7,7 +7,7 @@ store holds the vectors of one model for one collection.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from pixseek.core.errors import WrongModelError
 from pixseek.core.filters import Filter
@@ -15,6 +15,7 @@ from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
 
 ScoredRecords = list[tuple[Record, float]]
+T = TypeVar("T")
 
 
 class VectorStore(Protocol):
@@ -63,3 +64,9 @@ def check_vectors(records: Sequence[Record], vectors: Vectors, dim: int) -> None
             f"vectors of shape {vectors.shape} do not fit this store "
             f"({len(records)} records of dimension {dim})"
         )
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    """Consecutive slices of at most ``size`` items: bounded queries and writes."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])

@@ -16,8 +16,9 @@ from pathlib import Path
 from pixseek.collection.collection import Collection
 from pixseek.core.filters import Filter
 from pixseek.core.records import Record
+from pixseek.imaging.decode import read_image_bytes
 from pixseek.ingest.stages import REGION_SOURCE
-from pixseek.ingest.tasks import ImageTask, ObjectSpec, read_file
+from pixseek.ingest.tasks import ImageTask, ObjectSpec
 
 
 def _spec(record: Record) -> ObjectSpec:
@@ -47,7 +48,7 @@ class CatalogSource:
                 metadata["label"] = image.label
             yield ImageTask(
                 uri=image.path,
-                read=partial(read_file, Path(image.path)),
+                read=partial(read_image_bytes, Path(image.path)),
                 metadata=metadata,
                 objects=tuple(objects.get(image.id, ())),
                 expected_size=(image.width, image.height),

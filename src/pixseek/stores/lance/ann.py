@@ -45,6 +45,11 @@ class HnswSidecar:
         return len(self._ids)
 
     @property
+    def available(self) -> bool:
+        """A graph is in memory or saved beside the table (a stat, no read)."""
+        return self._index is not None or self.meta_path.is_file()
+
+    @property
     def ready(self) -> bool:
         return self._index is not None
 

@@ -19,7 +19,7 @@ from pixseek.core.errors import StorageError
 from pixseek.core.filters import Filter
 from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
-from pixseek.stores.base import ScoredRecords, check_vectors
+from pixseek.stores.base import ScoredRecords, check_vectors, chunks
 from pixseek.stores.lance.ann import HnswSidecar
 from pixseek.stores.lance.schema import (
     FILTER_COLUMNS,
@@ -92,7 +92,7 @@ class LanceStore:
             self._ann.version = self._table.version
 
     def delete(self, ids: Sequence[str]) -> None:
-        for chunk in _chunks(list(ids)):
+        for chunk in chunks(ids, ID_CHUNK):
             in_sync = self._ann_in_sync()
             self._table.delete(id_clause(chunk))
             if in_sync:
@@ -111,6 +111,8 @@ class LanceStore:
 
     def _ann_in_sync(self) -> bool:
         """Whether the HNSW graph holds exactly this table version (loading it if saved)."""
+        if not self._ann.available:
+            return False  # no graph, none saved: small tables skip the version lookup
         version = self._table.version
         if self._ann.ready and self._ann.version == version:
             return True
@@ -124,14 +126,14 @@ class LanceStore:
 
     def get(self, ids: Sequence[str]) -> dict[str, Record]:
         found: dict[str, Record] = {}
-        for chunk in _chunks(list(ids)):
+        for chunk in chunks(ids, ID_CHUNK):
             for record in arrow_to_records(self._select(id_clause(chunk))):
                 found[record.id] = record
         return found
 
     def get_vectors(self, ids: Sequence[str]) -> dict[str, Vectors]:
         found: dict[str, Vectors] = {}
-        for chunk in _chunks(list(ids)):
+        for chunk in chunks(ids, ID_CHUNK):
             table = self._select(id_clause(chunk), ["id", VECTOR])
             for record_id, vector in zip(
                 table.column("id").to_pylist(), arrow_vectors(table), strict=True
@@ -234,8 +236,3 @@ class LanceStore:
 
     def _indexed(self, column: str) -> bool:
         return any(list(index.columns) == [column] for index in self._table.list_indices())
-
-
-def _chunks(ids: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(ids), ID_CHUNK):
-        yield ids[start : start + ID_CHUNK]

@@ -23,7 +23,7 @@ from pixseek.core.errors import StorageError
 from pixseek.core.filters import FILTER_FIELDS, LIST_FIELDS, Filter
 from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
-from pixseek.stores.base import ScoredRecords, check_vectors
+from pixseek.stores.base import ScoredRecords, check_vectors, chunks
 from pixseek.stores.milvus.expr import literal_list, to_expr
 
 VECTOR, RECORD = "vector", "record"
@@ -118,14 +118,12 @@ class MilvusStore:
             return
         check_vectors(records, vectors, self._dim)
         rows = [_row(r, v) for r, v in zip(records, vectors, strict=True)]
-        for start in range(0, len(rows), CHUNK):
-            self._client.upsert(self._name, rows[start : start + CHUNK])
+        for part in chunks(rows, CHUNK):
+            self._client.upsert(self._name, part)
 
     def delete(self, ids: Sequence[str]) -> None:
-        for start in range(0, len(ids), CHUNK):
-            chunk = list(ids[start : start + CHUNK])
-            if chunk:
-                self._client.delete(self._name, filter=f"id in {literal_list(chunk)}")
+        for chunk in chunks(ids, CHUNK):
+            self._client.delete(self._name, filter=f"id in {literal_list(chunk)}")
         self._deleted()
 
     def delete_where(self, flt: Filter) -> None:
@@ -148,21 +146,17 @@ class MilvusStore:
 
     def get(self, ids: Sequence[str]) -> dict[str, Record]:
         found: dict[str, Record] = {}
-        for start in range(0, len(ids), CHUNK):
-            chunk = list(ids[start : start + CHUNK])
-            if chunk:
-                for row in self._query(f"id in {literal_list(chunk)}", [RECORD]):
-                    record = _record(row)
-                    found[record.id] = record
+        for chunk in chunks(ids, CHUNK):
+            for row in self._query(f"id in {literal_list(chunk)}", [RECORD]):
+                record = _record(row)
+                found[record.id] = record
         return found
 
     def get_vectors(self, ids: Sequence[str]) -> dict[str, Vectors]:
         found: dict[str, Vectors] = {}
-        for start in range(0, len(ids), CHUNK):
-            chunk = list(ids[start : start + CHUNK])
-            if chunk:
-                for row in self._query(f"id in {literal_list(chunk)}", ["id", VECTOR]):
-                    found[row["id"]] = np.asarray(row[VECTOR], dtype=np.float32)
+        for chunk in chunks(ids, CHUNK):
+            for row in self._query(f"id in {literal_list(chunk)}", ["id", VECTOR]):
+                found[row["id"]] = np.asarray(row[VECTOR], dtype=np.float32)
         return found
 
     def search(self, vector: Vectors, k: int, flt: Filter | None = None) -> ScoredRecords:
