@@ -38,6 +38,12 @@ def add_model(parser: argparse.ArgumentParser, required: bool = False) -> None:
         "collection openai/clip-vit-base-patch32, downloaded on first use)",
     )
     group.add_argument(
+        "--family",
+        default="auto",
+        help="model family (see `pixseek models --available`; default: the collection's, "
+        "or hf-clip for transformers CLIP-family checkpoints)",
+    )
+    group.add_argument(
         "--runtime", default="auto", help="torch | onnx | auto (onnx on CPU, torch on GPU)"
     )
     group.add_argument(

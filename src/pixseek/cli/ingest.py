@@ -117,9 +117,12 @@ def run_index(args: argparse.Namespace) -> int:
     options = embedder_options(args)
     if not exists(args.collection):  # a new collection: check int8 on the user's own images
         options = replace(options, calibration=tuple(sample_files(source)))
+    regions = None if args.regions is None else parse_regions(args.regions)
     collection = open_collection(
         args.collection, options, create=True, crop_margin=args.crop_margin, store=args.store
     )
+    if regions is not None and regions != collection.regions:
+        collection.set_regions(regions)  # kept: later runs embed the same windows
     options = IngestOptions(
         batch_size=max(args.batch_size, 1),
         workers=args.workers,

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from pixseek.cli.args import add_collection, add_model, embedder_options
 
 
 def register(commands: Any) -> None:
-    models = commands.add_parser("models", help="the collection's indexes: model, size, state")
-    add_collection(models)
+    models = commands.add_parser(
+        "models",
+        help="the collection's indexes: model, size, state (--available: the model families)",
+    )
+    models.add_argument("--collection", type=Path, metavar="DIR", help="collection directory")
+    models.add_argument(
+        "--available",
+        action="store_true",
+        help="list the model families and runtimes installed (FAMILY:RUNTIME), plugins included",
+    )
     models.add_argument("--json", action="store_true", help="print as JSON")
     models.set_defaults(handler=run_models)
 
@@ -42,6 +51,16 @@ def run_models(args: argparse.Namespace) -> int:
 
     from pixseek.collection import open_collection
 
+    if args.available:
+        from pixseek.models.registry import available
+
+        names = available()
+        print(json.dumps(names) if args.json else "\n".join(names))
+        return 0
+    if args.collection is None:
+        from pixseek.core.errors import InvalidInputError
+
+        raise InvalidInputError("give --collection DIR (or --available for the model families)")
     collection = open_collection(args.collection)
     info = collection.info(failure_limit=0)
     if args.json:
@@ -51,7 +70,7 @@ def run_models(args: argparse.Namespace) -> int:
     for index in info.indexes:
         mark = "*" if index.name == collection.default_index else " "
         print(
-            f"{mark} {index.name}: {index.model} ({index.dim}-d, {index.runtime} "
+            f"{mark} {index.name}: {index.model} ({index.family}, {index.dim}-d, {index.runtime} "
             f"{index.precision}), {index.records} records, {index.state}"
         )
     return 0
@@ -62,11 +81,20 @@ def run_reindex(args: argparse.Namespace) -> int:
     from pixseek.collection import open_collection
     from pixseek.jobs.reindex import reindex
     from pixseek.models import load_embedder
+    from pixseek.models.registry import family_name
 
     collection = open_collection(args.collection)
-    embedder = load_embedder(embedder_options(args))
+    options = embedder_options(args)
+    embedder = load_embedder(options)
     progress = TqdmProgress(enabled=not args.quiet)
-    result = reindex(collection, embedder, args.name, args.activate, progress=progress)
+    result = reindex(
+        collection,
+        embedder,
+        args.name,
+        args.activate,
+        progress=progress,
+        family=family_name(options),
+    )
     print(report_text(result.ingest))
     state = "active" if result.activated else "ready; activate it with --activate"
     print(f"index {result.index!r} ({embedder.name}) is {state}")

@@ -23,6 +23,7 @@ from pixseek.collection.failures import Failure, FailureLog
 from pixseek.collection.index import EmbedderSource, Index
 from pixseek.collection.layout import Layout
 from pixseek.collection.manifest import (
+    DEFAULT_FAMILY,
     READY,
     IndexEntry,
     Manifest,
@@ -40,7 +41,7 @@ from pixseek.core.filters import Filter
 from pixseek.core.records import Record
 from pixseek.models.base import Embedder
 from pixseek.models.options import EmbedderOptions, canonical_model_name
-from pixseek.models.registry import load_embedder
+from pixseek.models.registry import family_name, load_embedder
 from pixseek.stores.registry import open_store
 
 WAIT_FOREVER = -1.0
@@ -50,6 +51,7 @@ WAIT_FOREVER = -1.0
 class IndexInfo:
     name: str
     model: str
+    family: str
     dim: int
     runtime: str
     precision: str
@@ -163,14 +165,14 @@ class Collection:
         return self.index()
 
     def add_index(
-        self, name: str, embedder: Embedder, table: str = "", state: str = READY
+        self, name: str, embedder: Embedder, family: str = DEFAULT_FAMILY, state: str = READY
     ) -> Index:
         """Add a named index for another model (its vectors are built by ingest or reindex)."""
         if name in self.indexes:
             raise CollectionExistsError(f"index {name!r} already exists")
         if self._opener is None:
             raise InvalidInputError("this collection was built without an index opener")
-        entry = IndexEntry.for_embedder(embedder, table, state)
+        entry = IndexEntry.for_embedder(embedder, family, state=state)
         with self.writing():
             index = self._opener(name, entry, embedder)
             self._update(indexes={**self._manifest.indexes, name: entry})
@@ -277,6 +279,7 @@ class Collection:
                 IndexInfo(
                     name,
                     i.entry.key,
+                    i.entry.family,
                     i.dim,
                     i.entry.runtime,
                     i.entry.precision,
@@ -337,7 +340,7 @@ def open_collection(
         wanted: EmbedderSource = embedder or _options_for(manifest.indexes[target], options)
     elif create:
         loaded = embedder or load_embedder(options or EmbedderOptions())
-        entry = IndexEntry.for_embedder(loaded)
+        entry = IndexEntry.for_embedder(loaded, family_name(options or EmbedderOptions()))
         manifest = Manifest.new(entry, crop_margin=crop_margin, store=store)
         layout.root.mkdir(parents=True, exist_ok=True)
         write_manifest(layout.manifest, manifest)
@@ -392,6 +395,7 @@ def _options_for(entry: IndexEntry, options: EmbedderOptions | None) -> Embedder
         chosen = replace(
             chosen,
             model=entry.model,
+            family=entry.family if chosen.family == "auto" else chosen.family,
             text_model=chosen.text_model or entry.text_model,
             runtime=entry.runtime if chosen.runtime == "auto" else chosen.runtime,
             precision=entry.precision if chosen.precision == "auto" else chosen.precision,

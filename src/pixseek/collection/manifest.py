@@ -23,6 +23,7 @@ from pixseek.models.split import split_name
 SCHEMA_VERSION = 2
 DEFAULT_CROP_MARGIN = 0.1
 DEFAULT_INDEX = "default"
+DEFAULT_FAMILY = "hf-clip"
 READY, BUILDING = "ready", "building"
 
 
@@ -32,6 +33,7 @@ class IndexEntry(BaseModel):
     model: str
     dim: int
     table: str
+    family: str = DEFAULT_FAMILY  # the model logic that built it (a registered family)
     runtime: str = "auto"
     precision: str = "auto"
     precision_note: str = ""  # why this precision: the int8 check's result, if one ran
@@ -44,11 +46,14 @@ class IndexEntry(BaseModel):
         return split_name(self.model, self.text_model)
 
     @classmethod
-    def for_embedder(cls, embedder: Any, table: str = "", state: str = READY) -> IndexEntry:
+    def for_embedder(
+        cls, embedder: Any, family: str = DEFAULT_FAMILY, table: str = "", state: str = READY
+    ) -> IndexEntry:
         image = getattr(embedder, "image", embedder)  # a split-tower embedder's image side
         text = getattr(embedder, "text", None)
         return cls(
             model=image.name,
+            family=family,
             text_model=text.name if text is not None else "",
             dim=embedder.dim,
             table=table or table_name(embedder.name),

@@ -49,6 +49,10 @@ class EmptyQueryError(InvalidInputError):
     pass
 
 
+class UnsupportedQueryError(InvalidInputError):
+    """A query the index's model cannot answer (text on an image-only model)."""
+
+
 class InvalidFilterError(InvalidInputError):
     pass
 

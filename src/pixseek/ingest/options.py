@@ -26,8 +26,12 @@ class IngestOptions:
     sync: bool = False
     index: str = ""
 
-    def decode_options(self, embedder: Embedder) -> DecodeOptions:
-        fast = decode_options_for(getattr(embedder, "input_size", None), self.fast_decode)
+    def decode_options(self, embedders: Iterable[Embedder]) -> DecodeOptions:
+        """Decode options that serve every target model: a JPEG is drafted only as far as
+        the largest model input allows, and not at all when one model takes any size."""
+        sizes = [embedder.capabilities.input_size for embedder in embedders]
+        size = None if not sizes or None in sizes else max(s for s in sizes if s is not None)
+        fast = decode_options_for(size, self.fast_decode)
         return replace(fast, max_pixels=self.max_pixels)
 
 

@@ -1,8 +1,9 @@
-"""The ingest stages: prepare (read, hash, decode, crop, preprocess) and write
-(embed, replace stale objects, upsert, update the failure log).
+"""The ingest stages: prepare (read, hash, decode, crop, preprocess for each target
+model), embed (each target model's inputs) and store (replace stale objects, upsert).
 
 Stages are plain callables over small values, so a local thread pool or a
-distributed engine can run them alike.
+distributed engine can run them alike. :func:`pixseek.ingest.write.write_prepared`
+chains embed and store over every index of a collection.
 """
 
 from __future__ import annotations
@@ -26,18 +27,20 @@ from pixseek.ingest.tasks import ImageTask, ObjectSpec
 from pixseek.models.base import Embedder, PreparedImageEmbedder, Vectors
 from pixseek.stores.base import VectorStore
 
-# What the store knows of an image: (content hash, source hash).
-ImageState = Mapping[str, tuple[str, str]]
+# What the target indexes know of an image: (content hash, source hash) when every one
+# holds it with the same hashes, None when only some do (it is written again to all).
+ImageState = Mapping[str, tuple[str, str] | None]
 ModelInput = Any  # a PIL image, or the prepared inputs of a PreparedImageEmbedder
 
 
 @dataclass(slots=True)
 class Prepared:
-    """An image ready to embed: its record, its objects' records, one input per record."""
+    """An image ready to embed: its record, its objects' records and, for each target
+    index (by name), one model input per record."""
 
     image: Record
     objects: list[Record]
-    inputs: list[ModelInput]
+    inputs: dict[str, list[ModelInput]]
     replaces_objects: bool
     existed: bool
     failures: list[Failure] = field(default_factory=list)
@@ -46,6 +49,11 @@ class Prepared:
     @property
     def records(self) -> list[Record]:
         return [self.image, *self.objects]
+
+    @property
+    def size(self) -> int:
+        """Model inputs per target (the image and its objects)."""
+        return 1 + len(self.objects)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,17 +115,18 @@ def region_specs(width: int, height: int, scales: Sequence[float]) -> list[Objec
 
 
 class Preparer:
-    """Turns an :class:`ImageTask` into an :class:`Outcome`; never raises for bad input."""
+    """Turns an :class:`ImageTask` into an :class:`Outcome` with the inputs of every target
+    model (``embedders`` by index name); never raises for bad input."""
 
     def __init__(
         self,
-        embedder: Embedder,
+        embedders: Mapping[str, Embedder],
         state: ImageState,
         crop_margin: float,
         decode: DecodeOptions | None = None,
         regions: Sequence[float] = (),
     ) -> None:
-        self.embedder = embedder
+        self.embedders = dict(embedders)
         self.state = state
         self.crop_margin = crop_margin
         self.decode = decode or DecodeOptions()
@@ -135,10 +144,14 @@ class Preparer:
         except Exception as exc:  # one broken file must never stop a long ingest
             return Failed(Failure(path, f"{type(exc).__name__}: {exc}"))
 
-    def _input(self, image: Image.Image) -> ModelInput:
-        if isinstance(self.embedder, PreparedImageEmbedder):
-            return self.embedder.prepare_image(image)
-        return image
+    def _add_inputs(self, prepared: Prepared, image: Image.Image) -> None:
+        for name, embedder in self.embedders.items():
+            model_input = (
+                embedder.prepare_image(image)
+                if isinstance(embedder, PreparedImageEmbedder)
+                else image
+            )
+            prepared.inputs.setdefault(name, []).append(model_input)
 
     def _prepare(self, task: ImageTask, path: str) -> Outcome:
         data = task.read()
@@ -162,11 +175,11 @@ class Preparer:
             content_hash=digest,
             source_hash=signature,
         )
-        prepared = Prepared(
-            record, [], [self._input(image)], task.objects is not None, previous is not None
-        )
+        existed = image_id in self.state
+        prepared = Prepared(record, [], {}, task.objects is not None, existed)
+        self._add_inputs(prepared, image)
         specs = [*(task.objects or ()), *region_specs(width, height, self.regions)]
-        prepared.replaces_regions = bool(self.regions) and previous is not None
+        prepared.replaces_regions = bool(self.regions) and existed
         if specs:
             # the whole-image vector comes from the (draft) decode above, as it does for a
             # query by file; crops need every pixel, so they come from a full decode
@@ -202,33 +215,37 @@ class Preparer:
                 content_hash=parent.content_hash,
             )
         )
-        prepared.inputs.append(self._input(crop_box(image, box, self.crop_margin)))
+        self._add_inputs(prepared, crop_box(image, box, self.crop_margin))
 
 
-class Writer:
-    """Embeds prepared images in batches and writes them, one atomic upsert per batch."""
+class EmbedStep:
+    """Embeds a batch of prepared images with every target model: index name → vectors,
+    one row per record in batch order."""
 
-    def __init__(self, embedder: Embedder, store: VectorStore) -> None:
-        self.embedder = embedder
+    def __init__(self, embedders: Mapping[str, Embedder]) -> None:
+        self.embedders = dict(embedders)
+
+    def __call__(self, batch: Sequence[Prepared]) -> dict[str, Vectors]:
+        return {
+            name: embed_inputs(embedder, [item for p in batch for item in p.inputs[name]])
+            for name, embedder in self.embedders.items()
+        }
+
+
+def embed_inputs(embedder: Embedder, inputs: Sequence[ModelInput]) -> Vectors:
+    if isinstance(embedder, PreparedImageEmbedder) and inputs and isinstance(inputs[0], dict):
+        return embedder.embed_prepared(inputs)
+    return embedder.embed_images(inputs)
+
+
+class StoreStep:
+    """Writes embedded images into one store, one atomic upsert per batch: keeps the
+    metadata of images whose objects are not replaced, drops objects the new version lacks."""
+
+    def __init__(self, store: VectorStore) -> None:
         self.store = store
 
-    def embed(self, inputs: Sequence[ModelInput]) -> Vectors:
-        if (
-            isinstance(self.embedder, PreparedImageEmbedder)
-            and inputs
-            and isinstance(inputs[0], dict)
-        ):
-            return self.embedder.embed_prepared(inputs)
-        return self.embedder.embed_images(inputs)
-
-    def write(self, batch: Sequence[Prepared]) -> None:
-        if not batch:
-            return
-        vectors = self.embed([item for prepared in batch for item in prepared.inputs])
-        self.store_embedded(batch, vectors)
-
-    def store_embedded(self, batch: Sequence[Prepared], vectors: Vectors) -> None:
-        """Write prepared images whose inputs were embedded already (by another worker)."""
+    def __call__(self, batch: Sequence[Prepared], vectors: Vectors) -> None:
         if not batch:
             return
         self._keep_metadata_of_untouched(batch)

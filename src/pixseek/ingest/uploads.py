@@ -23,8 +23,9 @@ from pixseek.core.filters import Filter
 from pixseek.core.ids import image_id_for_uri
 from pixseek.imaging.crops import validate_box
 from pixseek.imaging.decode import DEFAULT_DECODE, DecodeOptions, decode_image_sized, image_format
-from pixseek.ingest.stages import Failed, Prepared, Preparer, Writer
+from pixseek.ingest.stages import Failed, Prepared, Preparer
 from pixseek.ingest.tasks import ImageTask, ObjectSpec
+from pixseek.ingest.write import embedders_of, target_indexes, write_prepared
 
 UPLOAD_LOCK_TIMEOUT_S = 30.0
 FORMAT_SUFFIX = {
@@ -68,13 +69,18 @@ def add_images(
     """Index uploaded images (with optional boxes); returns their ids in input order."""
     suffixes = [_validate(upload, i, decode) for i, upload in enumerate(uploads)]
     with collection.writing(timeout=UPLOAD_LOCK_TIMEOUT_S):
-        index = collection.index()
+        indexes = target_indexes(collection)
         paths = [
             store_owned_file(collection, u.data, s) for u, s in zip(uploads, suffixes, strict=True)
         ]
         ids = [image_id_for_uri(str(path.resolve())) for path in paths]
         existing = collection.get_many(ids)
-        preparer = Preparer(index.embedder, {}, collection.crop_margin, decode)
+        # every index gets the image (a reindexed collection stays complete), regions too;
+        # an image uploaded again is written again (its old objects are replaced or kept)
+        state = dict.fromkeys(existing)
+        preparer = Preparer(
+            embedders_of(indexes), state, collection.crop_margin, decode, collection.regions
+        )
         prepared: list[Prepared] = []
         for upload, path, image_id in zip(uploads, paths, ids, strict=True):
             old = existing.get(image_id)
@@ -92,9 +98,8 @@ def add_images(
             if isinstance(outcome, Failed):
                 raise ImageDecodeError(outcome.failure.error)
             assert isinstance(outcome, Prepared)
-            outcome.existed = image_id in existing  # new boxes replace the old ones
-            prepared.append(outcome)
-        Writer(index.embedder, index.store).write(prepared)
+            prepared.append(outcome)  # an image uploaded again: new boxes replace the old ones
+        write_prepared(indexes, prepared)
     return ids
 
 

@@ -76,7 +76,7 @@ def classify_images(
     options: ClassifyOptions = ClassifyOptions(),
 ) -> list[Prediction]:
     index = index or collection.index()
-    decode = decode_options_for(getattr(index.embedder, "input_size", None))
+    decode = decode_options_for(index.embedder.capabilities.input_size)
     vectors = index.embedder.embed_images([decode_image(data, decode) for data in images])
     return classify_vectors(index, vectors, options)
 

@@ -256,7 +256,11 @@ def find_blindspots(
     is_error = failing[keep]
     ranked = rank_clusters(population[is_error], population, is_error, clusters)
     prompts = [f"a photo of a {label} {a}".strip() for label in sorted(labels) for a in vocabulary]
-    prompt_vectors = index.embedder.embed_texts(prompts)
+    if not index.embedder.capabilities.text:  # an image-only model cannot name its clusters
+        prompts = []
+    prompt_vectors = (
+        index.embedder.embed_texts(prompts) if prompts else np.zeros((0, index.dim), np.float32)
+    )
     spots = []
     for centre, rows, rate, lift in ranked:
         error_rows = rows[is_error[rows]]

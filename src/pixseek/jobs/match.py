@@ -55,7 +55,7 @@ def match_image(
     digest = content_hash(data)
     for record in collection.records(Filter.where({"kind": "image", "content_hash": digest})):
         offer(Match(record, "exact", 1.0))
-    image = decode_image(data, decode_options_for(getattr(index.embedder, "input_size", None)))
+    image = decode_image(data, decode_options_for(index.embedder.capabilities.input_size))
     vector = index.embedder.embed_images([image])[0]
     images = index.store.search(vector, options.candidates, Filter.where({"kind": "image"}))
     query_hash = image_phash(image)

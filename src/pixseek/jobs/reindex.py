@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import PurePath
 
 from pixseek.collection.collection import Collection
-from pixseek.collection.manifest import BUILDING
+from pixseek.collection.manifest import BUILDING, DEFAULT_FAMILY
 from pixseek.core.errors import NotFoundError, WrongModelError
 from pixseek.ingest.options import DEFAULT_INGEST, IngestOptions, IngestReport, Progress
 from pixseek.ingest.runners.local import ingest
@@ -47,12 +47,14 @@ def reindex(
     activate: bool = False,
     options: IngestOptions = DEFAULT_INGEST,
     progress: Progress | None = None,
+    family: str = DEFAULT_FAMILY,
 ) -> ReindexReport:
-    """Embed every record of the collection with ``embedder`` into its own index."""
+    """Embed every record of the collection with ``embedder`` (a model of ``family``)
+    into its own index."""
     existing = _existing(collection, embedder, name)
     if existing is None:
         name = name or index_name_for(collection, embedder.name)
-        collection.add_index(name, embedder, state=BUILDING)
+        collection.add_index(name, embedder, family, state=BUILDING)
     else:
         name = existing
     report = ingest(collection, CatalogSource(collection), replace(options, index=name), progress)

@@ -7,14 +7,14 @@ from pathlib import Path
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
-OPTION_NAMES = ("model", "runtime", "precision", "device", "batch_size", "text_model")
+OPTION_NAMES = ("model", "runtime", "precision", "device", "batch_size", "text_model", "family")
 
 
 @dataclass(frozen=True, slots=True)
 class EmbedderOptions:
     """Everything needed to build an embedder; one value instead of many keywords.
 
-    ``family`` picks the model logic (``auto``: from the checkpoint), ``runtime``
+    ``family`` picks the model logic (``auto``: ``hf-clip``, or the index's own), ``runtime``
     what executes it (``auto``: onnxruntime on CPU, torch on GPU), ``precision``
     its number format (``auto``: int8 on CPU when it passes the quality check).
     """

@@ -18,7 +18,7 @@ from pixseek.models.base import Embedder
 from pixseek.models.options import DEFAULT_MODEL, PRECISIONS, EmbedderOptions, canonical_model_name
 
 EmbedderFactory = Callable[[EmbedderOptions], Embedder]
-DEFAULT_FAMILY = "hf-clip"
+DEFAULT_FAMILY = "hf-clip"  # the same value as collection.manifest's, one layer down
 ENTRY_POINT_GROUP = "pixseek.embedders"
 
 
@@ -57,6 +57,16 @@ def available() -> list[str]:
     return sorted(f"{family}:{runtime}" for family, runtime in _BUILDERS)
 
 
+def family_name(options: EmbedderOptions) -> str:
+    """The family the options pick (``auto``: the CLIP family of transformers)."""
+    return DEFAULT_FAMILY if options.family == "auto" else options.family
+
+
+def runtimes_of(family: str) -> list[str]:
+    _load_plugins()
+    return sorted(runtime for name, runtime in _BUILDERS if name == family)
+
+
 def resolve_runtime(options: EmbedderOptions) -> EmbedderOptions:
     """Pick the automatic family, runtime and precision for the device.
 
@@ -69,13 +79,16 @@ def resolve_runtime(options: EmbedderOptions) -> EmbedderOptions:
     runtime, precision = options.runtime, options.precision
     if precision not in PRECISIONS:
         raise UnknownBackendError(f"unknown precision {precision!r}; choose from {PRECISIONS}")
+    family = family_name(options)
     if runtime == "auto":
         runtime = "torch" if device != "cpu" else "onnx"
+        offered = runtimes_of(family)
+        if offered and runtime not in offered:  # a plugin family with a runtime of its own
+            runtime = offered[0]
     gate = options.gate_int8
     if precision == "auto":
         precision = "fp16" if device == "cuda" else ("int8" if runtime == "onnx" else "fp32")
         gate = precision == "int8"
-    family = DEFAULT_FAMILY if options.family == "auto" else options.family
     return replace(
         options, runtime=runtime, precision=precision, device=device, family=family, gate_int8=gate
     )

@@ -15,7 +15,7 @@ from PIL import Image
 
 from pixseek.core.errors import WrongModelError
 from pixseek.core.vectors import Vectors
-from pixseek.models.base import Embedder, PreparedImageEmbedder
+from pixseek.models.base import Capabilities, Embedder, PreparedImageEmbedder
 
 TEXT_SEPARATOR = " + text:"
 
@@ -58,8 +58,8 @@ class SplitTowerEmbedder:
         return self.image.dim
 
     @property
-    def input_size(self) -> int | None:
-        return getattr(self.image, "input_size", None)
+    def capabilities(self) -> Capabilities:
+        return Capabilities(image=True, text=True, input_size=self.image.capabilities.input_size)
 
     def embed_images(self, images: Sequence[Image.Image]) -> Vectors:
         return self.image.embed_images(images)

@@ -28,6 +28,7 @@ from pixseek.core.records import Hit
 from pixseek.core.vectors import Vectors, l2_normalize
 from pixseek.imaging.crops import crop_box, validate_box
 from pixseek.imaging.decode import decode_image, decode_options_for, load_image_file
+from pixseek.models.base import require_text
 
 
 def _load_collection_image(collection: Collection, image_id: str) -> Image.Image:
@@ -50,7 +51,7 @@ def _image_input(
     if part.box is not None:
         return crop_box(decode_image(part.data), part.box, margin)
     # decode a whole image the way ingest does, so an indexed file finds itself at ~1.0
-    size = getattr(index.embedder, "input_size", None)
+    size = index.embedder.capabilities.input_size
     return decode_image(part.data, decode_options_for(size))
 
 
@@ -64,6 +65,7 @@ def query_vector(collection: Collection, index: Index, terms: Sequence[Term]) ->
     vectors: list[Vectors] = []
     weights: list[float] = []
     if texts:
+        require_text(index.embedder)
         vectors.append(index.embedder.embed_texts([text for text, _ in texts]))
         weights += [weight for _, weight in texts]
     if records:

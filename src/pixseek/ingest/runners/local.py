@@ -1,4 +1,5 @@
-"""Streaming local ingest: source → prepare (thread pool) → batch → embed → write.
+"""Streaming local ingest: source → prepare (thread pool) → batch → embed → write,
+into every index of the collection at once (or the one a reindex names).
 
 Memory stays bounded: tasks stream from the source, at most ``workers * 4``
 images are being prepared, and only model-sized inputs wait for a batch.
@@ -12,17 +13,16 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
 from pixseek.collection.collection import Collection
 from pixseek.collection.failures import Failure
-from pixseek.collection.index import Index
 from pixseek.core.filters import Filter
 from pixseek.ingest.options import DEFAULT_INGEST, IngestOptions, IngestReport, NoProgress, Progress
-from pixseek.ingest.stages import Failed, ImageState, Prepared, Preparer, Skipped, Writer
+from pixseek.ingest.stages import Failed, Prepared, Preparer, Skipped
 from pixseek.ingest.tasks import Source
+from pixseek.ingest.write import embedders_of, image_state, persist, target_indexes, write_prepared
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -44,16 +44,9 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Itera
             yield pending.popleft().result()
 
 
-def image_state(index: Index) -> dict[str, tuple[str, str]]:
-    state: dict[str, tuple[str, str]] = {}
-    for records, _ in index.store.scan(Filter.where({"kind": "image"})):
-        for record in records:
-            state[record.id] = (record.content_hash, record.source_hash)
-    return state
-
-
 class LocalRunner:
-    """Runs a source through the stages into one index of a collection, on this machine."""
+    """Runs a source through the stages into the collection's indexes (every one, or the
+    one ``options.index`` names), on this machine."""
 
     def __init__(
         self,
@@ -62,7 +55,6 @@ class LocalRunner:
         progress: Progress | None = None,
     ) -> None:
         self.collection = collection
-        self.index = collection.index(options.index)
         self.options = options
         self.progress = progress or NoProgress()
 
@@ -71,12 +63,13 @@ class LocalRunner:
             return self._run(source)
 
     def _run(self, source: Source) -> IngestReport:
-        collection, index, report = self.collection, self.index, IngestReport()
-        embedder = index.embedder
-        state: ImageState = image_state(index)
-        decode = self.options.decode_options(embedder)
-        preparer = Preparer(embedder, state, collection.crop_margin, decode, collection.regions)
-        writer = Writer(embedder, index.store)
+        collection, report = self.collection, IngestReport()
+        indexes = target_indexes(collection, self.options.index)
+        embedders = embedders_of(indexes)
+        decode = self.options.decode_options(embedders.values())
+        preparer = Preparer(
+            embedders, image_state(indexes), collection.crop_margin, decode, collection.regions
+        )
         self.progress.start(source.count())
         seen: set[str] = set()
         batch: list[Prepared] = []
@@ -93,18 +86,20 @@ class LocalRunner:
             else:
                 seen.add(outcome.image.path)
                 batch.append(outcome)
-                pending_inputs += len(outcome.inputs)
+                pending_inputs += outcome.size
                 if pending_inputs >= self.options.batch_size:
-                    self._flush(writer, batch, report)
+                    write_prepared(indexes, batch)
+                    self._account(batch, report)
                     batch, pending_inputs = [], 0
             self.progress.advance(report)
-        self._flush(writer, batch, report)
+        write_prepared(indexes, batch)
+        self._account(batch, report)
         self._report_unreadable_folders(source, report)
         roots = getattr(source, "roots", None)
         if self.options.sync and roots:
             keep = [Path(u.path) for u in getattr(source, "unreadable", ())]
             report.removed = remove_missing(collection, roots, seen, keep)
-        index.store.persist()
+        persist(indexes)
         self.progress.finish(report)
         return report
 
@@ -116,10 +111,7 @@ class LocalRunner:
         report.add_failures(failures)
         self.collection.failures.record(failures)
 
-    def _flush(self, writer: Writer, batch: list[Prepared], report: IngestReport) -> None:
-        if not batch:
-            return
-        writer.write(batch)
+    def _account(self, batch: list[Prepared], report: IngestReport) -> None:
         account_written(self.collection, batch, report)
         self.progress.advance(report)
 
@@ -164,14 +156,5 @@ def ingest(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Index ``source`` into one index (``options.index``) or, by default, into every index
-    of the collection, so that each model's vectors cover the same images. The report is
-    the one of the first (the named, or the active) index."""
-    if options.index:
-        return LocalRunner(collection, options, progress).run(source)
-    names = [collection.default_index]
-    names += sorted(name for name in collection.indexes if name != collection.default_index)
-    with collection.writing():
-        report = LocalRunner(collection, replace(options, index=names[0]), progress).run(source)
-        for name in names[1:]:
-            LocalRunner(collection, replace(options, index=name)).run(source)
-    return report
+    of the collection in one pass, so that each model's vectors cover the same images."""
+    return LocalRunner(collection, options, progress).run(source)

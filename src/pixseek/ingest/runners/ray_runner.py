@@ -1,9 +1,10 @@
 """Distributed ingest on Ray: the local stages, run by a Ray Data pipeline.
 
-The driver lists the source. A pool of actors, each loading the model once (with one
-GPU each when the cluster has GPUs), reads, decodes, crops, preprocesses and embeds; the
-driver writes each embedded batch with the same :class:`Writer`, under the collection's
-write lock. The stages are the local run's, so the records and vectors are the same.
+The driver lists the source. A pool of actors, each loading the models once (with one
+GPU each when the cluster has GPUs), reads, decodes, crops, preprocesses and embeds with
+the model of every target index; the driver writes each embedded batch with the same
+:func:`write_prepared` as every other writer, under the collection's write lock. The
+stages are the local run's, so the records and vectors are the same.
 ``address`` joins a running cluster (``ray://HOST:10001`` or ``auto``); without it a
 local Ray instance is started for the run and stopped after it.
 """
@@ -16,18 +17,21 @@ from typing import Any
 import numpy as np
 
 from pixseek.collection.collection import Collection
+from pixseek.collection.index import Index
 from pixseek.collection.manifest import IndexEntry
 from pixseek.ingest.options import DEFAULT_INGEST, IngestOptions, IngestReport, NoProgress, Progress
-from pixseek.ingest.runners.local import account_written, image_state
-from pixseek.ingest.stages import Failed, ImageState, Prepared, Preparer, Skipped, Writer
+from pixseek.ingest.runners.local import account_written
+from pixseek.ingest.stages import EmbedStep, Failed, ImageState, Prepared, Preparer, Skipped
 from pixseek.ingest.tasks import Source
+from pixseek.ingest.write import image_state, persist, target_indexes, write_prepared
 from pixseek.models.options import EmbedderOptions
 
 
 def embedder_options(entry: IndexEntry, batch_size: int) -> EmbedderOptions:
-    """How a worker loads the index's model: the same model, runtime and precision."""
+    """How a worker loads the index's model: the same family, model, runtime, precision."""
     return EmbedderOptions(
         model=entry.model,
+        family=entry.family,
         runtime=entry.runtime,
         precision=entry.precision,
         text_model=entry.text_model,
@@ -35,12 +39,18 @@ def embedder_options(entry: IndexEntry, batch_size: int) -> EmbedderOptions:
     )
 
 
+def vector_column(position: int) -> str:
+    """The column of the ``position``-th target index's vectors (index names are free text)."""
+    return f"vectors_{position}"
+
+
 class EmbedStage:
-    """A Ray actor: prepares tasks and embeds them with its own copy of the model."""
+    """A Ray actor: prepares tasks and embeds them with its own copy of every target model
+    (``models``: index name → how to load its model, in target order)."""
 
     def __init__(
         self,
-        options: EmbedderOptions,
+        models: dict[str, EmbedderOptions],
         state: ImageState,
         crop_margin: float,
         ingest: IngestOptions,
@@ -48,25 +58,28 @@ class EmbedStage:
     ) -> None:
         from pixseek.models.registry import load_embedder
 
-        embedder = load_embedder(options)
-        decode = ingest.decode_options(embedder)
-        self.preparer = Preparer(embedder, state, crop_margin, decode, regions)
-        self.writer = Writer(embedder, store=None)  # type: ignore[arg-type]  # embeds only
+        embedders = {name: load_embedder(options) for name, options in models.items()}
+        decode = ingest.decode_options(embedders.values())
+        self.names = list(models)
+        self.preparer = Preparer(embedders, state, crop_margin, decode, regions)
+        self.embed = EmbedStep(embedders)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         outcomes = [self.preparer(task) for task in batch["task"]]
         prepared = [o for o in outcomes if isinstance(o, Prepared)]
-        vectors: list[Any] = [None] * len(outcomes)
-        if prepared:
-            embedded = self.writer.embed([i for p in prepared for i in p.inputs])
+        columns: dict[str, Any] = {"outcome": outcomes}
+        embedded = self.embed(prepared) if prepared else {}
+        for position, name in enumerate(self.names):
+            rows: list[Any] = [None] * len(outcomes)
             start = 0
-            for position, outcome in enumerate(outcomes):
+            for row, outcome in enumerate(outcomes):
                 if isinstance(outcome, Prepared):
-                    count = len(outcome.inputs)
-                    vectors[position] = np.asarray(embedded[start : start + count], np.float32)
-                    outcome.inputs = []  # the model inputs stay on the worker
-                    start += count
-        return {"outcome": outcomes, "vectors": vectors}
+                    rows[row] = np.asarray(embedded[name][start : start + outcome.size], np.float32)
+                    start += outcome.size
+            columns[vector_column(position)] = rows
+        for outcome in prepared:
+            outcome.inputs = {}  # the model inputs stay on the worker
+        return columns
 
 
 def _start(address: str | None) -> bool:
@@ -116,13 +129,14 @@ class RayRunner:
         import ray
 
         collection, report = self.collection, IngestReport()
-        index = collection.index(self.options.index)
+        indexes = target_indexes(collection, self.options.index)
         tasks = list(source.tasks())
         self.progress.start(len(tasks))
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        models = {i.name: embedder_options(i.entry, self.options.batch_size) for i in indexes}
         stage_args = (
-            embedder_options(index.entry, self.options.batch_size),
-            image_state(index),
+            models,
+            image_state(indexes),
             collection.crop_margin,
             self.options,
             collection.regions,
@@ -134,9 +148,8 @@ class RayRunner:
             batch_size=self.options.batch_size,
             num_gpus=gpus,
         )
-        writer = Writer(None, index.store)  # type: ignore[arg-type]  # vectors come embedded
         batch: list[Prepared] = []
-        vectors: list[np.ndarray] = []
+        vectors: list[list[np.ndarray]] = []
         for row in dataset.iter_rows():
             outcome = row["outcome"]
             report.seen += 1
@@ -147,20 +160,28 @@ class RayRunner:
                 collection.failures.record([outcome.failure])
             else:
                 batch.append(outcome)
-                vectors.append(np.asarray(row["vectors"], np.float32))
+                vectors.append([row[vector_column(p)] for p in range(len(indexes))])
                 if len(batch) >= self.options.batch_size:
-                    self._flush(writer, batch, vectors, report)
+                    self._flush(indexes, batch, vectors, report)
                     batch, vectors = [], []
             self.progress.advance(report)
-        self._flush(writer, batch, vectors, report)
-        index.store.persist()
+        self._flush(indexes, batch, vectors, report)
+        persist(indexes)
         self.progress.finish(report)
         return report
 
     def _flush(
-        self, writer: Writer, batch: list[Prepared], vectors: list[np.ndarray], report: IngestReport
+        self,
+        indexes: list[Index],
+        batch: list[Prepared],
+        vectors: list[list[np.ndarray]],
+        report: IngestReport,
     ) -> None:
         if not batch:
             return
-        writer.store_embedded(batch, np.concatenate(vectors))
+        by_index = {
+            index.name: np.concatenate([np.asarray(row[p], np.float32) for row in vectors])
+            for p, index in enumerate(indexes)
+        }
+        write_prepared(indexes, batch, by_index)
         account_written(self.collection, batch, report)

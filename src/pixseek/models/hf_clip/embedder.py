@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from pixseek.models.base import BatchEmbedder, Vectors
+from pixseek.models.base import BatchEmbedder, Capabilities, Vectors
 from pixseek.models.hf_clip.policy import TextPolicy
 from pixseek.models.runtimes.base import TowerSession
 
@@ -37,6 +37,10 @@ class ClipEmbedder(BatchEmbedder):
         self.processor = processor
         self.session = session
         self.text_policy = text_policy
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(image=True, text=True, input_size=self.input_size)
 
     @property
     def input_size(self) -> int:

@@ -1,0 +1,123 @@
+"""A third-party model family, installed as its own distribution with entry-point metadata,
+works through the CLI: index, image and object search, duplicates, match, classify; a text
+query on its image-only model is a clear error. The family is kept in the manifest and
+used again when the collection is reopened without naming it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_image
+
+PLUGIN = '''
+import numpy as np
+from pixseek.models import BatchEmbedder
+from pixseek.models.base import IMAGE_ONLY
+
+
+class Histogram(BatchEmbedder):
+    """Colour histograms: an image-only model with no text tower and no fixed input size."""
+
+    def __init__(self, name):
+        super().__init__(name, 24, capabilities=IMAGE_ONLY)
+
+    def embed_image_batch(self, images):
+        rows = []
+        for image in images:
+            pixels = np.asarray(image.convert("RGB").resize((32, 32)))
+            parts = [np.histogram(pixels[..., c], bins=8, range=(0, 256))[0] for c in range(3)]
+            rows.append(np.concatenate(parts).astype(np.float32) + 1e-3)
+        return np.stack(rows)
+
+
+def build(options):
+    return Histogram(options.model)
+'''
+
+
+@pytest.fixture(scope="module")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A site directory holding the plugin package and its installed-distribution metadata."""
+    site = tmp_path_factory.mktemp("site")
+    (site / "pixseek_histogram").mkdir()
+    (site / "pixseek_histogram" / "__init__.py").write_text(PLUGIN)
+    info = site / "pixseek_histogram-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pixseek-histogram\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[pixseek.embedders]\nhistogram:numpy = pixseek_histogram:build\n"
+    )
+    return site
+
+
+def cli(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        [sys.executable, "-m", "pixseek.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_a_plugin_family_through_the_cli(tmp_path: Path, plugin_site: Path) -> None:
+    photos = tmp_path / "photos"
+    for name, colour in {"red": (220, 30, 30), "blue": (20, 40, 220)}.items():
+        make_image(photos / name / f"{name}-1.png", colour)
+        make_image(photos / name / f"{name}-2.png", tuple(c // 2 + 40 for c in colour))  # type: ignore[arg-type]
+    collection = str(tmp_path / "c")
+
+    listed = cli(plugin_site, "models", "--available")
+    assert listed.returncode == 0 and "histogram:numpy" in listed.stdout.split()
+    assert "hf-clip:onnx" in listed.stdout
+
+    family = ("--family", "histogram", "--model", "histogram-8")
+    made = cli(
+        plugin_site, "index", str(photos), "--collection", collection, *family,
+        "--label-from-folder", "--quiet",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "indexed 4 images" in made.stdout
+    manifest = json.loads((tmp_path / "c" / "pixseek.json").read_text())
+    assert manifest["indexes"]["default"]["family"] == "histogram"
+
+    # reopened without --family: the manifest's family loads the model
+    query = str(photos / "red" / "red-1.png")
+    similar = cli(plugin_site, "similar", query, "--collection", collection, "-k", "2", "--json")
+    assert similar.returncode == 0, similar.stderr
+    hits = json.loads(similar.stdout)
+    assert [h["label"] for h in hits] == ["red", "red"]
+    boxed = cli(
+        plugin_site, "similar", query, "--box", "0,0,32,24", "--collection", collection, "--json"
+    )
+    assert boxed.returncode == 0, boxed.stderr
+
+    text = cli(plugin_site, "search", "a red square", "--collection", collection)
+    assert text.returncode == 2
+    assert "embeds images only" in text.stderr and "Traceback" not in text.stderr
+
+    duplicates = cli(plugin_site, "duplicates", "--collection", collection, "--json")
+    assert duplicates.returncode == 0, duplicates.stderr
+    match = cli(plugin_site, "match", query, "--collection", collection, "--json")
+    assert match.returncode == 0, match.stderr
+    assert json.loads(match.stdout)
+    classify = cli(plugin_site, "classify", query, "--collection", collection, "--json")
+    assert classify.returncode == 0, classify.stderr
+    assert "red" in classify.stdout
+
+
+def test_an_unknown_family_names_the_installed_ones(tmp_path: Path, plugin_site: Path) -> None:
+    result = cli(
+        plugin_site, "index", str(tmp_path), "--collection", str(tmp_path / "c"),
+        "--family", "nope", "--model", "x",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "no embedder for model family 'nope'" in result.stderr
+    assert "histogram:numpy" in result.stderr
