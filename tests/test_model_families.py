@@ -57,7 +57,8 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def cli(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    path = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
     return subprocess.run(
         [sys.executable, "-m", "pixseek.cli", *args],
         env=env,
