@@ -343,7 +343,6 @@ def open_collection(
         entry = IndexEntry.for_embedder(loaded, family_name(options or EmbedderOptions()))
         manifest = Manifest.new(entry, crop_margin=crop_margin, store=store)
         layout.root.mkdir(parents=True, exist_ok=True)
-        write_manifest(layout.manifest, manifest)
         wanted = loaded
     else:
         raise CollectionNotFoundError(
@@ -364,6 +363,8 @@ def open_collection(
     for name, entry in manifest.indexes.items():
         source = wanted if name == target else _options_for(entry, None)
         indexes[name] = opener(name, entry, source)
+    if not layout.exists():  # written once its store opened: a failed start leaves no husk
+        write_manifest(layout.manifest, manifest)
     collection = Collection(layout, manifest, indexes, FailureLog(layout.failures), opener)
     if embedder is not None or (options is not None and options.model):
         collection.indexes[target].embedder  # noqa: B018 - validate the model now

@@ -69,5 +69,9 @@ class StorageError(PixseekError):
     """The collection's files are unreadable or of an unsupported version."""
 
 
+class MissingDependencyError(PixseekError):
+    """A feature whose optional package is not installed; the message names the extra."""
+
+
 class CollectionBusyError(PixseekError):
     """Another writer holds the collection's write lock."""

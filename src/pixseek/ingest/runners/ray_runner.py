@@ -19,6 +19,7 @@ import numpy as np
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
 from pixseek.collection.manifest import IndexEntry
+from pixseek.core.optional import require_module
 from pixseek.ingest.options import DEFAULT_INGEST, IngestOptions, IngestReport, NoProgress, Progress
 from pixseek.ingest.runners.local import account_written
 from pixseek.ingest.stages import EmbedStep, Failed, ImageState, Prepared, Preparer, Skipped
@@ -82,9 +83,14 @@ class EmbedStage:
         return columns
 
 
+def _ray() -> Any:
+    return require_module("ray", "ray", "distributed ingest (--engine ray)")
+
+
 def _start(address: str | None) -> bool:
     """Connect to (or start) Ray; True when this run started it and must stop it."""
-    import ray
+    ray = _ray()
+    require_module("ray.data", "ray", "distributed ingest (--engine ray)")
 
     if ray.is_initialized():
         return False
@@ -115,7 +121,7 @@ class RayRunner:
         self.actors = max(1, actors)
 
     def run(self, source: Source) -> IngestReport:
-        import ray
+        ray = _ray()
 
         started = _start(self.address)
         try:
@@ -126,7 +132,7 @@ class RayRunner:
                 ray.shutdown()
 
     def _run(self, source: Source) -> IngestReport:
-        import ray
+        ray = _ray()
 
         collection, report = self.collection, IngestReport()
         indexes = target_indexes(collection, self.options.index)

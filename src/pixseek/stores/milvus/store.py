@@ -21,6 +21,7 @@ import numpy as np
 
 from pixseek.core.errors import StorageError
 from pixseek.core.filters import FILTER_FIELDS, LIST_FIELDS, Filter
+from pixseek.core.optional import require_module
 from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
 from pixseek.stores.base import ScoredRecords, check_vectors, chunks
@@ -61,7 +62,7 @@ def _record(row: dict[str, Any]) -> Record:
 
 class MilvusStore:
     def __init__(self, location: str, table: str, dim: int) -> None:
-        from pymilvus import MilvusClient
+        pymilvus = require_module("pymilvus", "milvus", "a Milvus store (milvus://)")
 
         self._dim = dim
         self._name = table
@@ -69,7 +70,7 @@ class MilvusStore:
         # a new handle starts from every write made before it opened (other clients' too)
         self._strong_until = time.monotonic() + DELETE_VISIBLE_S
         try:
-            self._client = MilvusClient(uri=client_uri(location))
+            self._client = pymilvus.MilvusClient(uri=client_uri(location))
         except Exception as exc:
             raise StorageError(f"cannot reach Milvus at {location}: {exc}") from exc
         if not self._client.has_collection(table):
