@@ -56,7 +56,7 @@ def test_coco_import_counts_and_exact_boxes(collection, coco) -> None:
         record = stored[ann["id"]]
         assert list(record.box) == [float(v) for v in ann["bbox"]]
         assert record.label == names[ann["category_id"]]
-        assert record.split == "val2017"
+        assert record.split == "val"
     assert ingest(collection, CocoSource(annotations, coco / "val2017")).indexed == 0
 
 

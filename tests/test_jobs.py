@@ -203,3 +203,27 @@ def test_job_routes(tmp_path, photos, tiny_model) -> None:
     label = client.post("/collections/c/classify", json={"image": image, "k": 1}).json()
     assert label["label"] == "photos" and label["confidence"] == 1.0
     assert client.get("/collections/c/classify/evaluate").status_code == 422
+
+
+def test_a_folder_collection_holds_out_a_split_for_evaluation(tmp_path, tiny_model, capsys) -> None:
+    folder = tmp_path / "labelled"
+    for label, colour in {"warm": (230, 40, 30), "cool": (30, 60, 230)}.items():
+        (folder / label).mkdir(parents=True)
+        for i in range(10):
+            shade = tuple(max(0, c - 9 * i) for c in colour)
+            Image.new("RGB", (48, 40), shade).save(folder / label / f"{i}.png")
+    model = ["--model", str(tiny_model), "--runtime", "torch", "--quiet"]
+    plain, held = str(tmp_path / "plain"), str(tmp_path / "held")
+    assert main(["index", str(folder), "--collection", plain, "--label-from-folder", *model]) == 0
+    assert main(["classify", "--evaluate", "--collection", plain]) == 2
+    assert "--holdout 0.2" in capsys.readouterr().err
+    index = ["index", str(folder), "--collection", held, "--label-from-folder", "--holdout", "0.3"]
+    assert main([*index, *model]) == 0
+    splits = [r.split for r in open_collection(held).records() if r.kind == "image"]
+    assert set(splits) == {"train", "test"} and 2 <= splits.count("test") <= 12
+    capsys.readouterr()
+    assert main(["classify", "--evaluate", "--collection", held]) == 0
+    assert "top-1 accuracy" in capsys.readouterr().out
+    # the split follows the content: the same run again changes nothing
+    assert main([*index, *model]) == 0
+    assert "indexed 0 images" in capsys.readouterr().out

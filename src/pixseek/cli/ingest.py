@@ -36,6 +36,14 @@ def register(commands: Any) -> None:
         "--label-from-folder", action="store_true", help="label each image by its folder name"
     )
     index.add_argument(
+        "--holdout",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="put this fraction of the images in split=test and the rest in split=train, "
+        "by content hash (for classify --evaluate on a folder)",
+    )
+    index.add_argument(
         "--store",
         default="",
         metavar="URI",
@@ -86,8 +94,8 @@ def _source(args: argparse.Namespace) -> Any:
     if args.coco:
         if len(args.paths) != 1 or not args.paths[0].is_dir():
             raise InvalidInputError("with --coco, give exactly one PATH: the images' folder")
-        if args.sync:
-            raise InvalidInputError("--sync applies to folders, not to --coco imports")
+        if args.sync or args.holdout:
+            raise InvalidInputError("--sync and --holdout apply to folders, not to --coco imports")
         source = CocoSource(args.coco, args.paths[0], args.predictions)
         missing, checked = source.missing_files()
         if checked and missing == checked:
@@ -98,11 +106,15 @@ def _source(args: argparse.Namespace) -> Any:
         return source
     if args.predictions is not None:
         raise InvalidInputError("--predictions goes with --coco (the ground truth)")
+    if args.holdout and args.urls:
+        raise InvalidInputError("--holdout applies to folders")
     if args.urls:
         if len(args.paths) != 1:
             raise InvalidInputError("with --urls, give exactly one PATH: the URL list")
         return UrlListSource(args.paths[0])
-    return FolderSource(tuple(args.paths), label_from_folder=args.label_from_folder)
+    return FolderSource(
+        tuple(args.paths), label_from_folder=args.label_from_folder, holdout=args.holdout
+    )
 
 
 def run_index(args: argparse.Namespace) -> int:

@@ -78,7 +78,13 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     from pixseek.cli.render import TrainBar
-    from pixseek.demo.demo import DemoOptions, build_demo, example_searches
+    from pixseek.demo.demo import (
+        EXAMPLE_COUNT,
+        DemoOptions,
+        build_demo,
+        example_queries,
+        example_searches,
+    )
 
     demo = build_demo(
         DemoOptions(args.dir, args.images, train=args.train),
@@ -89,12 +95,12 @@ def run_demo(args: argparse.Namespace) -> int:
         f"model: {demo.model}",
         "",
     ]
-    for query, hits in example_searches(demo):
+    *shown, example = example_queries(demo, EXAMPLE_COUNT + 1)
+    for query, hits in example_searches(demo, shown):
         lines.append(f'search "{query}":')
         lines += [
             f"  {hit.score:.3f}  {demo.captions.get(hit.path, hit.label or '')}" for hit in hits
         ]
-    example = "a small white square on the top"
     lines.append(f"\ntry: pixseek search '{example}' --collection {demo.collection.root}")
     print("\n".join(lines), flush=True)
     if not args.serve:

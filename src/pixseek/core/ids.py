@@ -17,6 +17,11 @@ def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def holdout_split(digest: str, fraction: float) -> str:
+    """``test`` for a stable ``fraction`` of content hashes, ``train`` for the rest."""
+    return "test" if int(digest[:8], 16) < fraction * 0x1_0000_0000 else "train"
+
+
 def image_id_for_uri(uri: str) -> str:
     """Ids follow the image's location (an absolute path or a URL); its content hash
     tells when it changed."""

@@ -7,7 +7,7 @@ The model is the small one shipped in the package (made by
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from pixseek.collection.collection import Collection, exists, open_collection
 from pixseek.core.query import SearchOptions
 from pixseek.core.records import Hit
 from pixseek.demo.factory import ClipShape, build_clip
-from pixseek.demo.synthetic import read_captions, write_dataset
+from pixseek.demo.synthetic import COLOURS, SHAPES, read_captions, write_dataset
 from pixseek.ingest import CocoSource, ingest
 from pixseek.models.options import EmbedderOptions
 from pixseek.search.engine import search
@@ -102,15 +102,33 @@ def build_demo(options: DemoOptions, progress: Any = None) -> Demo:
     return Demo(collection, str(model), captions)
 
 
-def example_queries(demo: Demo) -> list[str]:
-    """Captions that several demo images share, so each example has answers to find."""
+def example_queries(demo: Demo, count: int = EXAMPLE_COUNT, k: int = 4) -> list[str]:
+    """Queries the demo's model answers: among colour-and-shape phrases and captions that
+    several images share, those whose top ``k`` images most often show that colour and
+    shape (measured here, on this collection), then the most common."""
     counts: dict[str, int] = {}
     for caption in demo.captions.values():
         counts[caption] = counts.get(caption, 0) + 1
-    shared = sorted((-n, caption) for caption, n in counts.items() if n > 1)
-    return [caption for _, caption in shared[:EXAMPLE_COUNT]]
+    phrases = {f"a {colour} {shape}" for colour in COLOURS for shape in SHAPES}
+    candidates = sorted(phrases | {caption for caption, n in counts.items() if n > 1})
+    scored = []
+    for query in candidates:
+        hits = search(demo.collection, query, SearchOptions(k=k, kind="image"))
+        shown = [demo.captions.get(hit.record.path, "") for hit in hits]
+        right = sum(shows(caption, query) for caption in shown)
+        scored.append((-right, -counts.get(query, 0), query))
+    return [query for *_, query in sorted(scored)[:count]]
 
 
-def example_searches(demo: Demo, k: int = 3) -> Iterator[tuple[str, list[Hit]]]:
-    for query in example_queries(demo):
+def shows(caption: str, query: str) -> bool:
+    """Whether an image with ``caption`` has the colour and the shape ``query`` asks for."""
+    words, asked = set(caption.split()), set(query.split())
+    wanted = asked & (set(COLOURS) | set(SHAPES))
+    return bool(wanted) and wanted <= words
+
+
+def example_searches(
+    demo: Demo, queries: Sequence[str], k: int = 3
+) -> Iterator[tuple[str, list[Hit]]]:
+    for query in queries:
         yield query, search(demo.collection, query, SearchOptions(k=k, kind="image"))

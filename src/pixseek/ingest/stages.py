@@ -19,7 +19,7 @@ from PIL import Image
 from pixseek.collection.failures import Failure
 from pixseek.core.errors import InvalidInputError, PixseekError
 from pixseek.core.filters import Filter
-from pixseek.core.ids import content_hash, image_id_for_uri, object_id
+from pixseek.core.ids import content_hash, holdout_split, image_id_for_uri, object_id
 from pixseek.core.records import Record
 from pixseek.imaging.crops import crop_box, validate_box
 from pixseek.imaging.decode import DecodeOptions, decode_image_sized
@@ -82,6 +82,8 @@ def source_hash(task: ImageTask, regions: Sequence[float] = ()) -> str:
     parts: list[Any] = [dict(task.metadata), objects]
     if regions:
         parts.append(list(regions))
+    if task.holdout:
+        parts.append({"holdout": task.holdout})
     return content_hash(json.dumps(parts, sort_keys=True, default=str).encode())
 
 
@@ -162,6 +164,8 @@ class Preparer:
             return Skipped(path)
         image, (width, height) = decode_image_sized(data, self.decode, task.expected_size)
         metadata = {k: v for k, v in task.metadata.items() if k != "label"}
+        if task.holdout and "split" not in metadata:
+            metadata["split"] = holdout_split(digest, task.holdout)
         label = task.metadata.get("label")
         record = Record(
             id=image_id,

@@ -36,7 +36,9 @@ class ImageTask:
     """One image to index. ``objects=None`` leaves its stored objects untouched.
 
     ``signature`` replaces the hash of metadata and objects that decides whether a
-    stored image is up to date; a reindex carries the catalog's own.
+    stored image is up to date; a reindex carries the catalog's own. ``holdout`` puts that
+    fraction of images (without a split of their own) in ``split=test`` and the others in
+    ``split=train``, chosen by content hash, so copies of one image share a split.
     """
 
     uri: str
@@ -45,6 +47,7 @@ class ImageTask:
     objects: tuple[ObjectSpec, ...] | None = None
     expected_size: tuple[int, int] | None = None
     signature: str = ""
+    holdout: float = 0.0
 
     @classmethod
     def for_file(

@@ -93,7 +93,11 @@ def evaluate_split(
         r for r in collection.records(Filter.where({"kind": "image", "split": split})) if r.label
     ]
     if not held_out:
-        raise InvalidInputError(f"no labelled images with split={split!r} in this collection")
+        raise InvalidInputError(
+            f"no labelled images with split={split!r} in this collection: hold some out when "
+            "indexing a folder (pixseek index ... --label-from-folder --holdout 0.2), or "
+            "name another split with --split"
+        )
     others = Filter((Condition("split", (split,), negate=True),))
     voting = ClassifyOptions(options.k, options.where.and_(others))
     stored = index.store.get_vectors([r.id for r in held_out])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,10 @@ class CocoSource:
         return data
 
     def split_name(self) -> str:
+        """``instances_val2017.json`` → ``val``: the split without COCO's release year."""
         stem = self.annotations.stem
-        return stem.split("_", 1)[1] if stem.startswith("instances_") else stem
+        name = stem.split("_", 1)[1] if stem.startswith("instances_") else stem
+        return re.sub(r"(?<=[A-Za-z])(19|20)\d\d$", "", name) or name
 
     def missing_files(self, sample: int = 50) -> tuple[int, int]:
         """(missing, checked) among the first ``sample`` images: a wrong image folder shows."""

@@ -55,9 +55,12 @@ class FolderSource:
     roots: Sequence[Path]
     label_from_folder: bool = False
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    holdout: float = 0.0  # see ImageTask.holdout
     unreadable: list[Unreadable] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.holdout < 1.0:
+            raise InvalidInputError(f"--holdout is a fraction in [0, 1), not {self.holdout}")
         for root in self.roots:
             if not root.exists():
                 raise InvalidInputError(f"no such file or directory: {root}")
@@ -75,7 +78,7 @@ class FolderSource:
             metadata = dict(self.metadata)
             if self.label_from_folder:
                 metadata["label"] = path.parent.name
-            yield ImageTask.for_file(path, metadata=metadata)
+            yield ImageTask.for_file(path, metadata=metadata, holdout=self.holdout)
 
     def count(self) -> int:
         return sum(1 for _ in self._files(None))
