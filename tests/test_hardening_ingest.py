@@ -19,8 +19,11 @@ from pixseek.cli.main import main
 from pixseek.collection import open_collection
 from pixseek.core.errors import CollectionBusyError, ImageDecodeError
 from pixseek.core.filters import Filter
+from pixseek.core.paths import local_path
+from pixseek.core.query import RegionQuery, SearchOptions, Term
 from pixseek.imaging.decode import decode_image, read_image_bytes
 from pixseek.ingest import FolderSource, IngestOptions, ingest
+from pixseek.search import search
 from tests.conftest import KeyedEmbedder, make_image
 
 TEXTS = {"red": [1.0, 0, 0]}
@@ -88,21 +91,30 @@ def test_sync_keeps_records_under_an_unreadable_folder(tmp_path, photo_folder, m
     assert "cannot list folder" in failures[str(unreadable)]
 
 
-def test_symlink_loops_and_undecodable_names_fail_alone(tmp_path, photo_folder) -> None:
+def test_symlink_loops_fail_alone_and_undecodable_names_are_kept(tmp_path, photo_folder) -> None:
     (photo_folder / "loop.jpg").symlink_to(photo_folder / "loop.jpg")
     (photo_folder / "cool" / "up").symlink_to(photo_folder, target_is_directory=True)
     raw_name = os.path.join(os.fsencode(photo_folder), b"caf\xe9.jpg")
     with open(raw_name, "wb") as handle:
         handle.write((photo_folder / "warm" / "red.jpg").read_bytes())
     collection = open_collection(tmp_path / "c", embedder=KeyedEmbedder(TEXTS), create=True)
-    for _ in range(2):  # and again on a re-run
+    for run in range(2):  # and again on a re-run, which finds it indexed
         report = ingest(collection, FolderSource([photo_folder]))
-        assert collection.count(Filter.where({"kind": "image"})) == 6
-        names = {Path(f.path).name: f.error for f in report.failures}
-        assert set(names) == {"loop.jpg", "caf\udce9.jpg"}, names
-        assert "UTF-8" in names["caf\udce9.jpg"]
+        assert collection.count(Filter.where({"kind": "image"})) == 7
+        assert report.indexed == (7 if run == 0 else 0)
+        names = {Path(f.path).name for f in report.failures}
+        assert names == {"loop.jpg"}, names
     logged = {Path(f.path).name for f in collection.failures.list()}
-    assert logged == {"loop.jpg", "caf\ufffd.jpg"}
+    assert logged == {"loop.jpg"}
+    stored = [r for r in collection.records() if r.path.startswith("bytes:")]
+    assert len(stored) == 1 and stored[0].path.endswith("/caf%E9.jpg")
+    assert os.fsencode(local_path(stored[0].path)) == raw_name
+    # searching by it reads the file back; --sync keeps it (its file is there)
+    region = RegionQuery(stored[0].id, (0.0, 0.0, 64.0, 48.0))
+    hits = search(collection, [Term(region)], SearchOptions(k=1, kind="image"))
+    assert hits[0].id == stored[0].id
+    synced = ingest(collection, FolderSource([photo_folder]), IngestOptions(sync=True))
+    assert synced.removed == 0
 
 
 def test_index_fails_when_nothing_could_be_indexed(

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from pixseek.collection.failures import Failure
-from pixseek.core.errors import InvalidInputError, PixseekError
+from pixseek.core.errors import PixseekError
 from pixseek.core.filters import Filter
 from pixseek.core.ids import content_hash, holdout_split, image_id_for_uri, object_id
 from pixseek.core.records import Record
@@ -87,14 +87,6 @@ def source_hash(task: ImageTask, regions: Sequence[float] = ()) -> str:
     return content_hash(json.dumps(parts, sort_keys=True, default=str).encode())
 
 
-def check_utf8(name: str) -> None:
-    """Stores keep paths as UTF-8 text; a file name with undecodable bytes cannot be one."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInputError("the file name is not valid UTF-8; rename the file") from exc
-
-
 REGION_SOURCE = "region"
 
 
@@ -137,7 +129,6 @@ class Preparer:
     def __call__(self, task: ImageTask) -> Outcome:
         path = task.uri
         try:
-            check_utf8(path)
             return self._prepare(task, path)
         except PixseekError as exc:
             return Failed(Failure(path, str(exc)))

@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
+from pixseek.core.paths import stored_path
 from pixseek.core.records import BoxTuple
 from pixseek.imaging.decode import DEFAULT_MAX_FILE_BYTES, read_image_bytes
 
@@ -59,11 +60,12 @@ class ImageTask:
 
 
 def absolute_uri(path: Path) -> str:
-    """The resolved absolute path; a broken link or a symlink loop keeps its own path."""
+    """The resolved absolute path, as stored text (see :mod:`pixseek.core.paths`); a broken
+    link or a symlink loop keeps its own path."""
     try:
-        return str(path.resolve())
+        return stored_path(str(path.resolve()))
     except (OSError, RuntimeError):
-        return os.path.abspath(path)
+        return stored_path(os.path.abspath(path))
 
 
 def sample_files(source: Source, limit: int = 48, look_at: int = 400) -> list[Path]:

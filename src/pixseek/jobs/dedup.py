@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +25,7 @@ from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
 from pixseek.core.errors import InvalidInputError
 from pixseek.core.filters import Filter
+from pixseek.core.paths import local_path
 from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
 from pixseek.stores.knn import neighbours
@@ -126,7 +126,7 @@ def perceptual_hash(path: str) -> int | None:
     from pixseek.imaging.decode import DecodeOptions, load_image_file
 
     try:
-        image = load_image_file(Path(path), DecodeOptions(draft_size=256))
+        image = load_image_file(local_path(path), DecodeOptions(draft_size=256))
     except (ImageDecodeError, OSError):
         return None
     return image_phash(image)
@@ -227,7 +227,7 @@ def _phash_links(
 
 def _age(record: Record) -> float:
     try:
-        return os.stat(record.path).st_mtime
+        return os.stat(local_path(record.path)).st_mtime
     except OSError:
         return float("inf")
 

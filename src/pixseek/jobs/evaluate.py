@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from pixseek.collection.index import Index
+from pixseek.core.paths import local_path
 from pixseek.imaging.decode import load_image_file
 from pixseek.models.base import Embedder, Vectors
 from pixseek.training.data import DEFAULT_TEMPLATES, Pair
@@ -53,7 +53,7 @@ def _image_vectors(
         stored = index.store.get_vectors(list(ids))
         return np.stack([stored[i] for i in ids])
     paths = {p.image_id: p.path for p in pairs}
-    return embedder.embed_images([load_image_file(Path(paths[i])) for i in ids])
+    return embedder.embed_images([load_image_file(local_path(paths[i])) for i in ids])
 
 
 def evaluate(

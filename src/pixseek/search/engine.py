@@ -7,7 +7,6 @@ stored vectors; relevance feedback moves the vector (Rocchio).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -15,6 +14,7 @@ from PIL import Image
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
 from pixseek.core.errors import EmptyQueryError, ImageDecodeError, InvalidInputError, UnknownIdError
+from pixseek.core.paths import local_path
 from pixseek.core.query import (
     Feedback,
     ImageQuery,
@@ -36,7 +36,7 @@ def _load_collection_image(collection: Collection, image_id: str) -> Image.Image
     if record.kind != "image":
         raise InvalidInputError(f"{image_id!r} is an object; draw boxes on images")
     try:
-        return load_image_file(Path(record.path))
+        return load_image_file(local_path(record.path))
     except ImageDecodeError as exc:
         raise ImageDecodeError(f"the file of image {image_id!r} is unreadable: {exc}") from exc
 

@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from pixseek.core.errors import InvalidInputError
+from pixseek.core.paths import local_path
 from pixseek.imaging.decode import load_image_file
 from pixseek.models.hf_clip.policy import TextPolicy
 from pixseek.training.data import Pair
@@ -88,7 +89,7 @@ class _Tensors:
 
         self.image_index = {i: n for n, i in enumerate(dict.fromkeys(p.image_id for p in pairs))}
         paths = {p.image_id: p.path for p in pairs}
-        images = [load_image_file(Path(paths[i])) for i in self.image_index]
+        images = [load_image_file(local_path(paths[i])) for i in self.image_index]
         pixels = processor.image_processor(images=images, return_tensors="np")["pixel_values"]
         self.pixels = torch.from_numpy(np.asarray(pixels, dtype=np.float32))
         self.text_index = {t: n for n, t in enumerate(dict.fromkeys(p.text for p in pairs))}

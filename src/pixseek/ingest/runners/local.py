@@ -19,6 +19,7 @@ from typing import TypeVar
 from pixseek.collection.collection import Collection
 from pixseek.collection.failures import Failure
 from pixseek.core.filters import Filter
+from pixseek.core.paths import local_path
 from pixseek.ingest.options import DEFAULT_INGEST, IngestOptions, IngestReport, NoProgress, Progress
 from pixseek.ingest.stages import Failed, Prepared, Preparer, Skipped
 from pixseek.ingest.tasks import Source
@@ -140,7 +141,7 @@ def remove_missing(
     kept = [Path(folder).resolve() for folder in keep]
     gone = []
     for record in collection.records(Filter.where({"kind": "image"})):
-        path = Path(record.path)
+        path = local_path(record.path)
         if record.path in seen or any(path.is_relative_to(k) for k in kept):
             continue
         if any(path.is_relative_to(f) for f in folders):

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 from pixseek.collection.collection import Collection
 from pixseek.core.filters import Filter
+from pixseek.core.paths import local_path
 from pixseek.core.records import Record
 from pixseek.imaging.decode import read_image_bytes
 from pixseek.ingest.stages import REGION_SOURCE
@@ -48,7 +48,7 @@ class CatalogSource:
                 metadata["label"] = image.label
             yield ImageTask(
                 uri=image.path,
-                read=partial(read_image_bytes, Path(image.path)),
+                read=partial(read_image_bytes, local_path(image.path)),
                 metadata=metadata,
                 objects=tuple(objects.get(image.id, ())),
                 expected_size=(image.width, image.height),
