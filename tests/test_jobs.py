@@ -227,3 +227,27 @@ def test_a_folder_collection_holds_out_a_split_for_evaluation(tmp_path, tiny_mod
     # the split follows the content: the same run again changes nothing
     assert main([*index, *model]) == 0
     assert "indexed 0 images" in capsys.readouterr().out
+
+
+class AngleEmbedder(KeyedEmbedder):
+    """Red turns the vector: 0, 100 and 200 of red are 24° apart (cos 0.92), A to C 47°."""
+
+    def embed_image_batch(self, images):  # type: ignore[no-untyped-def]
+        angles = [np.radians(np.asarray(i, np.float32)[..., 0].mean() / 255 * 60) for i in images]
+        return np.asarray([[np.cos(a), np.sin(a), 0.0] for a in angles], np.float32)
+
+
+def test_duplicates_do_not_chain(tmp_path, capsys) -> None:
+    folder = tmp_path / "chain"
+    folder.mkdir()
+    sizes = {"a": (80, 60), "b": (60, 40), "c": (60, 40)}
+    for name, red in {"a": 0, "b": 100, "c": 200}.items():
+        Image.new("RGB", sizes[name], (red, 90, 90)).save(folder / f"{name}.png")
+    collection = open_collection(tmp_path / "c", embedder=AngleEmbedder(TEXTS), create=True)
+    ingest(collection, FolderSource([folder]))
+    args = ["duplicates", "--collection", str(tmp_path / "c"), "--tiers", "embedding"]
+    assert main([*args, "--threshold", "0.9", "--json"]) == 0
+    groups = json.loads(capsys.readouterr().out)
+    names = [sorted(Path(m["path"]).name for m in g["members"]) for g in groups]
+    assert names == [["a.png", "b.png"]]  # c is like b, not like the keeper a
+    assert next(m for m in groups[0]["members"] if m["keeper"])["path"].endswith("a.png")

@@ -7,8 +7,9 @@
   neighbours (:func:`pixseek.stores.knn.neighbours`: exact up to 50k images, an IVF
   index beyond).
 
-Links of every tier join images into connected components; each group suggests a keeper:
-the largest image, then the oldest file, then the smallest id.
+Links of every tier form groups around keepers (the largest image, then the oldest file,
+then the smallest id): every member of a group is linked to its keeper itself, so a chain
+of similar images does not join unlike ones.
 """
 
 from __future__ import annotations
@@ -233,36 +234,48 @@ def _age(record: Record) -> float:
 
 
 def _groups(records: Sequence[Record], links: Links) -> list[Group]:
+    """Groups around keepers, without chaining: every member is linked to its keeper itself
+    (the keeper shows its strongest link in the group).
+
+    Images are taken best first (largest, then oldest file, then smallest id); an image not
+    yet in a group becomes the keeper of the images it links to that are not in one either.
+    A~B and B~C with A and C unlike put C in no group of A's.
+    """
     a, b, tiers = links.arrays()
-    scores = links.scores()
     if not len(a):
         return []
-    labels = components(len(records), a, b)
-    sizes = np.bincount(labels)
-    best: dict[int, tuple[int, float]] = {}  # row -> (tier rank, score) of its strongest link
+    strongest: dict[tuple[int, int], tuple[int, float]] = {}  # pair -> (tier rank, score)
+    neighbours: dict[int, set[int]] = {}
     for row, other, tier, score in zip(
-        a.tolist(), b.tolist(), tiers.tolist(), scores.tolist(), strict=True
+        a.tolist(), b.tolist(), tiers.tolist(), links.scores().tolist(), strict=True
     ):
-        for r in (row, other):
-            current = best.get(r)
-            if current is None or (tier, -score) < (current[0], -current[1]):
-                best[r] = (tier, score)
-    members: dict[int, list[int]] = {}
-    for row in best:
-        if sizes[labels[row]] > 1:
-            members.setdefault(int(labels[row]), []).append(row)
+        pair = (min(row, other), max(row, other))
+        current = strongest.get(pair)
+        if current is None or (tier, -score) < (current[0], -current[1]):
+            strongest[pair] = (tier, score)
+        neighbours.setdefault(row, set()).add(other)
+        neighbours.setdefault(other, set()).add(row)
+    order = sorted(
+        neighbours,
+        key=lambda r: (-records[r].width * records[r].height, _age(records[r]), records[r].id),
+    )
+    placed: set[int] = set()
     groups = []
-    for rows in members.values():
-        keeper = min(
-            rows,
-            key=lambda r: (-records[r].width * records[r].height, _age(records[r]), records[r].id),
+    for keeper in order:
+        if keeper in placed:
+            continue
+        joined = sorted(
+            (r for r in neighbours[keeper] if r not in placed), key=lambda r: records[r].id
         )
-        groups.append(
-            Group(
-                [
-                    Member(records[r], r == keeper, TIERS[best[r][0]], round(best[r][1], 6))
-                    for r in sorted(rows, key=lambda r: (r != keeper, records[r].id))
-                ]
-            )
-        )
+        if not joined:
+            continue
+        placed.update([keeper, *joined])
+        found = {row: strongest[(min(keeper, row), max(keeper, row))] for row in joined}
+        tier, score = min(found.values(), key=lambda link: (link[0], -link[1]))
+        members = [Member(records[keeper], True, TIERS[tier], round(score, 6))]
+        members += [
+            Member(records[row], False, TIERS[t], round(value, 6))
+            for row, (t, value) in found.items()
+        ]
+        groups.append(Group(members))
     return sorted(groups, key=lambda g: (-len(g.members), g.keeper.record.id))
