@@ -209,13 +209,13 @@ def test_api_key(settings, tiny_model) -> None:
 
 def test_hit_fields_come_from_the_record(client, filled) -> None:
     """One definition of a record's fields: API hits, records and export all follow it."""
-    from pixseek.core.records import PUBLIC_FIELDS
+    from pixseek.core.records import PUBLIC_FIELDS, RECORD_FIELDS
     from pixseek.jobs.export import export_schema
 
     schema = client.get("/openapi.json").json()["components"]["schemas"]
     assert set(schema["HitOut"]["properties"]) == {*PUBLIC_FIELDS, "score"}
     assert set(schema["RecordOut"]["properties"]) == set(PUBLIC_FIELDS)
-    assert export_schema(4).names == [*PUBLIC_FIELDS, "vector"]
+    assert export_schema(4).names == [*RECORD_FIELDS, "split", "outcome", "tags", "vector"]
     hit = client.post("/collections/demo/search", json={"text": "frame", "kind": "object"})
     frame = next(h for h in hit.json()["hits"] if h["label"] == "frame")
     assert frame["confidence"] == 0.7 and "score" in frame

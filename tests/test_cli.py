@@ -219,3 +219,188 @@ def test_failed_files_show_in_the_summary_and_info(tmp_path, photo_folder, tiny_
     assert "1 failed" in result.stdout and "broken.png" in result.stdout
     assert "failures:   1" in run_process("info", "--collection", col).stdout
     assert Path(col / "pixseek.json").is_file()
+
+
+def search_ids(capsys, collection: Path, where: str) -> set[str]:  # type: ignore[no-untyped-def]
+    hits = json.loads(
+        pixseek(
+            capsys,
+            "search",
+            "x",
+            "--collection",
+            collection,
+            "-k",
+            "20",
+            "--where",
+            where,
+            "--json",
+        )
+    )
+    return {hit["id"] for hit in hits}
+
+
+def test_where_takes_or_in_and_parentheses(indexed, capsys) -> None:
+    warm = search_ids(capsys, indexed, "label=warm")
+    cool = search_ids(capsys, indexed, "label=cool")
+    assert len(warm) == 2 and len(cool) == 4
+    assert search_ids(capsys, indexed, "label=warm or label=cool") == warm | cool
+    assert search_ids(capsys, indexed, "label in (warm, cool)") == warm | cool
+    assert search_ids(capsys, indexed, "label not in (cool)") == warm
+    assert search_ids(capsys, indexed, "label=warm,cool") == warm | cool
+    one = sorted(cool)[0]
+    assert search_ids(capsys, indexed, f"label=warm or label=cool and id={one}") == warm | {one}
+    assert search_ids(capsys, indexed, f"(label=warm or label=cool) and id={one}") == {one}
+    assert search_ids(capsys, indexed, "kind=object or label=nothing") == set()
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("label=warm and", "nothing after 'and'"),
+        ("label=warm or", "nothing after 'or'"),
+        ("or label=warm", "'or' needs a condition before it"),
+        ("label<warm", "unknown operator '<'"),
+        ("label ~ warm", "unknown operator '~'"),
+        ("colour=red or label=warm", "filterable fields: kind, label"),
+        ("label=", "a value of 'label' is missing"),
+        ("label=warm,", "a value of 'label' is missing"),
+        ("label in ()", "a value of 'label' is missing"),
+        ("label in warm", "with parentheses"),
+        ("(label=warm or label=cool", "without its ')'"),
+        ("label=warm split=val", "join them with 'and' or 'or'"),
+    ],
+)
+def test_where_refuses_what_it_cannot_read(indexed, capsys, where, message) -> None:
+    code = main(["search", "x", "--collection", str(indexed), "--where", where])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.startswith("pixseek: invalid input: cannot parse filter")
+    assert message in captured.err
+    if "filterable fields" not in message:
+        assert "FIELD in (VALUE, ...)" in captured.err  # says what is accepted
+
+
+def console_script() -> list[str]:
+    script = Path(sys.executable).with_name("pixseek")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "pixseek.cli"]
+
+
+def test_a_reader_that_closes_early_gets_no_traceback(indexed) -> None:
+    """``pixseek search ... | head``: the pipe closes before the results are written."""
+    process = subprocess.Popen(
+        [*console_script(), "search", "red", "--collection", str(indexed), "-k", "6"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=300) == 1
+    assert errors == "", errors
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet", ".CSV"])
+def test_export_writes_the_format_its_extension_names(indexed, tmp_path, capsys, suffix) -> None:
+    import csv
+    import dataclasses
+
+    import numpy as np
+
+    from pixseek.collection import open_collection
+
+    store = open_collection(indexed).index().store
+    records, vectors = next(iter(store.scan(with_vectors=True)))
+    assert vectors is not None
+    marked = dataclasses.replace(
+        records[0], metadata={"split": "val", "outcome": "FN", "tags": ["a", "b"], "n": 3}
+    )
+    store.upsert([marked], vectors[:1])
+    out = tmp_path / f"records{suffix}"
+    assert f"wrote 6 records to {out}" in pixseek(capsys, "export", out, "--collection", indexed)
+    if suffix == ".parquet":
+        rows = pq.read_table(out).to_pylist()
+    elif suffix == ".jsonl":
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+    else:
+        assert out.read_bytes()[:4] != b"PAR1"
+        with out.open(newline="") as file:
+            rows = list(csv.DictReader(file))
+    assert len(rows) == 6
+    row = next(r for r in rows if r["id"] == marked.id)
+    expected = {"split": "val", "outcome": "FN", "label": marked.label, "path": marked.path}
+    assert {name: row[name] for name in expected} == expected
+    assert {"content_hash", "source_hash", "kind", "image_id", "box", "metadata"} <= set(row)
+    tags, metadata, vector = row["tags"], row["metadata"], row["vector"]
+    if suffix != ".jsonl":  # Parquet and CSV keep metadata as JSON text
+        metadata = json.loads(metadata)
+    if suffix in {".csv", ".CSV"}:  # lists are JSON text in their cells
+        tags, vector = json.loads(tags), json.loads(vector)
+    assert tags == ["a", "b"] and metadata["n"] == 3
+    assert np.array_equal(np.asarray(vector, dtype=np.float32), vectors[0])
+
+
+def test_export_refuses_an_extension_it_cannot_write(indexed, tmp_path, capsys) -> None:
+    out = tmp_path / "records.txt"
+    assert main(["export", str(out), "--collection", str(indexed)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot tell the export format from 'records.txt'" in err
+    assert ".parquet, .csv, .jsonl" in err
+    assert not list(tmp_path.glob("records*"))
+
+
+def index_announces_the_wait() -> bool:
+    import inspect
+
+    from pixseek.cli import ingest
+
+    return "announce_writer_wait" in inspect.getsource(ingest.run_index)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["optimize"],
+        pytest.param(
+            ["index", "PHOTOS", "--quiet"],
+            marks=pytest.mark.skipif(
+                not index_announces_the_wait(),
+                reason="run_index does not call announce_writer_wait",
+            ),
+        ),
+    ],
+)
+def test_a_second_writer_says_it_waits(indexed, photo_folder, command) -> None:
+    import queue
+    import threading
+
+    from pixseek.collection import open_collection
+
+    argv = [str(photo_folder) if a == "PHOTOS" else a for a in command]
+    holder = open_collection(indexed)
+    lines: queue.Queue[str] = queue.Queue()
+    with holder.writing():
+        process = subprocess.Popen(
+            [*console_script(), *argv, "--collection", str(indexed)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+        stderr = process.stderr
+        assert stderr is not None
+        reader = threading.Thread(target=lambda: [lines.put(line) for line in stderr])
+        reader.start()
+        try:
+            first = lines.get(timeout=240)
+        except queue.Empty:
+            process.kill()
+            raise AssertionError("the second writer said nothing while it waited") from None
+        assert "waiting for another writer" in first and str(indexed) in first
+        assert process.poll() is None  # it still waits while the lock is held
+    assert process.wait(timeout=300) == 0
+    reader.join()
+    assert process.stdout is not None
+    assert "waiting" not in "".join(lines.queue)  # said once, before waiting
+    done = process.stdout.read()
+    assert ("optimized" if command[0] == "optimize" else "indexed ") in done

@@ -22,9 +22,18 @@ from pixseek.stores.registry import open_store
 def test_filter_sql_and_escaping() -> None:
     flt = Filter.parse("label='it''s',cat and split!=train")
     assert to_sql(flt) == (
-        "label IN ('it''''s', 'cat') AND (split IS NULL OR split NOT IN ('train'))"
+        "label IN ('it''s', 'cat') AND (split IS NULL OR split NOT IN ('train'))"
     )
     assert to_sql(Filter.parse("tags=a")) == "array_has_any(tags, ['a'])"
+    assert to_sql(Filter.parse("label=a and split=b or tags in (x, 'y z')")) == (
+        "((label IN ('a') AND split IN ('b')) OR (array_has_any(tags, ['x', 'y z'])))"
+    )
+    assert to_sql(Filter.parse("label=traffic light or path=/p/img (1).jpg")) == (
+        "((label IN ('traffic light')) OR (path IN ('/p/img (1).jpg')))"
+    )
+    assert to_sql(Filter.parse("(label=a or label=b) and kind not in (object)")) == (
+        "((label IN ('a')) OR (label IN ('b'))) AND (kind IS NULL OR kind NOT IN ('object'))"
+    )
     with pytest.raises(InvalidFilterError, match="filterable fields"):
         Filter.parse("colour=red")
     with pytest.raises(InvalidFilterError, match="cannot parse"):

@@ -61,6 +61,19 @@ def test_a_store_that_breaks_the_contract_is_caught(tmp_path: Path) -> None:
         )
 
 
+def test_milvus_expressions_of_or_in_and_groups() -> None:
+    from pixseek.core.filters import Filter
+    from pixseek.stores.milvus.expr import to_expr
+
+    assert to_expr(Filter.parse("""label=a and split!=b or tags in (x, 'y"z')""")) == (
+        """(((label in ["a"]) and (split not in ["b"])) or """
+        """((array_contains_any(tags, ["x", "y\\"z"]))))"""
+    )
+    assert to_expr(Filter.parse("(label=a or label=b) and kind=image")) == (
+        """(((label in ["a"])) or ((label in ["b"]))) and (kind in ["image"])"""
+    )
+
+
 def test_unknown_store_scheme_is_a_clear_error(tmp_path: Path) -> None:
     from pixseek.core.errors import UnknownBackendError
 

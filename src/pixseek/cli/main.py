@@ -11,6 +11,7 @@ Every command has its own --help.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -91,10 +92,21 @@ def run(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(sys.argv[1:] if argv is None else argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        _silence_stdout()
+        return 1
+
+
+def _main(argv: Sequence[str]) -> int:
     from pixseek.core.errors import InvalidInputError, PixseekError
 
     try:
-        return run(sys.argv[1:] if argv is None else argv)
+        return run(argv)
     except PixseekError as exc:
         kind = "invalid input" if isinstance(exc, InvalidInputError) else "error"
         print(f"pixseek: {kind}: {exc}", file=sys.stderr)
@@ -102,6 +114,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pixseek: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """The reader of stdout went away (``pixseek ... | head``): drop the rest quietly.
+
+    Python flushes stdout once more at exit; pointing it at devnull keeps that flush
+    from raising a second BrokenPipeError.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -22,8 +22,14 @@ def register(commands: Any) -> None:
     add_collection(optimize)
     optimize.set_defaults(handler=run_optimize)
 
-    export = commands.add_parser("export", help="write records and vectors to Parquet")
-    export.add_argument("out", type=Path, help="the .parquet file to write")
+    export = commands.add_parser(
+        "export",
+        help="write records and vectors to Parquet, CSV or JSON Lines",
+        description="Write every record (all its fields, the filter columns and the vector) "
+        "to OUT. The extension chooses the format: .parquet, .csv (lists, metadata and the "
+        "vector as JSON text in their cells) or .jsonl (one JSON object per line).",
+    )
+    export.add_argument("out", type=Path, help="the .parquet, .csv or .jsonl file to write")
     add_collection(export)
     export.set_defaults(handler=run_export)
 
@@ -39,17 +45,20 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from pixseek.collection import open_collection
-    from pixseek.jobs.export import export_parquet
+    from pixseek.jobs.export import export_format, export_records
 
-    count = export_parquet(open_collection(args.collection), args.out)
+    export_format(args.out)  # refuse an unknown extension before opening the collection
+    count = export_records(open_collection(args.collection), args.out)
     print(f"wrote {count} records to {args.out}")
     return 0
 
 
 def run_optimize(args: argparse.Namespace) -> int:
+    from pixseek.cli.render import announce_writer_wait
     from pixseek.collection import open_collection
 
     collection = open_collection(args.collection)
+    announce_writer_wait(collection)
     with collection.writing():
         for name, index in sorted(collection.indexes.items()):
             index.store.persist()

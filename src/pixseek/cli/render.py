@@ -1,4 +1,4 @@
-"""Rendering for the CLI: hit tables, info summaries and a tqdm progress bar."""
+"""Rendering for the CLI: hit tables, info summaries, progress bars and notices."""
 
 from __future__ import annotations
 
@@ -9,9 +9,29 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from pixseek.collection.collection import CollectionInfo
+    from pixseek.collection.collection import Collection, CollectionInfo
     from pixseek.core.records import Hit
     from pixseek.ingest.options import IngestReport
+
+
+def announce_writer_wait(collection: Collection, stream: TextIO | None = None) -> bool:
+    """Say so when another writer holds the collection's write lock.
+
+    Call it just before a command takes the lock: the command then waits for the other
+    writer as usual, and the user knows why nothing moves. Returns whether it was busy.
+    """
+    from pixseek.core.errors import CollectionBusyError
+
+    try:
+        with collection.writing(timeout=0):
+            return False
+    except CollectionBusyError:
+        print(
+            f"pixseek: waiting for another writer to finish with {collection.root} ...",
+            file=stream or sys.stderr,
+            flush=True,
+        )
+        return True
 
 
 def hits_json(hits: Sequence[Hit]) -> str:

@@ -80,6 +80,39 @@ def check_search_is_exact_cosine_and_filters_keep_k(open_store: OpenStore) -> No
     assert len(not_dog) == 30 and all(r.label == "cat" for r, _ in not_dog)
 
 
+def check_filters_with_or_in_and_groups(open_store: OpenStore) -> None:
+    """``or`` (``and`` binding tighter), ``in`` lists and parentheses, in every operation."""
+    store = open_store(DIM)
+    rows, vectors = sample(48)
+    store.upsert(rows, vectors)
+    cases: dict[str, Callable[[Record], bool]] = {
+        "label=dog and split=val or tags in (t1, t2) and kind=image": lambda r: (
+            (r.label == "dog" and r.split == "val")
+            or (bool({"t1", "t2"} & set(r.tags)) and r.kind == "image")
+        ),
+        "(label=cat or tags=t0) and split=train": lambda r: (
+            (r.label == "cat" or "t0" in r.tags) and r.split == "train"
+        ),
+        "id in (r1, r2, r47) or kind=object and label not in (dog)": lambda r: (
+            r.id in {"r1", "r2", "r47"} or (r.kind == "object" and r.label != "dog")
+        ),
+    }
+    for expression, keep in cases.items():
+        flt = Filter.parse(expression)
+        expected = {r.id for r in rows if keep(r)}
+        assert expected and len(expected) < len(rows), expression  # the case tells apart
+        assert store.count(flt) == len(expected), (expression, store.count(flt), len(expected))
+        found = {r.id for r, _ in store.search(vectors[0], len(rows), flt)}
+        assert found == expected, (expression, sorted(found ^ expected))
+        scanned = {r.id for batch, _ in store.scan(flt) for r in batch}
+        assert scanned == expected, (expression, sorted(scanned ^ expected))
+    either = Filter.where({"label": "cat"}).or_(Filter.where({"id": ["r0", "r2"]}))
+    store.delete_where(either)
+    assert sorted(r.id for batch, _ in store.scan() for r in batch) == sorted(
+        r.id for r in rows if r.label == "dog" and r.id not in {"r0", "r2"}
+    )
+
+
 def check_scan_streams_everything_with_vectors(open_store: OpenStore) -> None:
     store = open_store(DIM)
     rows, vectors = sample(25)
@@ -131,6 +164,7 @@ def check_drop_removes_the_table(open_store: OpenStore) -> None:
 CHECKS: tuple[Callable[[OpenStore], None], ...] = (
     check_upsert_get_count_delete,
     check_search_is_exact_cosine_and_filters_keep_k,
+    check_filters_with_or_in_and_groups,
     check_scan_streams_everything_with_vectors,
     check_refuses_vectors_of_another_dimension,
     check_persists_and_reopens,

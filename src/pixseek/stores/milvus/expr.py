@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from pixseek.core.filters import LIST_FIELDS, Filter
+from pixseek.core.filters import LIST_FIELDS, AnyOf, Clause, Condition, Filter
 
 
 def literal_list(values: Sequence[str]) -> str:
@@ -19,13 +19,23 @@ def literal_list(values: Sequence[str]) -> str:
 def to_expr(flt: Filter | None) -> str:
     if not flt:
         return ""
-    clauses = []
-    for condition in flt.conditions:
-        values = literal_list(condition.values)
-        if condition.field in LIST_FIELDS:
-            clause = f"array_contains_any({condition.field}, {values})"
-            clauses.append(f"not {clause}" if condition.negate else clause)
-        else:
-            operator = "not in" if condition.negate else "in"
-            clauses.append(f"{condition.field} {operator} {values}")
-    return " and ".join(f"({clause})" for clause in clauses)
+    return _conjunction(flt)
+
+
+def _conjunction(flt: Filter) -> str:
+    return " and ".join(f"({_clause(clause)})" for clause in flt.conditions)
+
+
+def _clause(clause: Clause) -> str:
+    if isinstance(clause, AnyOf):
+        return " or ".join(f"({_conjunction(option)})" for option in clause.options)
+    return _condition(clause)
+
+
+def _condition(condition: Condition) -> str:
+    values = literal_list(condition.values)
+    if condition.field in LIST_FIELDS:
+        clause = f"array_contains_any({condition.field}, {values})"
+        return f"not {clause}" if condition.negate else clause
+    operator = "not in" if condition.negate else "in"
+    return f"{condition.field} {operator} {values}"
