@@ -11,25 +11,62 @@ const state = {
   negatives: [],          // ids marked not relevant
   offset: 0,
   pageSize: 40,
+  total: 0,               // images in the gallery's last page request
+  report: null,           // the last slice metrics, re-rendered when a column is sorted
+  sort: { key: "truth", descending: true },
+  view: 0,                // bumped by each gallery page or search: late answers to older ones are dropped
 };
 const $ = (id) => document.getElementById(id);
 
-function apiKey() { return localStorage.getItem("pixseek-api-key") || ""; }
+// The API key is kept for this browser tab only (sessionStorage), and asked for in a form.
+const KEY = "pixseek-api-key";
+localStorage.removeItem(KEY);   // never kept across sessions
+function apiKey() { return sessionStorage.getItem(KEY) || ""; }
+
+let keyWanted = null;           // one pending question, shared by every request that got a 401
+
+function askForKey(rejected) {
+  if (!keyWanted) {
+    keyWanted = new Promise((resolve) => {
+      $("key-message").textContent = rejected
+        ? "That key was not accepted. Enter this server's API key."
+        : "This server needs an API key.";
+      $("key-input").value = "";
+      $("key-overlay").hidden = false;
+      $("key-input").focus();
+      $("key-form").onsubmit = (event) => {
+        event.preventDefault();
+        const key = $("key-input").value.trim();
+        if (!key) return;
+        sessionStorage.setItem(KEY, key);
+        $("key-overlay").hidden = true;
+        $("key-input").value = "";
+        keyWanted = null;
+        resolve();
+      };
+    });
+  }
+  return keyWanted;
+}
 
 async function api(path, options = {}) {
-  const headers = Object.assign({}, options.headers || {});
-  if (apiKey()) headers["Authorization"] = "Bearer " + apiKey();
-  const response = await fetch(path, Object.assign({}, options, { headers }));
-  if (response.status === 401) {
-    const key = window.prompt("This server needs an API key:");
-    if (key) { localStorage.setItem("pixseek-api-key", key); return api(path, options); }
+  for (;;) {
+    const sent = apiKey();
+    const headers = Object.assign({}, options.headers || {});
+    if (sent) headers["Authorization"] = "Bearer " + sent;
+    const response = await fetch(path, Object.assign({}, options, { headers }));
+    if (response.status === 401) {
+      // a key that changed while this request was on its way is tried before asking again
+      if (apiKey() === sent) await askForKey(Boolean(sent));
+      continue;
+    }
+    if (!response.ok) {
+      let detail = response.statusText;
+      try { const body = await response.json(); detail = body.detail || detail; } catch (e) { /* not json */ }
+      throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+    }
+    return response;
   }
-  if (!response.ok) {
-    let detail = response.statusText;
-    try { const body = await response.json(); detail = body.detail || detail; } catch (e) { /* not json */ }
-    throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
-  }
-  return response;
 }
 
 async function json(path, body) {
@@ -45,6 +82,8 @@ async function loadImage(img, path) {
     img.src = URL.createObjectURL(blob);
   } catch (error) { img.alt = "unavailable"; }
 }
+
+function plural(n, word) { return `${n} ${word}${n === 1 ? "" : "s"}`; }
 
 function status(text, isError = false) {
   $("status").textContent = text;
@@ -71,6 +110,7 @@ async function loadCollections(selected) {
   if (!collections.length) {
     state.collection = null;
     showEmpty("No collections yet: upload images to start one.");
+    showDetectorTools(false);
     status("");
     return;
   }
@@ -78,6 +118,7 @@ async function loadCollections(selected) {
     ? selected : collections[0].name;
   select.value = state.collection;
   await loadLabels();
+  checkPredictions();
   await showGallery(0);
 }
 
@@ -132,14 +173,58 @@ function card(record, score) {
   label.textContent = record.label || "";
   const actions = document.createElement("span");
   actions.className = "actions";
+  if (record.source) div.dataset.source = record.source;
   actions.append(
     button("More like this", "up", () => feedback(record.id, true)),
     button("Less like this", "down", () => feedback(record.id, false)),
     button("Draw a box", "draw", () => openViewer(record)),
   );
-  meta.append(kind, label, actions);
+  meta.append(kind, ...sourceBadges(record), label, actions);
   div.appendChild(meta);
   return div;
+}
+
+// Ground truth and a detector's predictions of the same thing look alike: badges tell them
+// apart, with the prediction's confidence and how each was matched (TP, FP, FN, ...).
+const OUTCOMES = {
+  TP: { text: "TP", pred: "correct: matches a ground-truth box of its class (IoU ≥ 0.5)",
+        gt: "found: a prediction of its class matches it (IoU ≥ 0.5)" },
+  FP: { text: "FP", pred: "false positive: matches no ground-truth box", gt: "false positive" },
+  FN: { text: "FN", pred: "missed", gt: "missed: no prediction of its class matches it" },
+  wrong_class: { text: "wrong class", pred: "overlaps a ground-truth box of another class",
+                 gt: "predicted as another class" },
+  ignored: { text: "ignored", pred: "matches a crowd box: not counted",
+             gt: "crowd box: not counted" },
+};
+
+function badge(text, className, title) {
+  const span = document.createElement("span");
+  span.className = className;
+  span.textContent = text;
+  if (title) span.title = title;
+  return span;
+}
+
+function sourceBadges(record) {
+  if (record.kind !== "object" || !record.source) return [];
+  const badges = [];
+  if (record.source === "pred") {
+    const confidence = typeof record.confidence === "number" ? " " + record.confidence.toFixed(2) : "";
+    badges.push(badge("pred" + confidence, "source pred", "a detector's prediction, with its confidence"));
+  } else if (record.source === "gt") {
+    badges.push(badge("GT", "source gt", "ground truth: an annotated box"));
+  } else {
+    badges.push(badge(record.source, `source ${record.source}`,
+      record.source === "region" ? "a window of the image (no annotation)" : ""));
+  }
+  const outcome = record.metadata && record.metadata.outcome;
+  if (outcome) {
+    const known = OUTCOMES[outcome];
+    const role = record.source === "pred" ? "pred" : "gt";
+    badges.push(badge(known ? known.text : outcome, `outcome outcome-${outcome}`,
+      known ? known[role] : ""));
+  }
+  return badges;
 }
 
 function render(items, withScores) {
@@ -162,12 +247,15 @@ async function showGallery(offset) {
   $("more").hidden = true;
   $("empty").hidden = true;
   if (!state.collection) return;
+  const view = ++state.view;
   state.offset = Math.max(0, offset);
   const label = $("label").value;
   const params = new URLSearchParams({ offset: state.offset, limit: state.pageSize });
   if (label) params.set("label", label);
   try {
     const page = await json(`${base()}/images?${params}`);
+    if (view !== state.view) return;
+    state.total = page.total;
     if (!page.total && !label) {
       showEmpty(`${state.collection} has no images yet.`);
       status("");
@@ -179,8 +267,9 @@ async function showGallery(offset) {
       `${page.total ? state.offset + 1 : 0}–${state.offset + page.records.length} of ${page.total}`;
     $("prev").disabled = state.offset === 0;
     $("next").disabled = state.offset + page.records.length >= page.total;
-    status(label ? `${page.total} images with "${label}"` : `${page.total} images in ${state.collection}`);
-  } catch (error) { showError(error); }
+    status(label ? `${plural(page.total, "image")} with "${label}"`
+      : `${plural(page.total, "image")} in ${state.collection}`);
+  } catch (error) { if (view === state.view) showError(error); }
 }
 
 // The chip says what was searched: the typed text, or the image, object or region clicked.
@@ -226,12 +315,14 @@ async function runSearch(body, chip, more = false) {
   $("pager").hidden = true;
   $("empty").hidden = true;
   status("searching…");
+  const view = ++state.view;
   try {
     const { hits } = await json(base() + "/search", currentBody(body));
+    if (view !== state.view) return;
     render(hits, true);
     $("more").hidden = hits.length < state.k || state.k >= 1000;
-    status(`${hits.length} results`);
-  } catch (error) { showError(error); }
+    status(plural(hits.length, "result"));
+  } catch (error) { if (view === state.view) showError(error); }
 }
 
 // A typed phrase is one query. "+term" / "-term" split it only when written explicitly:
@@ -325,6 +416,7 @@ function closeViewer() {
   $("viewer-canvas").getContext("2d").clearRect(0, 0, 9999, 9999);
 }
 
+// Adding images works on any collection, new or not; with none yet, it starts "photos".
 async function upload(files) {
   if (!files.length) return;
   try {
@@ -335,12 +427,108 @@ async function upload(files) {
     }
     const form = new FormData();
     for (const file of files) form.append("files", file);
-    status(`uploading ${files.length} images…`);
-    await api(`/collections/${encodeURIComponent(name)}/images`, { method: "POST", body: form });
+    status(`adding ${plural(files.length, "image")} to ${name}…`);
+    const { ids } = await (await api(`/collections/${encodeURIComponent(name)}/images`,
+      { method: "POST", body: form })).json();
     $("empty").hidden = true;
+    $("query").value = "";
     await loadCollections(name);
+    if (state.collection === name && !$("status").classList.contains("error")) {
+      status(`Added ${plural(ids.length, "image")} to ${name}. ${plural(state.total, "image")} in ${name}`);
+    }
   } catch (error) { showError(error); }
 }
+
+// Searching by an outside image: chosen, pasted or dropped on the search bar. Big or unusual
+// files are re-encoded in the browser (at most 1024 px a side), others are sent as they are.
+const SENT_AS_IS = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp"];
+const MAX_QUERY_SIDE = 1024, MAX_QUERY_BYTES = 4 * 1024 * 1024;
+
+function readAsDataURL(blob) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(new Error("could not read the image"));
+    reader.readAsDataURL(blob);
+  });
+}
+
+async function queryImage(file) {
+  const url = URL.createObjectURL(file);
+  try {
+    const img = new Image();
+    img.src = url;
+    try { await img.decode(); } catch (error) { throw new Error(`${file.name || "this file"} is not an image this browser can read`); }
+    const scale = Math.min(1, MAX_QUERY_SIDE / Math.max(img.naturalWidth, img.naturalHeight));
+    if (scale === 1 && SENT_AS_IS.includes(file.type) && file.size <= MAX_QUERY_BYTES) {
+      return await readAsDataURL(file);
+    }
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(img.naturalWidth * scale));
+    canvas.height = Math.max(1, Math.round(img.naturalHeight * scale));
+    canvas.getContext("2d").drawImage(img, 0, 0, canvas.width, canvas.height);
+    return canvas.toDataURL("image/jpeg", 0.92);
+  } finally { URL.revokeObjectURL(url); }
+}
+
+function imageFile(transfer) {
+  if (!transfer) return null;
+  for (const item of transfer.items || []) {
+    if (item.kind === "file" && item.type.startsWith("image/")) return item.getAsFile();
+  }
+  return [...(transfer.files || [])].find((f) => f.type.startsWith("image/")) || null;
+}
+
+function carriesFiles(event) {
+  return Boolean(event.dataTransfer) && [...event.dataTransfer.types].includes("Files");
+}
+
+async function searchByImage(file, text) {
+  if (!file) { status("that is not an image file", true); return; }
+  if (!state.collection) { status("upload images first", true); return; }
+  try {
+    const data = await queryImage(file);
+    $("query").value = "";
+    await runSearch({ image: data }, { image: data, text });
+  } catch (error) { showError(error); }
+}
+
+const searchForm = $("search-form");
+searchForm.addEventListener("dragover", (event) => {
+  if (!carriesFiles(event)) return;
+  event.preventDefault();
+  event.dataTransfer.dropEffect = "copy";
+  searchForm.classList.add("dropping");
+});
+searchForm.addEventListener("dragleave", (event) => {
+  if (!searchForm.contains(event.relatedTarget)) searchForm.classList.remove("dropping");
+});
+searchForm.addEventListener("drop", (event) => {
+  searchForm.classList.remove("dropping");
+  if (!carriesFiles(event)) return;
+  event.preventDefault();
+  const file = imageFile(event.dataTransfer);
+  searchByImage(file, file ? `similar to ${file.name || "the dropped image"}` : "");
+});
+// a file dropped anywhere else must not replace the page
+window.addEventListener("dragover", (event) => { if (carriesFiles(event)) event.preventDefault(); });
+window.addEventListener("drop", (event) => {
+  if (!carriesFiles(event) || event.defaultPrevented) return;
+  event.preventDefault();
+  status("Drop an image on the search bar to search by it, or use “Add images” to add it.");
+});
+document.addEventListener("paste", (event) => {
+  if (!$("key-overlay").hidden) return;
+  const file = imageFile(event.clipboardData);
+  if (!file) return;              // a pasted text goes where texts go
+  event.preventDefault();
+  searchByImage(file, "similar to the pasted image");
+});
+$("image-query-input").addEventListener("change", (event) => {
+  const file = event.target.files[0];
+  event.target.value = "";        // the same file can be chosen again
+  if (file) searchByImage(file.type.startsWith("image/") ? file : null, `similar to ${file.name}`);
+});
 
 $("search-form").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -354,7 +542,9 @@ $("collection").addEventListener("change", async (event) => {
   state.collection = event.target.value;
   state.positives = []; state.negatives = [];
   $("feedback").hidden = true;
+  $("debug-panel").hidden = true;
   await loadLabels();
+  checkPredictions();
   showGallery(0);
 });
 $("label").addEventListener("change", () => (state.query ? runSearch(state.query) : showGallery(0)));
@@ -367,7 +557,11 @@ $("load-more").addEventListener("click", () => {
   runSearch(state.query || {}, undefined, true);
 });
 $("viewer-close").addEventListener("click", closeViewer);
-$("upload-input").addEventListener("change", (event) => upload([...event.target.files]));
+$("upload-input").addEventListener("change", (event) => {
+  const files = [...event.target.files];
+  event.target.value = "";
+  upload(files);
+});
 $("feedback-clear").addEventListener("click", () => {
   state.positives = []; state.negatives = [];
   $("feedback").hidden = true;
@@ -378,10 +572,102 @@ $("feedback-clear").addEventListener("click", () => {
 // blind spots (clusters of missed objects ranked by how much more often they fail).
 function fmt(value) { return value === null || value === undefined ? "–" : value.toFixed(3); }
 
-function cell(row, key) {
-  const inside = row[key], whole = row["whole_" + key];
-  const worse = inside !== null && whole !== null && inside < whole - 0.05;
-  return `<td class="${worse ? "worse" : ""}">${fmt(inside)}</td><td>${fmt(whole)}</td>`;
+// The detector tools need predictions (objects with source=pred). One filtered search from
+// any stored image (its stored vector: no model runs) tells whether the collection has any.
+function showDetectorTools(shown) {
+  $("measure-button").hidden = !shown;
+  $("blindspots-button").hidden = !shown;
+  if (!shown) $("debug-panel").hidden = true;
+}
+
+async function checkPredictions() {
+  const name = state.collection;
+  showDetectorTools(false);
+  let found = false;
+  try {
+    const page = await json(`${base()}/images?limit=1`);
+    if (page.records.length) {
+      const { hits } = await json(base() + "/search",
+        { image_id: page.records[0].id, kind: "object", k: 1, where: { source: "pred" } });
+      found = hits.length > 0;
+    }
+  } catch (error) { found = false; }
+  if (name === state.collection) showDetectorTools(found);
+}
+
+// The metrics table: each column sorts when its header is clicked (again: the other way).
+const METRIC_COLUMNS = [
+  { key: "label", text: "class", title: "class" },
+  { key: "truth", text: "objects", title: "ground-truth objects on these images" },
+  { key: "precision", text: "these", title: "precision on these images", group: "precision" },
+  { key: "whole_precision", text: "all", title: "precision on all images", group: "precision" },
+  { key: "recall", text: "these", title: "recall on these images", group: "recall" },
+  { key: "whole_recall", text: "all", title: "recall on all images", group: "recall" },
+  { key: "ap50", text: "these", title: "AP at IoU 0.5 on these images", group: "AP50" },
+  { key: "whole_ap50", text: "all", title: "AP at IoU 0.5 on all images", group: "AP50" },
+];
+
+function compareRows(key, descending) {
+  return (a, b) => {
+    const x = a[key], y = b[key];
+    const missingX = x === null || x === undefined, missingY = y === null || y === undefined;
+    if (missingX || missingY) return missingX - missingY;      // no value: always last
+    const order = typeof x === "string" ? x.localeCompare(y) : x - y;
+    return (descending ? -order : order) || a.label.localeCompare(b.label);
+  };
+}
+
+function sortBy(key) {
+  const sort = state.sort;
+  if (sort.key === key) sort.descending = !sort.descending;
+  else { sort.key = key; sort.descending = key !== "label"; }
+  renderMetrics();
+}
+
+function renderMetrics() {
+  const report = state.report, panel = $("debug-panel");
+  const summary = document.createElement("p");
+  summary.textContent = `On these ${report.images} images: mAP ${fmt(report.map)} ` +
+    `(all images ${fmt(report.whole_map)}), recall ${fmt(report.recall)} (all ${fmt(report.whole_recall)})`;
+  const table = document.createElement("table");
+  table.className = "metrics";
+  const head = table.createTHead();
+  const groups = head.insertRow(), names = head.insertRow();
+  const { key: sortKey, descending } = state.sort;
+  for (const column of METRIC_COLUMNS) {
+    const th = document.createElement("th");
+    th.dataset.key = column.key;
+    th.setAttribute("aria-sort", column.key !== sortKey ? "none" : descending ? "descending" : "ascending");
+    const b = button(column.text, "sort", () => sortBy(column.key));
+    b.title = `sort by ${column.title}`;
+    th.appendChild(b);
+    if (column.group) {
+      if (!column.key.startsWith("whole_")) {
+        const group = document.createElement("th");
+        group.colSpan = 2;
+        group.scope = "colgroup";
+        group.textContent = column.group;
+        groups.appendChild(group);
+      }
+      names.appendChild(th);
+    } else {
+      th.rowSpan = 2;
+      groups.appendChild(th);
+    }
+  }
+  const body = table.createTBody();
+  for (const row of report.classes.slice().sort(compareRows(sortKey, descending))) {
+    const tr = body.insertRow();
+    for (const column of METRIC_COLUMNS) {
+      const td = tr.insertCell();
+      const value = row[column.key];
+      td.textContent = column.key === "label" ? value : column.key === "truth" ? String(value) : fmt(value);
+      const whole = row["whole_" + column.key];
+      if (column.group && !column.key.startsWith("whole_") && typeof value === "number"
+          && typeof whole === "number" && value < whole - 0.05) td.className = "worse";
+    }
+  }
+  panel.replaceChildren(summary, table);
 }
 
 async function measure() {
@@ -389,18 +675,8 @@ async function measure() {
   panel.hidden = false;
   panel.textContent = "measuring…";
   try {
-    const report = await json(base() + "/slice", { query: currentBody(state.query || {}) });
-    const rows = report.classes.sort((a, b) => b.truth - a.truth).map((row) => {
-      const label = document.createElement("span");
-      label.textContent = row.label;
-      return `<tr><td>${label.innerHTML}</td><td>${row.truth}</td>${cell(row, "precision")}` +
-        `${cell(row, "recall")}${cell(row, "ap50")}</tr>`;
-    });
-    panel.innerHTML =
-      `<p>On these ${report.images} images: mAP ${fmt(report.map)} (all images ${fmt(report.whole_map)}), ` +
-      `recall ${fmt(report.recall)} (all ${fmt(report.whole_recall)})</p>` +
-      `<table><tr><th>class</th><th>objects</th><th>precision</th><th>all</th><th>recall</th>` +
-      `<th>all</th><th>AP50</th><th>all</th></tr>${rows.join("")}</table>`;
+    state.report = await json(base() + "/slice", { query: currentBody(state.query || {}) });
+    renderMetrics();
   } catch (error) { panel.textContent = error.message; }
 }
 
@@ -419,14 +695,22 @@ async function showBlindspots() {
       text.textContent = `lift ${spot.lift.toFixed(2)}: ${spot.errors} of ${spot.objects} missed` +
         ` (${Math.round(100 * spot.error_rate)}%), like “${spot.names.join("”, “")}”`;
       div.appendChild(text);
+      const crops = document.createElement("div");
+      crops.className = "crops";
       for (const record of spot.examples) {
+        const figure = document.createElement("figure");
+        figure.className = "crop";
+        figure.title = "search for objects like this";
         const img = document.createElement("img");
         img.alt = record.label || "object";
-        img.title = "search for objects like this";
-        loadImage(img, thumbnailPath(record, 96));
-        img.addEventListener("click", () => moreLikeThis(record));
-        div.appendChild(img);
+        loadImage(img, thumbnailPath(record, 224));
+        const caption = document.createElement("figcaption");
+        caption.textContent = record.label || "object";
+        figure.append(img, caption);
+        figure.addEventListener("click", () => moreLikeThis(record));
+        crops.appendChild(figure);
       }
+      div.appendChild(crops);
       panel.appendChild(div);
     }
   } catch (error) { panel.textContent = error.message; }
