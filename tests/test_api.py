@@ -175,9 +175,14 @@ def test_files_thumbnails_and_delete(client, filled, settings) -> None:
     assert file.status_code == 200 and file.content == png((200, 20, 20))
     thumb = client.get(f"/collections/demo/images/{red}/thumbnail", params={"size": 32})
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
-    assert Image.open(io.BytesIO(thumb.content)).size == (32, 21)
+    assert Image.open(io.BytesIO(thumb.content)).size == (60, 40)  # 32 is served at 64
+    same = client.get(f"/collections/demo/images/{red}/thumbnail", params={"size": 50})
+    assert same.content == thumb.content
     cached = list((settings.root / "demo" / "thumbnails").glob("*.jpg"))
     assert len(cached) == 1
+    small = client.get(f"/collections/demo/images/{red}/thumbnail", params={"size": 16})
+    assert small.status_code == 200
+    assert len(list((settings.root / "demo" / "thumbnails").glob("*.jpg"))) == 1
     assert (
         client.get(f"/collections/demo/images/{red}/thumbnail", params={"size": 5000}).status_code
         == 422

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -18,6 +19,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from pixseek.api import ServeSettings, create_app
+from pixseek.collection.collection import open_collection
 from tests.conftest import make_image
 from tests.serving import running_server
 from tests.test_api import b64, png
@@ -210,6 +212,177 @@ def test_label_filter_finds_images_by_their_objects(client) -> None:
     page = client.get("/collections/c/images", params={"label": "dog"}).json()
     assert page["total"] == 2 and {r["id"] for r in page["records"]} == set(ids[:2])
     assert client.get("/collections/c/images", params={"label": "cat"}).json()["total"] == 0
+
+
+def test_a_delete_waiting_for_a_writer_never_stalls_other_collections(client, settings) -> None:
+    for name in ("a", "b"):
+        assert client.post("/collections", json={"name": name}).status_code == 201
+        upload(client, name, (1, 2, 3))
+    writer = open_collection(settings.root / "a")  # another writer, as a CLI run would be
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+
+        def call(method: str, url: str, **kwargs):  # type: ignore[no-untyped-def]
+            # a guard against hanging forever, not a timing assertion
+            return pool.submit(client.request, method, url, **kwargs).result(timeout=120)
+
+        with writer.writing():
+            deleting = pool.submit(client.delete, "/collections/a")
+            # once its deletion has begun, "a" is gone for new requests
+            while call("GET", "/collections/a").status_code != 404:
+                assert not deleting.done(), deleting.result().text
+                time.sleep(0.05)
+            other = call("POST", "/collections/b/search", json={"text": "x"})
+            listed = call("GET", "/collections")
+            assert not deleting.done()  # still waiting for the writer
+        assert deleting.result().status_code == 204
+    assert other.status_code == 200 and len(other.json()["hits"]) == 1
+    assert listed.status_code == 200 and [c["name"] for c in listed.json()] == ["b"]
+    assert client.get("/collections/a").status_code == 404
+    for i in range(20):
+        assert client.get(f"/collections/unknown{i}").status_code == 404
+    # deleted and unknown names leave no state behind in the server
+    assert set(client.app.state.workspace._slots) == {"b"}  # type: ignore[attr-defined]
+
+
+def test_searches_racing_a_delete_get_a_whole_answer_or_404(client) -> None:
+    assert client.post("/collections", json={"name": "race"}).status_code == 201
+    upload(client, "race", *[(i * 40, 9, 9) for i in range(6)])
+    statuses: list[int] = []
+    searching = threading.Event()
+
+    def keep_searching() -> None:
+        for _ in range(500):
+            response = client.post("/collections/race/search", json={"text": "x", "k": 6})
+            statuses.append(response.status_code)
+            if response.status_code == 200:
+                assert len(response.json()["hits"]) == 6
+            searching.set()
+            if response.status_code != 200:
+                return
+
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        futures = [pool.submit(keep_searching) for _ in range(10)]
+        assert searching.wait(120)
+        deleted = client.delete("/collections/race")
+        for future in futures:
+            future.result()  # a dropped connection raises here
+    assert deleted.status_code == 204
+    assert set(statuses) == {200, 404}, sorted(set(statuses))
+
+
+class CountingSlots:
+    """The server's decode slots, counting how often a request takes one."""
+
+    def __init__(self, slots: threading.BoundedSemaphore) -> None:
+        self.slots = slots
+        self.taken = 0
+
+    def __enter__(self) -> None:
+        self.slots.acquire()
+        self.taken += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.slots.release()
+
+
+def sixteen_bit_png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("I;16", (width, height)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_every_route_that_decodes_an_image_takes_a_decode_slot(client) -> None:
+    assert client.post("/collections", json={"name": "c"}).status_code == 201
+    upload(client, "c", (200, 10, 10), (10, 200, 10))
+    slots = CountingSlots(client.app.state.decode_slots)  # type: ignore[attr-defined]
+    client.app.state.decode_slots = slots  # type: ignore[attr-defined]
+    image = b64(png((200, 10, 10)))
+    taken = []
+    for url, body, status in [
+        ("search", {"text": "x"}, 200),
+        ("search", {"image": image}, 200),
+        ("search", {"text": "x", "negatives": [{"image": image}]}, 200),
+        ("match", {"image": image}, 200),
+        ("classify", {"image": image}, 200),
+        ("slice", {"query": {"image": image}}, 422),  # searched, then: no predictions here
+        ("images", {"images": [{"data": b64(png((1, 2, 3)))}]}, 200),
+    ]:
+        response = client.post(f"/collections/c/{url}", json=body)
+        assert response.status_code == status, (url, response.text)
+        taken.append(slots.taken)
+    assert taken == [0, 1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("route", ["search", "match", "classify"])
+def test_images_are_held_to_a_budget_of_decoded_bytes(client, route) -> None:
+    assert client.post("/collections", json={"name": "c"}).status_code == 201
+    upload(client, "c", (200, 10, 10))
+    # 48 KB of 16-bit PNG: 25 Mpx, within the pixel limit, but about 300 MB to decode
+    response = client.post(
+        f"/collections/c/{route}", json={"image": b64(sixteen_bit_png(5000, 5000))}
+    )
+    assert response.status_code == 422, response.text
+    assert "I;16" in response.text and "MiB" in response.text
+    small = client.post(f"/collections/c/{route}", json={"image": b64(sixteen_bit_png(300, 200))})
+    assert small.status_code == 200, small.text
+
+
+def test_filters_are_capped(client) -> None:
+    assert client.post("/collections", json={"name": "c"}).status_code == 201
+    upload(client, "c", (200, 10, 10))
+    labels = [f"label-{i}" for i in range(1001)]
+    ok = client.post("/collections/c/search", json={"text": "x", "where": {"label": labels[:1000]}})
+    assert ok.status_code == 200, ok.text
+    for where in [
+        {"label": labels},
+        {"label": "x" * 1001},
+        {f"field{i}": "x" for i in range(17)},
+    ]:
+        response = client.post("/collections/c/search", json={"text": "x", "where": where})
+        assert response.status_code == 422, response.text
+        assert "at most" in response.text
+
+
+@pytest.mark.parametrize(
+    ("url", "prefix"),
+    [("/collections/c/search", b'{"text": "'), ("/collections", b'{"name": "')],
+)
+def test_chunked_json_over_the_limit_is_413(client, url, prefix) -> None:
+    assert client.post("/collections", json={"name": "c"}).status_code == 201
+
+    def chunks():  # type: ignore[no-untyped-def]
+        yield prefix
+        for _ in range(10):  # 640 KiB, no Content-Length
+            yield b"x" * 65536
+        yield b'"}'
+
+    response = client.post(url, content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413, response.text
+    assert "limit" in response.json()["detail"]
+
+
+def test_thumbnails_come_in_a_few_sizes_in_a_capped_cache(settings) -> None:
+    settings.thumbnail_cache_bytes = 6000
+    client = client_for(settings)
+    assert client.post("/collections", json={"name": "t"}).status_code == 201
+    ids = upload(client, "t", *[(i * 50, 90, 90) for i in range(5)])
+    folder = settings.root / "t" / "thumbnails"
+    made: set[str] = set()
+    for image_id in ids:
+        for size in range(16, 1025, 40):
+            response = client.get(f"/collections/t/images/{image_id}/thumbnail?size={size}")
+            assert response.status_code == 200
+            Image.open(io.BytesIO(response.content)).verify()
+            cached = list(folder.glob("*.jpg"))
+            assert sum(p.stat().st_size for p in cached) <= 6000
+            made |= {p.name for p in cached}
+        assert f"{image_id}-" in " ".join(p.name for p in folder.glob("*.jpg"))  # newest kept
+    assert {name.rsplit("-", 1)[1] for name in made} == {
+        f"{size}.jpg" for size in (64, 128, 256, 512, 1024)
+    }
+    assert len(made) == 5 * 5
+    again = client.get(f"/collections/t/images/{ids[0]}/thumbnail?size=100")
+    assert again.status_code == 200  # an evicted thumbnail is made again
 
 
 def vm_hwm_kib(pid: int) -> int:

@@ -130,6 +130,35 @@ def test_pixel_limit_is_configurable() -> None:
     assert drafted.size == (50, 50)
 
 
+def test_the_decode_budget_counts_bytes_by_mode() -> None:
+    from pixseek.core.errors import ImageDecodeError
+    from pixseek.imaging.decode import decode_bytes
+
+    def png(image: Image.Image) -> bytes:
+        buffer = io.BytesIO()
+        image.save(buffer, "PNG")
+        return buffer.getvalue()
+
+    budget = DecodeOptions(max_bytes=decode_bytes((100, 100), "RGB"))
+    assert decode_image(png(gradient(100, 100)), budget).size == (100, 100)
+    # as many pixels, but 16-bit values or an alpha channel cost more to decode
+    for wide in (Image.new("I;16", (100, 100)), gradient(100, 100).convert("RGBA")):
+        with pytest.raises(ImageDecodeError, match=f"{wide.mode} pixels .* over the limit"):
+            decode_image(png(wide), budget)
+    # a JPEG is drafted under the byte budget instead
+    drafted = decode_image(jpeg_bytes(gradient(200, 200)), budget)
+    assert drafted.size == (100, 100)
+
+
+def test_16_bit_values_are_scaled_to_8_bits() -> None:
+    values = (np.arange(60 * 40, dtype=np.uint16).reshape(40, 60) * 27).astype(np.uint16)
+    buffer = io.BytesIO()
+    Image.fromarray(values).save(buffer, "PNG")
+    decoded = np.asarray(decode_image(buffer.getvalue()))[..., 0].astype(int)
+    expected = np.rint(values.astype(np.float64) * 255 / values.max()).astype(int)
+    assert np.abs(decoded - expected).max() <= 1 and decoded.max() == 255
+
+
 def test_draft_decode_keeps_full_size_for_boxes() -> None:
     from pixseek.imaging.decode import decode_image_sized
 

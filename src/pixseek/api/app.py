@@ -53,25 +53,34 @@ class BodyLimit:
             await _too_large(self.limit)(scope, receive, send)
             return
         received = 0
-        started = False
+        started = exceeded = replaced = False
 
         async def limited() -> dict[str, Any]:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
+                    exceeded = True
                     raise BodyTooLargeError
             return message
 
         async def tracked(message: MutableMapping[str, Any]) -> None:
-            nonlocal started
+            # whatever the app makes of a cut-off body (a parse error, a 400), the answer is 413
+            nonlocal started, replaced
+            if exceeded and not started:
+                started = replaced = True
+                await _too_large(self.limit)(scope, receive, send)
+            if replaced:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, limited, tracked)
         except BodyTooLargeError:
+            if replaced:
+                return
             if started:
                 raise
             await _too_large(self.limit)(scope, receive, send)
@@ -134,7 +143,7 @@ def create_app(
     app = FastAPI(title="pixseek", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.workspace = space
-    app.state.upload_slots = threading.BoundedSemaphore(settings.max_concurrent_uploads)
+    app.state.decode_slots = threading.BoundedSemaphore(settings.max_concurrent_uploads)
     errors.install(app)
 
     @app.exception_handler(BodyTooLargeError)

@@ -1,8 +1,11 @@
-"""Request dependencies: the workspace, API-key checks and the upload slots."""
+"""Request dependencies: the workspace, collections in use, API-key checks and the
+decode slots."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -23,8 +26,21 @@ def workspace(request: Request) -> Workspace:
     return request.app.state.workspace  # type: ignore[no-any-return]
 
 
-def collection(request: Request, name: str) -> Collection:
-    return workspace(request).get(name)
+def collection(request: Request, name: str) -> Iterator[Collection]:
+    """The named collection, held for the whole request: a deletion waits for it."""
+    with workspace(request).using(name) as found:
+        yield found
+
+
+@contextmanager
+def decode_slot(request: Request, needed: bool = True) -> Iterator[None]:
+    """One of the ``max_concurrent_uploads`` slots every decode of a client's image
+    takes (uploads, image queries, match, classify), so their memory stays bounded."""
+    if not needed:
+        yield
+        return
+    with request.app.state.decode_slots:
+        yield
 
 
 def authorize(

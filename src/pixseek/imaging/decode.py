@@ -13,7 +13,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from pixseek.core.errors import ImageDecodeError
 
@@ -23,6 +23,36 @@ from pixseek.core.errors import ImageDecodeError
 # so large camera photos still pass; nothing above MAX_SOURCE_PIXELS is opened.
 DEFAULT_MAX_PIXELS = 25_000_000
 MAX_SOURCE_PIXELS = 400_000_000
+# Memory a decode may hold, which depends on the mode as much as on the pixel count:
+# BYTES_PER_PIXEL is the peak per pixel of decoding a mode and converting it to
+# upright RGB (Pillow keeps 1, 2 or 4 bytes a pixel; 16- and 32-bit values are
+# rescaled through numpy, alpha is composited on white, and the RGB result takes 4
+# bytes, 8 while it is rotated upright), measured with some margin. The default admits
+# a 25 Mpx RGB image; a 16-bit one is held to about 16 Mpx.
+BYTES_PER_PIXEL = {
+    "RGB": 8,
+    "1": 9,
+    "L": 9,
+    "P": 9,
+    "RGBX": 9,
+    "CMYK": 9,
+    "YCbCr": 9,
+    "LAB": 9,
+    "HSV": 9,
+    "RGBA": 10,
+    "RGBa": 10,
+    "I;16": 12,
+    "I;16L": 12,
+    "I;16B": 12,
+    "I;16N": 12,
+    "LA": 14,
+    "La": 14,
+    "PA": 14,
+    "I": 22,
+    "F": 22,
+}
+UNKNOWN_BYTES_PER_PIXEL = 24
+DEFAULT_MAX_DECODED_BYTES = DEFAULT_MAX_PIXELS * BYTES_PER_PIXEL["RGB"]
 # Larger files are refused before they are read: no image a CLIP model needs is this big.
 DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
 SIGNATURES = (
@@ -59,11 +89,19 @@ def image_format(data: bytes) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class DecodeOptions:
-    """How to decode: the pixel limit guards memory; ``apply_exif`` rotates upright."""
+    """How to decode: the pixel and byte limits guard memory (``max_bytes`` is the peak
+    a decode may hold, see :func:`decode_bytes`); ``apply_exif`` rotates upright."""
 
     max_pixels: int = DEFAULT_MAX_PIXELS
     apply_exif: bool = True
     draft_size: int | None = None
+    max_bytes: int = DEFAULT_MAX_DECODED_BYTES
+
+
+def decode_bytes(size: tuple[int, int], mode: str) -> int:
+    """Peak bytes decoding a ``mode`` image of ``size`` into upright RGB holds."""
+    width, height = size
+    return width * height * BYTES_PER_PIXEL.get(mode, UNKNOWN_BYTES_PER_PIXEL)
 
 
 DEFAULT_DECODE = DecodeOptions()
@@ -115,7 +153,9 @@ def decode_image_sized(
             if getattr(image, "format", None) == "JPEG":
                 _draft(image, options)
             _check_pixels(image.size, options.max_pixels)
+            _check_bytes(image, options.max_bytes)
             image.load()
+            turn = _orientation(image) if options.apply_exif else None
     except ImageDecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -125,19 +165,26 @@ def decode_image_sized(
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageDecodeError(f"corrupt or truncated image: {exc}") from exc
     decoded_size = image.size
-    if options.apply_exif:
-        image = _upright(image, expected_size)
+    image = to_rgb(image)  # before turning: the decoded pixels are freed first
+    if turn is not None:
+        turned = image.transpose(turn)
+        # annotations made on the raw orientation keep it (see ``expected_size``)
+        if expected_size is None or turned.size == expected_size or image.size != expected_size:
+            image = turned
     full_size = raw_size if image.size == decoded_size else (raw_size[1], raw_size[0])
-    return to_rgb(image), full_size
+    return image, full_size
 
 
 def _draft(image: Image.Image, options: DecodeOptions) -> None:
-    """Decode a JPEG at a reduced scale: to ``draft_size``, or enough to fit the budget."""
+    """Decode a JPEG at a reduced scale: to ``draft_size``, or enough to fit the budgets."""
     if options.draft_size:
         image.draft("RGB", (options.draft_size, options.draft_size))
     width, height = image.size
     scale = 1  # JPEG decodes at 1/2, 1/4 or 1/8 for free
-    while width * height > options.max_pixels * scale * scale and scale < 8:
+    while scale < 8 and (
+        width * height > options.max_pixels * scale * scale
+        or decode_bytes((width, height), image.mode) > options.max_bytes * scale * scale
+    ):
         scale *= 2
     if scale > 1:
         image.draft("RGB", (width // scale, height // scale))
@@ -153,16 +200,35 @@ def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
         )
 
 
-def _upright(image: Image.Image, expected_size: tuple[int, int] | None) -> Image.Image:
+def _check_bytes(image: Image.Image, max_bytes: int) -> None:
+    needed = decode_bytes(image.size, image.mode)
+    if needed > max_bytes:
+        width, height = image.size
+        raise ImageDecodeError(
+            f"image too large: decoding {width}x{height} {image.mode} pixels takes about "
+            f"{needed / 2**20:.1f} MiB, over the limit of {max_bytes / 2**20:.1f} MiB"
+        )
+
+
+def _orientation(image: Image.Image) -> Image.Transpose | None:
+    """The turn that makes the image upright per its EXIF orientation (a broken EXIF
+    block must not lose an otherwise good image)."""
     try:
-        rotated = ImageOps.exif_transpose(image)
+        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
     except (OSError, ValueError, TypeError, KeyError, SyntaxError):
-        return image  # a broken EXIF block must not lose an otherwise good image
-    if rotated is None:
-        return image
-    if expected_size is not None and rotated.size != expected_size and image.size == expected_size:
-        return image
-    return rotated
+        return None
+    return _TURNS.get(orientation)
+
+
+_TURNS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -173,26 +239,32 @@ def to_rgb(image: Image.Image) -> Image.Image:
         image = _integer_to_l(image)
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
-    if image.mode in {"RGBA", "LA", "PA"}:
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+    if image.mode in {"RGBA", "RGBa", "LA", "La", "PA"}:
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+        white = Image.new("RGB", rgba.size, (255, 255, 255))
+        white.paste(rgba, mask=rgba.getchannel("A"))
+        return white
     return image.convert("RGB")
 
 
 def _integer_to_l(image: Image.Image) -> Image.Image:
     """16/32-bit and float images to 8 bits by their actual range: 8-bit values stay as
-    they are, wider ones are scaled to 0..255 (a fixed 1/256 would turn them black)."""
+    they are, wider ones are scaled to 0..255 (a fixed 1/256 would turn them black).
+    The scaling works in place, so it holds one working copy (see BYTES_PER_PIXEL)."""
     import numpy as np
 
-    values = np.asarray(image, dtype=np.float64)
+    values = np.asarray(image)
     low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
-    if low >= 0 and high <= 255:
-        scaled = values
-    else:
+    # float32 holds every 16-bit value exactly; 32-bit values need float64
+    work = values.astype(np.float32 if values.dtype.itemsize <= 2 else np.float64)
+    del values
+    if low < 0 or high > 255:
         base = min(low, 0.0)
-        scaled = (values - base) * (255.0 / max(high - base, 1e-12))
-    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+        np.subtract(work, base, out=work)
+        np.multiply(work, 255.0 / max(high - base, 1e-12), out=work)
+    np.rint(work, out=work)
+    np.clip(work, 0, 255, out=work)
+    return Image.fromarray(work.astype(np.uint8))
 
 
 def read_image_bytes(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
-from pixseek.api.deps import collection
+from pixseek.api.deps import collection, decode_slot
 from pixseek.api.schemas.debug import Blindspots, SliceIn, SliceOut
 from pixseek.api.schemas.records import record_out
 from pixseek.collection.collection import Collection
@@ -31,11 +31,12 @@ def _row(whole: ClassMetrics, inside: ClassMetrics) -> dict[str, Any]:
 
 
 @router.post("/slice", response_model=SliceOut)
-def slice_metrics(found: Found, body: SliceIn) -> dict[str, Any]:
+def slice_metrics(request: Request, found: Found, body: SliceIn) -> dict[str, Any]:
     ids = set(body.image_ids)
     if body.query is not None:
         options = body.query.options()
-        hits = search(found, body.query.terms(), options)
+        with decode_slot(request, body.query.has_images()):
+            hits = search(found, body.query.terms(), options)
         ids |= {hit.image_id for hit in hits}
     report = slice_report(found, ids)
     return {

@@ -6,17 +6,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from pixseek.api.deps import collection, settings
+from pixseek.api.deps import collection, decode_slot, settings, workspace
 from pixseek.api.schemas.images import Ids, ImagesIn
 from pixseek.api.schemas.records import RecordOut, RecordPage, record_out
 from pixseek.api.schemas.search import decode_base64
 from pixseek.collection.collection import Collection
-from pixseek.collection.media import source_file, thumbnail
+from pixseek.collection.media import source_file, thumbnail_data
 from pixseek.core.errors import InvalidInputError
 from pixseek.core.filters import Filter
 from pixseek.ingest.tasks import ObjectSpec
@@ -64,9 +64,11 @@ def _check_size(size: int, limit: int) -> None:
         raise HTTPException(413, f"upload over the {limit}-byte limit")
 
 
-def _add_bounded(request: Request, found: Collection, uploads: list[Upload]) -> list[str]:
-    """At most ``max_concurrent_uploads`` decodes at once: memory stays bounded."""
-    with request.app.state.upload_slots:
+def _add_bounded(request: Request, name: str, uploads: list[Upload]) -> list[str]:
+    """At most ``max_concurrent_uploads`` decodes at once: memory stays bounded. The
+    collection is taken once the body has arrived, so a slow client never holds up
+    its deletion."""
+    with workspace(request).using(name) as found, decode_slot(request):
         return add_images(found, uploads)
 
 
@@ -88,9 +90,10 @@ UPLOAD_BODY: dict[str, Any] = {
 
 
 @router.post("/images", response_model=Ids, openapi_extra=UPLOAD_BODY)
-async def add_collection_images(request: Request, found: Found) -> Ids:
+async def add_collection_images(request: Request, name: str) -> Ids:
+    await run_in_threadpool(workspace(request).get, name)  # 404 before reading the body
     uploads = await _uploads(request, settings(request).max_upload_bytes)
-    ids = await run_in_threadpool(_add_bounded, request, found, uploads)
+    ids = await run_in_threadpool(_add_bounded, request, name, uploads)
     return Ids(ids=ids)
 
 
@@ -133,11 +136,12 @@ def image_file(found: Found, image_id: str) -> FileResponse:
     return FileResponse(source_file(found, image_id))
 
 
-@router.get("/images/{record_id}/thumbnail", response_class=FileResponse)
+@router.get("/images/{record_id}/thumbnail", response_class=Response)
 def image_thumbnail(
-    found: Found, record_id: str, size: Annotated[int, Query()] = 256
-) -> FileResponse:
-    path = thumbnail(found, record_id, size)
-    return FileResponse(
-        path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+    request: Request, found: Found, record_id: str, size: Annotated[int, Query()] = 256
+) -> Response:
+    """A JPEG at the smallest of the fixed sizes that is at least ``size``."""
+    data = thumbnail_data(found, record_id, size, settings(request).thumbnail_cache_bytes)
+    return Response(
+        data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
     )

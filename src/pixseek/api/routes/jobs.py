@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
-from pixseek.api.deps import collection
+from pixseek.api.deps import collection, decode_slot
 from pixseek.api.schemas.jobs import (
     AccuracyOut,
     DuplicateGroups,
@@ -51,8 +51,11 @@ def duplicates(
 
 
 @router.post("/match", response_model=Matches)
-def match(found: Found, body: ImageJobIn) -> dict[str, Any]:
-    matches = match_image(found, decode_base64(body.image), options=MatchOptions(body.threshold))
+def match(request: Request, found: Found, body: ImageJobIn) -> dict[str, Any]:
+    with decode_slot(request):
+        matches = match_image(
+            found, decode_base64(body.image), options=MatchOptions(body.threshold)
+        )
     return {
         "matches": [
             {"record": record_out(m.record), "tier": m.tier, "score": m.score, "via": m.via}
@@ -62,10 +65,11 @@ def match(found: Found, body: ImageJobIn) -> dict[str, Any]:
 
 
 @router.post("/classify", response_model=PredictionOut)
-def classify(found: Found, body: ImageJobIn) -> dict[str, Any]:
-    prediction = classify_images(
-        found, [decode_base64(body.image)], options=ClassifyOptions(body.k)
-    )
+def classify(request: Request, found: Found, body: ImageJobIn) -> dict[str, Any]:
+    with decode_slot(request):
+        prediction = classify_images(
+            found, [decode_base64(body.image)], options=ClassifyOptions(body.k)
+        )
     return asdict(prediction[0])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +23,19 @@ from pixseek.core.query import (
     TextQuery,
 )
 from pixseek.core.records import BoxTuple
+
+# A filter is cheap to compile and run only while it is small: a million values took
+# half a minute and gigabytes. These bound the clauses, the values of one field and
+# the length of each.
+MAX_WHERE_FIELDS = 16
+MAX_WHERE_VALUES = 1000
+MAX_WHERE_CHARS = 1000
+WhereText = Annotated[str, Field(max_length=MAX_WHERE_CHARS)]
+WhereValues = Annotated[list[WhereText], Field(max_length=MAX_WHERE_VALUES)]
+Where = Annotated[
+    dict[Annotated[str, Field(max_length=64)], WhereText | WhereValues],
+    Field(max_length=MAX_WHERE_FIELDS),
+]
 
 
 def decode_base64(data: str, what: str = "image") -> bytes:
@@ -82,7 +96,8 @@ class SearchIn(QueryIn):
 
     ``more_like``/``less_like`` are relevance feedback: ids of results the user
     marked, folded into the query vector with ``feedback_weights``. ``where`` maps
-    a field to a value or a list of values, e.g. ``{"label": ["dog", "cat"]}``.
+    a field to a value or a list of values, e.g. ``{"label": ["dog", "cat"]}``: at most
+    ``MAX_WHERE_FIELDS`` fields and ``MAX_WHERE_VALUES`` values each.
     """
 
     positives: list[QueryIn] = Field(default_factory=list, max_length=32)
@@ -92,9 +107,13 @@ class SearchIn(QueryIn):
     feedback_weights: FeedbackWeights = Field(default_factory=FeedbackWeights)
     k: int = Field(default=10, ge=1, le=1000)
     kind: str = Field(default="both", pattern="^(image|object|both)$")
-    where: dict[str, str | list[str]] | None = None
+    where: Where | None = None
     min_score: float | None = None
     index: str = ""
+
+    def has_images(self) -> bool:
+        """Whether the query sends an image to decode (it then takes a decode slot)."""
+        return any(q.image for q in (self, *self.positives, *self.negatives))
 
     def terms(self) -> list[Term]:
         terms = []
