@@ -349,25 +349,11 @@ def test_export_refuses_an_extension_it_cannot_write(indexed, tmp_path, capsys) 
     assert not list(tmp_path.glob("records*"))
 
 
-def index_announces_the_wait() -> bool:
-    import inspect
-
-    from pixseek.cli import ingest
-
-    return "announce_writer_wait" in inspect.getsource(ingest.run_index)
-
-
 @pytest.mark.parametrize(
     "command",
     [
         ["optimize"],
-        pytest.param(
-            ["index", "PHOTOS", "--quiet"],
-            marks=pytest.mark.skipif(
-                not index_announces_the_wait(),
-                reason="run_index does not call announce_writer_wait",
-            ),
-        ),
+        ["index", "PHOTOS", "--quiet"],
     ],
 )
 def test_a_second_writer_says_it_waits(indexed, photo_folder, command) -> None:

@@ -74,8 +74,8 @@ def add_query(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--where",
-        help='filter, e.g. "label=dog,cat and split!=train" (fields: kind, label, '
-        "split, source, image_id, tags, path, id)",
+        help='filter, e.g. "label=dog,cat and split!=train", "label in (a, b) or tags=x" '
+        "(fields: kind, label, split, source, image_id, tags, path, id, content_hash, outcome)",
     )
     parser.add_argument("--min-score", type=float, help="drop hits below this cosine similarity")
     parser.add_argument(

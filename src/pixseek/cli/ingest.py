@@ -120,7 +120,7 @@ def _source(args: argparse.Namespace) -> Any:
 def run_index(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from pixseek.cli.render import TqdmProgress, report_text
+    from pixseek.cli.render import TqdmProgress, announce_writer_wait, report_text
     from pixseek.collection import exists, open_collection
     from pixseek.ingest import IngestOptions, ingest
     from pixseek.ingest.tasks import sample_files
@@ -142,6 +142,7 @@ def run_index(args: argparse.Namespace) -> int:
         fast_decode=not args.exact_decode,
     )
     progress = TqdmProgress(enabled=not args.quiet)
+    announce_writer_wait(collection)
     if args.engine == "ray":
         from pixseek.core.errors import InvalidInputError
         from pixseek.ingest.runners.ray_runner import RayRunner
