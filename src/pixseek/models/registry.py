@@ -9,6 +9,7 @@ factory taking :class:`EmbedderOptions`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from importlib.metadata import entry_points
@@ -18,6 +19,9 @@ from pixseek.models.base import Embedder
 from pixseek.models.options import DEFAULT_MODEL, PRECISIONS, EmbedderOptions, canonical_model_name
 
 EmbedderFactory = Callable[[EmbedderOptions], Embedder]
+# one model loads at a time: two threads importing transformers at once can see it half
+# initialised (a server warming one collection's model while another's first search loads)
+_LOADING = threading.RLock()
 DEFAULT_FAMILY = "hf-clip"  # the same value as collection.manifest's, one layer down
 ENTRY_POINT_GROUP = "pixseek.embedders"
 
@@ -111,7 +115,8 @@ def load_embedder(options: EmbedderOptions | str | None = None) -> Embedder:
             f"no embedder for model family {options.family!r} on runtime "
             f"{options.runtime!r}; available: {', '.join(available())}"
         )
-    embedder = factory(options)
+    with _LOADING:
+        embedder = factory(options)
     if not options.text_model:
         return embedder
     from pixseek.models.split import SplitTowerEmbedder
