@@ -91,3 +91,29 @@ def test_name_is_the_absolute_model_directory(tiny_model, torch_embedder, monkey
     relative = load_embedder(EmbedderOptions(model=tiny_model.name, runtime="torch"))
     assert relative.name == torch_embedder.name == str(tiny_model.resolve())
     assert relative.dim == 16
+
+
+def test_two_threads_load_models_at_once(tiny_model) -> None:
+    """A fresh process (transformers not imported yet) loading two models on two threads, as
+    a server does when it warms one collection while another's first search arrives."""
+    import subprocess
+    import sys
+
+    code = f"""
+import threading
+from pixseek.models import EmbedderOptions, load_embedder
+errors = []
+def load(runtime):
+    try:
+        load_embedder(EmbedderOptions(model={str(tiny_model)!r}, runtime=runtime))
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=load, args=(r,)) for r in ("torch", "torch", "onnx")]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(errors)
+"""
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.strip() == "[]", result.stdout
