@@ -224,3 +224,26 @@ def test_hit_fields_come_from_the_record(client, filled) -> None:
     hit = client.post("/collections/demo/search", json={"text": "frame", "kind": "object"})
     frame = next(h for h in hit.json()["hits"] if h["label"] == "frame")
     assert frame["confidence"] == 0.7 and "score" in frame
+
+
+def test_a_file_whose_name_is_not_utf8_is_served(tmp_path, tiny_model) -> None:
+    import os
+
+    from pixseek.cli.main import main
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    raw = os.path.join(os.fsencode(folder), b"caf\xe9.png")
+    with open(raw, "wb") as handle:
+        handle.write(png((10, 120, 200)))
+    root = tmp_path / "root"
+    model = ["--model", str(tiny_model), "--runtime", "torch", "--quiet"]
+    assert main(["index", str(folder), "--collection", str(root / "odd"), *model]) == 0
+    settings = ServeSettings(root=root, runtime="torch", model=str(tiny_model))
+    client = TestClient(create_app(settings), base_url="http://localhost")
+    image = client.get("/collections/odd/images").json()["records"][0]
+    assert image["path"].startswith("bytes:") and image["path"].endswith("caf%E9.png")
+    file = client.get(f"/collections/odd/images/{image['id']}/file")
+    assert file.status_code == 200 and file.content == png((10, 120, 200))
+    thumb = client.get(f"/collections/odd/images/{image['id']}/thumbnail")
+    assert thumb.status_code == 200

@@ -12,6 +12,7 @@ from pixseek.collection.atomic import write_atomic
 from pixseek.collection.collection import Collection
 from pixseek.core.errors import ImageDecodeError, InvalidInputError
 from pixseek.core.ids import content_hash
+from pixseek.core.paths import local_path
 from pixseek.core.records import Record
 from pixseek.imaging.thumbnails import render_thumbnail
 
@@ -26,7 +27,7 @@ _cache_bytes: dict[Path, int] = {}  # bytes in each thumbnail folder, as last co
 
 def record_file(record: Record) -> Path:
     """The image file of a record (an object's is its image's)."""
-    path = Path(record.path)
+    path = local_path(record.path)
     if not path.is_file():
         raise ImageDecodeError(f"the file of {record.id!r} is no longer readable: {path}")
     return path
