@@ -122,3 +122,37 @@ def test_an_unknown_family_names_the_installed_ones(tmp_path: Path, plugin_site:
     assert result.returncode == 2
     assert "no embedder for model family 'nope'" in result.stderr
     assert "histogram:numpy" in result.stderr
+
+
+def test_a_family_through_the_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+    import io
+
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from pixseek.api import ServeSettings, create_app
+    from pixseek.models import registry
+
+    plugin: dict[str, object] = {}
+    exec(PLUGIN, plugin)
+    monkeypatch.setitem(registry._BUILDERS, ("histogram", "numpy"), plugin["build"])
+    client = TestClient(create_app(ServeSettings(root=tmp_path)), base_url="http://localhost")
+    body = {"name": "h", "model": "histogram-8", "family": "histogram"}
+    assert client.post("/collections", json=body).status_code == 201
+    unknown = client.post("/collections", json={"name": "x", "model": "m", "family": "nope"})
+    assert unknown.status_code == 422 and "histogram:numpy" in unknown.json()["detail"]
+
+    def png(colour: tuple[int, int, int]) -> str:
+        buffer = io.BytesIO()
+        Image.new("RGB", (40, 30), colour).save(buffer, "PNG")
+        return base64.b64encode(buffer.getvalue()).decode()
+
+    images = [{"data": png(c)} for c in ((200, 10, 10), (10, 10, 200))]
+    added = client.post("/collections/h/images", json={"images": images})
+    assert added.status_code == 200, added.text
+    by_image = client.post("/collections/h/search", json={"image": png((190, 20, 20)), "k": 1})
+    assert by_image.status_code == 200
+    assert by_image.json()["hits"][0]["id"] == added.json()["ids"][0]
+    by_text = client.post("/collections/h/search", json={"text": "red"})
+    assert by_text.status_code == 422 and "embeds images only" in by_text.json()["detail"]

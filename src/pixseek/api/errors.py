@@ -10,8 +10,10 @@ from pixseek.core.errors import (
     CollectionBusyError,
     CollectionExistsError,
     InvalidInputError,
+    MissingDependencyError,
     NotFoundError,
     PixseekError,
+    UnknownBackendError,
     WrongModelError,
 )
 
@@ -21,6 +23,8 @@ STATUS: list[tuple[type[Exception], int]] = [
     (CollectionBusyError, 409),
     (WrongModelError, 409),
     (InvalidInputError, 422),
+    (UnknownBackendError, 422),  # a model family, runtime or store the client named
+    (MissingDependencyError, 501),  # a feature whose extra this server lacks
     (PixseekError, 400),
 ]
 

@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pixseek.collection.collection import Collection, exists, open_collection
@@ -138,12 +138,14 @@ class Workspace:
             except Exception:  # a broken model must not stop the server
                 continue
 
-    def create(self, name: str, model: str = "") -> Collection:
+    def create(self, name: str, model: str = "", family: str = "auto") -> Collection:
         with self._slot(name) as slot, slot.changed:
             path = self.root / name
             if exists(path) or slot.deleting:
                 raise CollectionExistsError(f"collection {name!r} already exists")
             options = self.defaults.with_model(model) if model else self.defaults
+            if family != "auto":
+                options = replace(options, family=family)
             slot.collection = open_collection(path, options, create=True)
             return slot.collection
 

@@ -61,7 +61,8 @@ def create_collection(
     space: Annotated[Workspace, Depends(workspace)],
     config: Annotated[ServeSettings, Depends(settings)],
 ) -> CollectionSummary:
-    return summary(body.name, space.create(body.name, allowed_model(body.model, config)))
+    model = allowed_model(body.model, config)
+    return summary(body.name, space.create(body.name, model, body.family))
 
 
 @router.get("/{name}", response_model=CollectionSummary)

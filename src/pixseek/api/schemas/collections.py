@@ -8,6 +8,8 @@ from pydantic import BaseModel, Field
 class CollectionCreate(BaseModel):
     name: str = Field(max_length=64)
     model: str = Field(default="", max_length=512)
+    # a registered model family (see `pixseek models --available`); auto: hf-clip
+    family: str = Field(default="auto", max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
 
 
 class CollectionSummary(BaseModel):
