@@ -19,8 +19,10 @@ from fastapi.staticfiles import StaticFiles
 
 from pixseek import __version__
 from pixseek.api import errors
+from pixseek.api.audit import LogWrites, WriteLog
 from pixseek.api.deps import authorize
-from pixseek.api.routes import collections, debug, images, jobs
+from pixseek.api.keys import KeyStore
+from pixseek.api.routes import collections, debug, feedback, images, jobs
 from pixseek.api.routes import search as search_routes
 from pixseek.api.settings import ServeSettings
 from pixseek.collection.workspace import Workspace
@@ -90,15 +92,17 @@ class RequestGuard:
     """Without an API key, serve only requests addressed to an allowed host (DNS
     rebinding); never accept writes from another origin (cross-site requests)."""
 
-    def __init__(self, app: Any, settings: ServeSettings) -> None:
+    def __init__(self, app: Any, settings: ServeSettings, keys: KeyStore) -> None:
         self.app = app
         self.settings = settings
+        self.keys = keys
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             request = Request(scope)
             refusal = None
-            if self.settings.api_key is None and not _host_allowed(request, self.settings):
+            keyless = self.settings.api_key is None and not self.keys.active()
+            if keyless and not _host_allowed(request, self.settings):
                 refusal = JSONResponse({"detail": "unknown Host header"}, 421)
             elif request.method in WRITE_METHODS and not _same_origin(request):
                 refusal = JSONResponse({"detail": "cross-origin writes are refused"}, 403)
@@ -144,20 +148,22 @@ def create_app(
     app.state.settings = settings
     app.state.workspace = space
     app.state.decode_slots = threading.BoundedSemaphore(settings.max_concurrent_uploads)
+    app.state.keys = KeyStore(settings.root)
     errors.install(app)
 
     @app.exception_handler(BodyTooLargeError)
     async def body_too_large(request: Request, exc: BodyTooLargeError) -> JSONResponse:
         return _too_large(settings.max_upload_bytes)
 
-    app.add_middleware(RequestGuard, settings=settings)
+    app.add_middleware(RequestGuard, settings=settings, keys=app.state.keys)
+    app.add_middleware(LogWrites, log=WriteLog(settings.root))
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
 
     @app.get("/health", response_model=None)
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    routers = (collections, images, search_routes, jobs, debug)
+    routers = (collections, images, search_routes, jobs, debug, feedback)
     for router in (module.router for module in routers):
         app.include_router(router, dependencies=[Depends(authorize)])
 

@@ -1,5 +1,5 @@
-"""Request dependencies: the workspace, collections in use, API-key checks and the
-decode slots."""
+"""Request dependencies: the workspace, collections in use, API-key checks (roles and
+collection scopes) and the decode slots."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from pixseek.api.keys import KeyStore, Principal, Role
 from pixseek.api.settings import ServeSettings
 from pixseek.collection.collection import Collection
 from pixseek.collection.workspace import Workspace
@@ -43,14 +44,66 @@ def decode_slot(request: Request, needed: bool = True) -> Iterator[None]:
         yield
 
 
+# The role each route needs, by method and route path. Reads need ``search``; the POSTs
+# listed here only read (or store a judgement), image uploads and deletes need ``write``,
+# and anything else (collections, training and reindexing jobs, exports) needs ``admin``.
+SEARCH_POSTS = frozenset(
+    f"/collections/{{name}}/{tail}" for tail in ("search", "match", "classify", "slice", "feedback")
+)
+WRITES = frozenset(
+    {
+        ("POST", "/collections/{name}/images"),
+        ("DELETE", "/collections/{name}/images/{image_id}"),
+    }
+)
+ADMIN_READS = frozenset({"/collections/{name}/feedback", "/jobs", "/jobs/{job_id}"})
+
+
+def required_role(method: str, route: str) -> Role:
+    if method in ("GET", "HEAD"):
+        return "admin" if route in ADMIN_READS else "search"
+    if method == "POST" and route in SEARCH_POSTS:
+        return "search"
+    return "write" if (method, route) in WRITES else "admin"
+
+
+def key_store(request: Request) -> KeyStore:
+    return request.app.state.keys  # type: ignore[no-any-return]
+
+
+def principal(request: Request) -> Principal:
+    """Who made the request (set by :func:`authorize`)."""
+    return request.state.principal  # type: ignore[no-any-return]
+
+
+def _authenticate(request: Request, given: str | None) -> Principal:
+    key = settings(request).api_key
+    store = key_store(request)
+    if key is None and not store.active():
+        return Principal("local")  # no key configured: the host checks guard the server
+    if given:
+        if key is not None and secrets.compare_digest(given.encode(), key.encode()):
+            return Principal("api-key")
+        found = store.verify(given)
+        if found is not None:
+            return found
+    raise HTTPException(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
+
+
 def authorize(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
 ) -> None:
-    """With an API key configured, every API route needs ``Authorization: Bearer KEY``."""
-    key = settings(request).api_key
-    if key is None:
-        return
-    given = credentials.credentials if credentials else ""
-    if not secrets.compare_digest(given.encode(), key.encode()):
-        raise HTTPException(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
+    """With API keys configured, every API route needs ``Authorization: Bearer KEY`` of a
+    key whose role and collections allow it (401 without a valid key, 403 outside them)."""
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    needed = required_role(request.method, route)
+    request.state.write = needed != "search"  # searches and feedback are not in the write log
+    who = _authenticate(request, credentials.credentials if credentials else None)
+    request.state.key_id = who.key_id
+    request.state.principal = who
+    if not who.may(needed):
+        raise HTTPException(403, f"this key's role ({who.role}) cannot do this; it needs {needed}")
+    name = request.path_params.get("name")
+    if name is not None and not who.covers(name):
+        raise HTTPException(403, f"this key does not cover collection {name!r}")

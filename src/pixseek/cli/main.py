@@ -15,9 +15,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pixseek.cli import debug, ingest, jobs, manage, model, models, query, serve
+from pixseek.cli import debug, ingest, jobs, keys, manage, model, models, query, serve
 
-COMMAND_GROUPS = (ingest, query, jobs, debug, manage, models, model, serve)
+COMMAND_GROUPS = (ingest, query, jobs, debug, manage, models, model, serve, keys)
 SEARCH_VALUE_FLAGS = {
     "--collection",
     "-k",

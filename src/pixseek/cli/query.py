@@ -26,6 +26,11 @@ def register(commands: Any) -> None:
     search.add_argument(
         "--less-like", action="append", default=[], metavar="ID", help="irrelevant result id"
     )
+    search.add_argument(
+        "--remember",
+        action="store_true",
+        help="store the --more-like/--less-like marks as judgements of this query",
+    )
     add_query(search)
     search.set_defaults(handler=run_search)
 
@@ -90,7 +95,13 @@ def run_search(args: argparse.Namespace) -> int:
         raise EmptyQueryError("give a text to search for, e.g. pixseek search 'a red car'")
     collection = open_collection(args.collection, embedder_options(args))
     options = search_options(args, collection)
-    return _print_hits(args, search(collection, terms, options))
+    hits = search(collection, terms, options)
+    if args.remember:
+        from pixseek.search.remember import remember
+
+        stored = remember(collection, terms, options.feedback, "cli", options.index)
+        print(f"pixseek: stored {len(stored)} judgements", file=sys.stderr)
+    return _print_hits(args, hits)
 
 
 def run_similar(args: argparse.Namespace) -> int:

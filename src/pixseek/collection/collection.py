@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pixseek.collection.failures import Failure, FailureLog
+from pixseek.collection.feedback import FeedbackLog
 from pixseek.collection.index import EmbedderSource, Index
 from pixseek.collection.layout import Layout
 from pixseek.collection.manifest import (
@@ -93,11 +94,21 @@ class Collection:
         self._thread_lock = threading.RLock()
         self._write_depth = 0
         self._file_lock: Any = None
+        self._feedback: FeedbackLog | None = None
         self.closed = False
 
     @property
     def root(self) -> Path:
         return self.layout.root
+
+    @property
+    def feedback(self) -> FeedbackLog:
+        """The judgements stored with the collection (opened on first use)."""
+        with self._thread_lock:
+            if self._feedback is None:
+                self._check_open()
+                self._feedback = FeedbackLog(self.layout.feedback)
+            return self._feedback
 
     @property
     def crop_margin(self) -> float:
@@ -291,18 +302,24 @@ class Collection:
         )
 
     def remove(self, image_ids: list[str]) -> int:
-        """Delete images and their objects from every index; returns how many images."""
+        """Delete images and their objects from every index, with their judgements;
+        returns how many images."""
         with self.writing():
             existing = self.get_many(image_ids)
             if existing:
                 flt = Filter.where({"image_id": list(existing)})
+                gone = list(dict.fromkeys([*existing, *(r.id for r in self.records(flt))]))
                 for index in self.indexes.values():
                     index.store.delete_where(flt)
+                if self.layout.feedback.exists():
+                    self.feedback.forget(gone)
         return len(existing)
 
     def close(self) -> None:
         self.closed = True
         self.failures.close()
+        if self._feedback is not None:
+            self._feedback.close()
 
 
 def _version(path: Path) -> tuple[int, int]:

@@ -21,6 +21,11 @@ class Layout:
         return self.root / "failures.sqlite"
 
     @property
+    def feedback(self) -> Path:
+        """Stored judgements (relevance feedback), see :mod:`pixseek.collection.feedback`."""
+        return self.root / "feedback.sqlite"
+
+    @property
     def files(self) -> Path:
         """Images the collection owns (uploads), named by content hash."""
         return self.root / "files"
@@ -32,6 +37,16 @@ class Layout:
     @property
     def embedded_store(self) -> Path:
         return self.root / "lance"
+
+    @property
+    def maps(self) -> Path:
+        """2-D layouts of each index's vectors (``<index>.npz``)."""
+        return self.root / "maps"
+
+    @property
+    def label_reviews(self) -> Path:
+        """Suspected label errors a user confirmed or dismissed."""
+        return self.root / "label-reviews.json"
 
     @property
     def write_lock(self) -> Path:

@@ -6,9 +6,10 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException
 
-from pixseek.api.deps import collection, settings, workspace
+from pixseek.api.deps import collection, principal, settings, workspace
+from pixseek.api.keys import Principal
 from pixseek.api.schemas.collections import CollectionCreate, CollectionSummary, Labels
 from pixseek.api.settings import ServeSettings
 from pixseek.collection.collection import Collection
@@ -51,8 +52,11 @@ def allowed_model(model: str, config: ServeSettings) -> str:
 
 
 @router.get("", response_model=list[CollectionSummary])
-def list_collections(space: Annotated[Workspace, Depends(workspace)]) -> list[CollectionSummary]:
-    return [summary(name, c) for name, c in space.open_all()]
+def list_collections(
+    space: Annotated[Workspace, Depends(workspace)], who: Annotated[Principal, Depends(principal)]
+) -> list[CollectionSummary]:
+    """The collections the key covers."""
+    return [summary(name, c) for name, c in space.open_all() if who.covers(name)]
 
 
 @router.post("", response_model=CollectionSummary, status_code=201)
@@ -60,7 +64,10 @@ def create_collection(
     body: CollectionCreate,
     space: Annotated[Workspace, Depends(workspace)],
     config: Annotated[ServeSettings, Depends(settings)],
+    who: Annotated[Principal, Depends(principal)],
 ) -> CollectionSummary:
+    if not who.covers(body.name):
+        raise HTTPException(403, f"this key does not cover collection {body.name!r}")
     model = allowed_model(body.model, config)
     return summary(body.name, space.create(body.name, model, body.family))
 

@@ -19,6 +19,7 @@ HitOut: type[BaseModel] = create_model("HitOut", __base__=RecordOut, score=(floa
 
 class Hits(BaseModel):
     hits: list[HitOut]  # type: ignore[valid-type]
+    remembered: int = 0  # judgements stored by a search with ``remember``
 
 
 class RecordPage(BaseModel):

@@ -110,6 +110,9 @@ class SearchIn(QueryIn):
     where: Where | None = None
     min_score: float | None = None
     index: str = ""
+    remember: bool = Field(
+        default=False, description="store more_like/less_like as judgements of this query"
+    )
 
     def has_images(self) -> bool:
         """Whether the query sends an image to decode (it then takes a decode slot)."""
