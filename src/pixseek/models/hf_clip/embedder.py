@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from pixseek.models.base import BatchEmbedder, Capabilities, Vectors
+from pixseek.models.hf_clip.light import image_input_size
 from pixseek.models.hf_clip.policy import TextPolicy
 from pixseek.models.runtimes.base import TowerSession
 
@@ -40,7 +41,10 @@ class ClipEmbedder(BatchEmbedder):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(image=True, text=True, input_size=self.input_size)
+        # read from the checkpoint's files when they say, so that a text search never
+        # loads the image processor (and transformers) just to learn the input size
+        size = image_input_size(self.name) or self.input_size
+        return Capabilities(image=True, text=True, input_size=size)
 
     @property
     def input_size(self) -> int:

@@ -45,6 +45,27 @@ def read_json(model: str, filename: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def image_input_size(model: str) -> int | None:
+    """The side images are resized to, from the checkpoint's processor files (crop size,
+    else size), or None when they do not say; the same rule as ``ClipEmbedder.input_size``."""
+    for filename, key in (
+        ("preprocessor_config.json", ""),
+        ("processor_config.json", "image_processor"),
+    ):
+        data = read_json(model, filename)
+        config = (data or {}).get(key) if key else data
+        if not isinstance(config, dict):
+            continue
+        size = config.get("crop_size") or config.get("size") or {}
+        if isinstance(size, int):
+            return size
+        if isinstance(size, dict):
+            values = [v for k, v in size.items() if k in {"height", "width", "shortest_edge"}]
+            if values and all(isinstance(v, int) for v in values):
+                return int(max(values))
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class TextConfig:
     """The config values text embedding needs: model type, dimension, positions."""
