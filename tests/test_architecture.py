@@ -19,6 +19,7 @@ LAYERS = {
     "jobs": 6,
     "demo": 7,
     "api": 8,
+    "client": 8,
     "cli": 9,
 }
 
