@@ -1,4 +1,5 @@
-"""``pixseek slice`` and ``pixseek blindspots``: where a detector fails, measured."""
+"""``pixseek slice``, ``blindspots``, ``label-errors`` and ``map``: where a model or its
+data go wrong, measured."""
 
 from __future__ import annotations
 
@@ -26,16 +27,57 @@ def register(commands: Any) -> None:
     slicer.set_defaults(handler=run_slice)
 
     spots = commands.add_parser(
-        "blindspots", help="clusters of missed (FN) or false (FP) objects, ranked by lift"
+        "blindspots",
+        help="where missed (FN) or false (FP) objects gather: embedding clusters, box "
+        "attributes and metadata values, ranked by lift",
+        description="Slices are ranked by the lower end of their lift's 95%% interval, so "
+        "a small slice does not outrank a large one on noise.",
     )
     add_collection(spots)
-    spots.add_argument("--outcome", choices=["FN", "FP"], default="FN", help="errors to cluster")
+    spots.add_argument("--outcome", choices=["FN", "FP"], default="FN", help="errors to slice")
     spots.add_argument("--clusters", type=int, default=8, help="clusters of errors (8)")
+    spots.add_argument(
+        "--kind",
+        action="append",
+        choices=["cluster", "box", "metadata"],
+        help="slices of this kind only (repeatable; default: all)",
+    )
     spots.add_argument(
         "--attribute", action="append", help="naming vocabulary (default: at night, blurry, ...)"
     )
+    spots.add_argument("--top", type=int, default=10, help="slices to print (10)")
     spots.add_argument("--json", action="store_true", help="print as JSON")
     spots.set_defaults(handler=run_blindspots)
+
+    errors = commands.add_parser(
+        "label-errors",
+        help="annotated objects (or labelled images) whose label their neighbours disagree with",
+    )
+    add_collection(errors)
+    errors.add_argument("--kind", choices=["object", "image"], default="object")
+    errors.add_argument("-k", type=int, default=10, help="neighbours that vote (10)")
+    errors.add_argument("--top", type=int, default=20, help="how many to list (20)")
+    errors.add_argument("--json", action="store_true", help="print as JSON")
+    errors.set_defaults(handler=run_label_errors)
+
+    mapper = commands.add_parser(
+        "map",
+        help="a 2-D map (UMAP) of the collection's images and objects, stored with the index; "
+        "writes a PNG",
+    )
+    mapper.add_argument("output", nargs="?", help="write the picture here, e.g. map.png")
+    add_collection(mapper)
+    mapper.add_argument("--model", default="", help="the index (default: the active one)")
+    mapper.add_argument(
+        "--color-by",
+        choices=["label", "kind", "source", "outcome", "split"],
+        default="label",
+        help="what the colours show (label)",
+    )
+    mapper.add_argument("--size", type=int, default=1000, help="picture size in pixels (1000)")
+    mapper.add_argument("--refit", action="store_true", help="fit the whole layout again")
+    mapper.add_argument("--json", action="store_true", help="print the update as JSON")
+    mapper.set_defaults(handler=run_map)
 
 
 def slice_ids(args: argparse.Namespace, collection: Any) -> list[str]:
@@ -56,44 +98,16 @@ def slice_ids(args: argparse.Namespace, collection: Any) -> list[str]:
     return [hit.id for hit in search(collection, query, options)]
 
 
-def _row(whole: Any, inside: Any) -> dict[str, Any]:
-    def value(x: float | None) -> float | None:
-        return None if x is None else round(x, 4)
-
-    return {
-        "label": whole.label,
-        "truth": inside.truth,
-        "precision": value(inside.precision),
-        "recall": value(inside.recall),
-        "ap50": value(inside.ap50),
-        "whole_precision": value(whole.precision),
-        "whole_recall": value(whole.recall),
-        "whole_ap50": value(whole.ap50),
-    }
-
-
 def run_slice(args: argparse.Namespace) -> int:
     from pixseek.collection import open_collection
-    from pixseek.jobs.debug import slice_report
+    from pixseek.jobs.slices import slice_report
 
     collection = open_collection(args.collection)
     report = slice_report(collection, set(slice_ids(args, collection)))
-    rows = [
-        _row(report.whole.classes[label], report.inside.classes[label])
-        for label in report.whole.classes
-        if report.inside.classes[label].truth or report.inside.classes[label].fp
-    ]
-    summary = {
-        "images": report.inside.images,
-        "map": round(report.inside.map, 4),
-        "whole_map": round(report.whole.map, 4),
-        "ap50": round(report.inside.ap50, 4),
-        "whole_ap50": round(report.whole.ap50, 4),
-        "recall": report.inside.recall,
-        "whole_recall": report.whole.recall,
-    }
+    shown = report.to_dict()
+    rows = shown["classes"]
     if args.json:
-        print(json.dumps({"summary": summary, "classes": rows}, indent=2))
+        print(json.dumps(shown, indent=2))
         return 0
     print(
         f"slice of {report.inside.images} images: mAP {report.inside.map:.3f} "
@@ -118,37 +132,74 @@ def run_slice(args: argparse.Namespace) -> int:
 
 def run_blindspots(args: argparse.Namespace) -> int:
     from pixseek.collection import open_collection
-    from pixseek.jobs.debug import ATTRIBUTES, find_blindspots
+    from pixseek.jobs.blindspots import ATTRIBUTES, KINDS, find_blindspots
 
     collection = open_collection(args.collection)
     vocabulary = tuple(args.attribute) if args.attribute else ATTRIBUTES
-    spots = find_blindspots(
-        collection, outcome=args.outcome, clusters=args.clusters, vocabulary=vocabulary
+    report = find_blindspots(
+        collection,
+        outcome=args.outcome,
+        clusters=args.clusters,
+        vocabulary=vocabulary,
+        kinds=tuple(args.kind) if args.kind else KINDS,
     )
+    spots = report.blindspots[: max(0, args.top)]
     if args.json:
-        rows = [
-            {
-                "rank": rank,
-                "errors": spot.errors,
-                "objects": spot.objects,
-                "error_rate": spot.error_rate,
-                "lift": spot.lift,
-                "names": spot.names,
-                "examples": [_example(r) for r in spot.examples],
-            }
-            for rank, spot in enumerate(spots, 1)
-        ]
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({**report.to_dict(), "blindspots": [s.to_dict() for s in spots]}))
         return 0
+    rate = report.errors / report.objects if report.objects else 0.0
+    print(f"{report.errors} of {report.objects} objects {args.outcome} ({rate:.0%}) overall")
     for rank, spot in enumerate(spots, 1):
         print(
-            f"{rank}. lift {spot.lift:.2f}: {spot.errors} of {spot.objects} objects "
-            f"{args.outcome} ({spot.error_rate:.0%}) - {'; '.join(spot.names)}"
+            f"{rank}. lift {spot.lift:.2f} (95% {spot.lift_low:.2f}-{spot.lift_high:.2f}): "
+            f"{spot.errors} of {spot.objects} {args.outcome} ({spot.error_rate:.0%}, "
+            f"expected {spot.expected_rate:.0%}) - {spot.kind}: {spot.name}"
         )
-        for example in spot.examples:
+        for example in spot.examples[:3]:
             print(f"     {example.label} {example.box} {example.path}")
     return 0
 
 
-def _example(record: Any) -> dict[str, Any]:
-    return {"id": record.id, "path": record.path, "box": record.box, "label": record.label}
+def run_label_errors(args: argparse.Namespace) -> int:
+    from pixseek.collection import open_collection
+    from pixseek.jobs.label_errors import find_label_errors
+
+    collection = open_collection(args.collection)
+    report = find_label_errors(collection, kind=args.kind, k=args.k, top=args.top)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+        return 0
+    print(
+        f"{len(report.errors)} of {report.checked} labelled {args.kind}s whose "
+        f"{report.neighbours} nearest neighbours suggest another label:"
+    )
+    for rank, error in enumerate(report.errors, 1):
+        record = error.record
+        verdict = f" [{error.verdict}]" if error.verdict else ""
+        print(
+            f"{rank}. {error.mistakenness:.2f} {record.label!r} -> {error.suggested!r} "
+            f"({error.suggested_share:.0%} of the vote){verdict}  {record.id} {record.path}"
+        )
+    return 0
+
+
+def run_map(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pixseek.collection import open_collection
+    from pixseek.jobs.embedding_map import load_map, render_png, update_map
+
+    collection = open_collection(args.collection)
+    index = collection.index(args.model)
+    report = update_map(collection, index, refit=args.refit)
+    if args.output:
+        layout = load_map(collection, index)
+        Path(args.output).write_bytes(render_png(layout, args.color_by, args.size))
+    if args.json:
+        print(json.dumps(report.to_dict()))
+        return 0
+    how = "fitted" if report.refitted else f"{report.added} added, {report.removed} removed"
+    print(f"map of {report.points} points in index {report.index} ({how})")
+    if args.output:
+        print(f"wrote {args.output} (colour: {args.color_by})")
+    return 0

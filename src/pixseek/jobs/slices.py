@@ -1,13 +1,9 @@
-"""Model debugging: a detector's metrics inside a slice of the data, and its blind spots.
+"""A detector's metrics inside a slice of the data, beside the same metrics everywhere.
 
 A *slice* is the images a search returns ("taxis", images like this one, a filter). Its
 metrics are computed by pycocotools' COCOeval on the ground truth and predictions stored
 in the collection, restricted to the slice's images, beside the same metrics over every
 image; per-class precision and recall count the stored outcomes (IoU 0.5).
-
-*Blind spots* are clusters of error objects (missed ground truth, or false positives) in
-embedding space, ranked by how much more often objects of the same classes fail there
-than anywhere (the lift), and named by the nearest text prompts.
 """
 
 from __future__ import annotations
@@ -19,29 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-
 from pixseek.collection.collection import Collection
-from pixseek.collection.index import Index
 from pixseek.core.errors import InvalidInputError
 from pixseek.core.filters import Filter
 from pixseek.core.matching import FN, FP, TP, WRONG_CLASS
-from pixseek.core.records import Record
-from pixseek.core.vectors import Vectors, l2_normalize
-
-ATTRIBUTES = (
-    "",
-    "at night",
-    "in the rain",
-    "blurry",
-    "small",
-    "far away",
-    "occluded",
-    "cropped at the edge",
-    "in a crowd",
-    "close-up",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +57,41 @@ class Metrics:
 class SliceReport:
     inside: Metrics
     whole: Metrics
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one JSON shape of a slice report (the CLI's --json and the API)."""
+        inside, whole = self.inside, self.whole
+        return {
+            "images": inside.images,
+            "map": round(inside.map, 4),
+            "whole_map": round(whole.map, 4),
+            "ap50": round(inside.ap50, 4),
+            "whole_ap50": round(whole.ap50, 4),
+            "recall": _rounded(inside.recall),
+            "whole_recall": _rounded(whole.recall),
+            "classes": [
+                _row(whole.classes[label], row)
+                for label, row in inside.classes.items()
+                if row.truth or row.fp
+            ],
+        }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _row(whole: ClassMetrics, inside: ClassMetrics) -> dict[str, Any]:
+    return {
+        "label": whole.label,
+        "truth": inside.truth,
+        "precision": _rounded(inside.precision),
+        "recall": _rounded(inside.recall),
+        "ap50": _rounded(inside.ap50),
+        "whole_precision": _rounded(whole.precision),
+        "whole_recall": _rounded(whole.recall),
+        "whole_ap50": _rounded(whole.ap50),
+    }
 
 
 @dataclass(slots=True)
@@ -192,88 +204,3 @@ def slice_report(collection: Collection, image_ids: Group[str]) -> SliceReport:
         raise InvalidInputError("the slice is empty: the query returned no images")
     data = coco_data(collection)
     return SliceReport(evaluate(data, image_ids), evaluate(data))
-
-
-@dataclass(frozen=True, slots=True)
-class Blindspot:
-    errors: int
-    objects: int
-    error_rate: float
-    lift: float
-    names: list[str]
-    examples: list[Record]
-
-
-def rank_clusters(
-    errors: Vectors, population: Vectors, population_errors: NDArray[np.bool_], clusters: int
-) -> list[tuple[Vectors, NDArray[np.int64], float, float]]:
-    """Cluster the error vectors; assign every object of the population to its nearest
-    centre. Returns (centre, population rows, error rate, lift), highest lift first."""
-    from sklearn.cluster import KMeans
-
-    count = min(clusters, len(errors))
-    model = KMeans(n_clusters=count, n_init=4, random_state=0).fit(errors)
-    centres = l2_normalize(model.cluster_centers_)
-    assigned = np.argmax(population @ centres.T, axis=1)
-    base = float(population_errors.mean())
-    ranked = []
-    for c in range(count):
-        rows = np.flatnonzero(assigned == c)
-        if not len(rows):
-            continue
-        rate = float(population_errors[rows].mean())
-        ranked.append((centres[c], rows, rate, rate / base if base else 0.0))
-    return sorted(ranked, key=lambda item: (-item[3], -len(item[1])))
-
-
-def find_blindspots(
-    collection: Collection,
-    index: Index | None = None,
-    outcome: str = FN,
-    clusters: int = 8,
-    vocabulary: Sequence[str] = ATTRIBUTES,
-    examples: int = 5,
-) -> list[Blindspot]:
-    if outcome not in (FN, FP):
-        raise InvalidInputError(f"blind spots are of FN (missed) or FP objects, not {outcome!r}")
-    index = index or collection.index()
-    source = "gt" if outcome == FN else "pred"
-    records: list[Record] = []
-    parts: list[Vectors] = []
-    for batch, vectors in index.store.scan(
-        Filter.where({"kind": "object", "source": source}), with_vectors=True
-    ):
-        assert vectors is not None
-        records += batch
-        parts.append(vectors)
-    failing = np.array([r.outcome in (outcome, WRONG_CLASS) for r in records], bool)
-    if not failing.any():
-        raise InvalidInputError(f"no {outcome} objects in this collection")
-    labels = {r.label for r, bad in zip(records, failing, strict=True) if bad and r.label}
-    keep = np.array([r.label in labels and r.outcome != "ignored" for r in records], bool)
-    population = np.concatenate(parts)[keep]
-    kept = [r for r, k in zip(records, keep, strict=True) if k]
-    is_error = failing[keep]
-    ranked = rank_clusters(population[is_error], population, is_error, clusters)
-    prompts = [f"a photo of a {label} {a}".strip() for label in sorted(labels) for a in vocabulary]
-    if not index.embedder.capabilities.text:  # an image-only model cannot name its clusters
-        prompts = []
-    prompt_vectors = (
-        index.embedder.embed_texts(prompts) if prompts else np.zeros((0, index.dim), np.float32)
-    )
-    spots = []
-    for centre, rows, rate, lift in ranked:
-        error_rows = rows[is_error[rows]]
-        nearest = error_rows[np.argsort(-(population[error_rows] @ centre))][:examples]
-        named = np.argsort(-(prompt_vectors @ centre))[:3]
-        spots.append(
-            Blindspot(
-                errors=len(error_rows),
-                objects=len(rows),
-                error_rate=round(rate, 4),
-                lift=round(lift, 3),
-                names=[prompts[i] for i in named],
-                examples=[kept[i] for i in nearest],
-            )
-        )
-    return spots

@@ -1,4 +1,5 @@
-"""``/collections/{name}/slice`` and ``/blindspots``: a detector's metrics where it fails."""
+"""``/collections/{name}/slice``, ``/blindspots``, ``/label-errors`` and ``/map``: where a
+model or its data go wrong."""
 
 from __future__ import annotations
 
@@ -7,27 +8,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from pixseek.api.deps import collection, decode_slot
-from pixseek.api.schemas.debug import Blindspots, SliceIn, SliceOut
-from pixseek.api.schemas.records import record_out
+from pixseek.api.schemas.debug import (
+    Blindspots,
+    LabelErrors,
+    MapIn,
+    MapPage,
+    MapUpdate,
+    SliceIn,
+    SliceOut,
+    VerdictIn,
+    Verdicts,
+)
 from pixseek.collection.collection import Collection
-from pixseek.jobs.debug import ClassMetrics, find_blindspots, slice_report
+from pixseek.jobs.blindspots import KINDS, find_blindspots
+from pixseek.jobs.embedding_map import MAX_PAGE, load_map, update_map
+from pixseek.jobs.label_errors import find_label_errors, review
+from pixseek.jobs.slices import slice_report
 from pixseek.search.engine import search
 
 router = APIRouter(prefix="/collections/{name}", tags=["debugging"])
 Found = Annotated[Collection, Depends(collection)]
-
-
-def _row(whole: ClassMetrics, inside: ClassMetrics) -> dict[str, Any]:
-    return {
-        "label": whole.label,
-        "truth": inside.truth,
-        "precision": inside.precision,
-        "recall": inside.recall,
-        "ap50": inside.ap50,
-        "whole_precision": whole.precision,
-        "whole_recall": whole.recall,
-        "whole_ap50": whole.ap50,
-    }
 
 
 @router.post("/slice", response_model=SliceOut)
@@ -38,21 +38,7 @@ def slice_metrics(request: Request, found: Found, body: SliceIn) -> dict[str, An
         with decode_slot(request, body.query.has_images()):
             hits = search(found, body.query.terms(), options)
         ids |= {hit.image_id for hit in hits}
-    report = slice_report(found, ids)
-    return {
-        "images": report.inside.images,
-        "map": report.inside.map,
-        "whole_map": report.whole.map,
-        "ap50": report.inside.ap50,
-        "whole_ap50": report.whole.ap50,
-        "recall": report.inside.recall,
-        "whole_recall": report.whole.recall,
-        "classes": [
-            _row(report.whole.classes[label], inside)
-            for label, inside in report.inside.classes.items()
-            if inside.truth or inside.fp
-        ],
-    }
+    return slice_report(found, ids).to_dict()
 
 
 @router.get("/blindspots", response_model=Blindspots)
@@ -60,18 +46,38 @@ def blindspots(
     found: Found,
     outcome: Annotated[str, Query(pattern="^(FN|FP)$")] = "FN",
     clusters: Annotated[int, Query(ge=1, le=50)] = 8,
+    kind: Annotated[list[str] | None, Query(max_length=3)] = None,
+    top: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    spots = find_blindspots(found, outcome=outcome, clusters=clusters)
-    return {
-        "blindspots": [
-            {
-                "errors": s.errors,
-                "objects": s.objects,
-                "error_rate": s.error_rate,
-                "lift": s.lift,
-                "names": s.names,
-                "examples": [record_out(r) for r in s.examples],
-            }
-            for s in spots
-        ]
-    }
+    report = find_blindspots(found, outcome=outcome, clusters=clusters, kinds=kind or KINDS)
+    return {**report.to_dict(), "blindspots": [s.to_dict() for s in report.blindspots[:top]]}
+
+
+@router.get("/label-errors", response_model=LabelErrors)
+def label_errors(
+    found: Found,
+    kind: Annotated[str, Query(pattern="^(object|image)$")] = "object",
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    top: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> dict[str, Any]:
+    return find_label_errors(found, kind=kind, k=k, top=top).to_dict()
+
+
+@router.put("/label-errors/{record_id}", response_model=Verdicts)
+def label_verdict(found: Found, record_id: str, body: VerdictIn) -> dict[str, Any]:
+    return {"verdicts": review(found, record_id, body.verdict)}
+
+
+@router.post("/map", response_model=MapUpdate)
+def map_update(found: Found, body: MapIn) -> dict[str, Any]:
+    return update_map(found, found.index(body.model), refit=body.refit).to_dict()
+
+
+@router.get("/map", response_model=MapPage)
+def map_page(
+    found: Found,
+    model: Annotated[str, Query(max_length=500)] = "",
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10_000,
+) -> dict[str, Any]:
+    return load_map(found, found.index(model)).page_dict(offset, limit)

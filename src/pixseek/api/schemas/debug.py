@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from pixseek.api.schemas.records import RecordOut
@@ -40,13 +42,83 @@ class SliceOut(BaseModel):
 
 
 class BlindspotOut(BaseModel):
+    kind: str
+    name: str
     errors: int
     objects: int
     error_rate: float
+    expected_rate: float
     lift: float
+    lift_low: float
+    lift_high: float
     names: list[str]
     examples: list[RecordOut]  # type: ignore[valid-type]
 
 
 class Blindspots(BaseModel):
+    outcome: str
+    objects: int
+    errors: int
     blindspots: list[BlindspotOut]
+
+
+class LabelErrorOut(BaseModel):
+    id: str
+    label: str | None
+    suggested: str
+    mistakenness: float
+    given_share: float
+    suggested_share: float
+    verdict: str | None
+    record: RecordOut  # type: ignore[valid-type]
+
+
+class LabelErrors(BaseModel):
+    kind: str
+    checked: int
+    neighbours: int
+    errors: list[LabelErrorOut]
+
+
+class VerdictIn(BaseModel):
+    """A user's verdict on a suspected label error; null forgets it."""
+
+    verdict: Literal["confirmed", "dismissed"] | None
+
+
+class Verdicts(BaseModel):
+    verdicts: dict[str, str]
+
+
+class MapIn(BaseModel):
+    """Bring the stored map up to date (``refit``: fit it all again)."""
+
+    model: str = Field(default="", max_length=500)
+    refit: bool = False
+
+
+class MapUpdate(BaseModel):
+    index: str
+    points: int
+    added: int
+    removed: int
+    refitted: bool
+
+
+class MapPoint(BaseModel):
+    id: str
+    image_id: str
+    kind: str
+    label: str | None
+    source: str | None
+    outcome: str | None
+    split: str | None
+    x: float
+    y: float
+
+
+class MapPage(BaseModel):
+    index: str
+    total: int
+    offset: int
+    points: list[MapPoint]
