@@ -106,3 +106,35 @@ def test_planted_swaps_lead_the_list_through_the_cli(swapped, capsys) -> None:
     assert main(["label-errors", "--collection", root, "--top", "5"]) == 0
     printed = capsys.readouterr().out
     assert rows[0]["id"] in printed and rows[0]["suggested"] in printed
+
+
+def test_the_api_lists_them_and_keeps_verdicts(swapped) -> None:
+    from fastapi.testclient import TestClient
+
+    from pixseek.api import ServeSettings, create_app
+
+    collection, planted = swapped
+    settings = ServeSettings(root=collection.root.parent)
+    client = TestClient(create_app(settings), base_url="http://localhost")
+    answer = client.get("/collections/c/label-errors", params={"top": 20})
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()["errors"]
+    assert len(rows) == 20 and precision(rows, planted) >= 0.5
+    first, second = rows[0]["id"], rows[1]["id"]
+    put = client.put(f"/collections/c/label-errors/{first}", json={"verdict": "confirmed"})
+    assert put.json()["verdicts"] == {first: "confirmed"}
+    client.put(f"/collections/c/label-errors/{second}", json={"verdict": "dismissed"})
+    again = client.get("/collections/c/label-errors", params={"top": 2}).json()["errors"]
+    assert [row["verdict"] for row in again] == ["confirmed", "dismissed"]
+    forgot = client.put(f"/collections/c/label-errors/{second}", json={"verdict": None})
+    assert forgot.json()["verdicts"] == {first: "confirmed"}
+    assert (
+        client.put("/collections/c/label-errors/nope", json={"verdict": "confirmed"}).status_code
+        == 404
+    )
+    assert (
+        client.put(f"/collections/c/label-errors/{first}", json={"verdict": "maybe"}).status_code
+        == 422
+    )
+    assert client.get("/collections/c/label-errors", params={"kind": "region"}).status_code == 422
+    client.put(f"/collections/c/label-errors/{first}", json={"verdict": None})
