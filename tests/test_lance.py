@@ -1,4 +1,5 @@
-"""LanceDB specifics: its SQL compiler, id index, cross-process reads and old tables."""
+"""LanceDB specifics: its SQL compiler, id index, cross-process reads, old tables and the
+in-memory index of large tables."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ import pytest
 
 from pixseek.core.errors import InvalidFilterError
 from pixseek.core.filters import Filter
+from pixseek.core.records import Record
+from pixseek.core.vectors import l2_normalize
 from pixseek.stores.contract import DIM, sample
+from pixseek.stores.lance import memory as memory_module
 from pixseek.stores.lance import store as lance
 from pixseek.stores.lance.sql import to_sql
+from pixseek.stores.lance.store import LanceStore
 from pixseek.stores.registry import open_store
 
 
@@ -94,53 +99,168 @@ def test_tables_with_the_old_score_column_are_upgraded(tmp_path: Path) -> None:
     assert [r.id for r, _ in store.search(vectors[0], 10, Filter.parse("outcome=FN"))] == ["r1"]
 
 
-def test_hnsw_beside_large_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Above ANN_FROM rows searches go through the HNSW graph, re-ranked exactly; writes keep
-    it in step; another process's writes are searched exactly until the next persist."""
-    from pixseek.core.vectors import l2_normalize
-    from pixseek.stores.lance.ann import HnswSidecar
-
+def large_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n: int = 400
+) -> tuple[LanceStore, list[Record], np.ndarray]:
+    """A table past ANN_FROM (lowered to 100) with its graph built and saved."""
     monkeypatch.setattr(lance, "ANN_FROM", 100)
-    rows, _ = sample(400)
-    vectors = l2_normalize(np.random.default_rng(2).normal(size=(400, DIM)))
-    location = str(tmp_path / "lance")
-    store = open_store(location, "big", DIM)
+    rows, _ = sample(n)
+    vectors = l2_normalize(np.random.default_rng(2).normal(size=(n, DIM))).astype(np.float32)
+    store = open_store(str(tmp_path / "lance"), "big", DIM)
+    assert isinstance(store, LanceStore)
     store.upsert(rows, vectors)
     store.persist()
+    return store, rows, vectors
+
+
+def exact_ids(
+    rows: list[Record], vectors: np.ndarray, query: np.ndarray, keep: list[int]
+) -> list[str]:
+    scores = vectors[keep] @ query
+    return [rows[keep[i]].id for i in np.argsort(-scores, kind="stable")[:10]]
+
+
+def no_exact_scans(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object) -> None:
+        raise AssertionError("searched the table exactly instead of the memory index")
+
+    monkeypatch.setattr(LanceStore, "_exact_search", refuse)
+
+
+def test_large_tables_search_from_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ANN_FROM rows a search is answered from the graph and the columns in memory
+    (no table query), with exact cosine scores; filters keep k whenever k rows match."""
+    store, rows, vectors = large_store(tmp_path, monkeypatch)
     assert (tmp_path / "lance" / "big.hnsw").is_file()
-    calls: list[int] = []
-    original = HnswSidecar.query
-    monkeypatch.setattr(
-        HnswSidecar, "query", lambda self, v, k: calls.append(k) or original(self, v, k)
-    )
-
-    def exact(query: np.ndarray, allowed: list[int], k: int = 10) -> list[str]:
-        scores = vectors[allowed] @ query
-        return [rows[allowed[i]].id for i in np.argsort(-scores)[:k]]
-
-    everyone = list(range(400))
+    no_exact_scans(monkeypatch)
+    monkeypatch.setattr(LanceStore, "_select", lambda *a: pytest.fail("read the table"))
+    everyone = list(range(len(rows)))
     for q in range(0, 400, 40):
-        assert [r.id for r, _ in store.search(vectors[q], 10)] == exact(vectors[q], everyone)
-    assert len(calls) == 10
-    dogs = [i for i in everyone if rows[i].label == "dog"]  # half the rows: through HNSW
-    assert [r.id for r, _ in store.search(vectors[5], 10, Filter.parse("label=dog"))] == exact(
-        vectors[5], dogs
-    )
-    calls.clear()
-    rare = Filter.parse("id=r1,r2,r3")  # selective: exact, and all three come back
-    assert {r.id for r, _ in store.search(vectors[0], 10, rare)} == {"r1", "r2", "r3"}
-    assert not calls
-    # writes in this process keep the graph in step
-    store.upsert(rows[7:8], -vectors[7:8])
-    assert store.search(-vectors[7], 1)[0][0].id == "r7" and calls
-    store.delete(["r7"])
-    assert "r7" not in [r.id for r, _ in store.search(-vectors[7], 10)]
-    # another handle (process) writes: this one searches exactly, still right
-    other = open_store(location, "big", DIM)
-    other.upsert(rows[9:10], -vectors[9:10])
+        hits = store.search(vectors[q], 10)
+        assert [r.id for r, _ in hits] == exact_ids(rows, vectors, vectors[q], everyone)
+        assert hits[0][0] == rows[q] and abs(hits[0][1] - 1.0) < 1e-5
+    dogs = [i for i in everyone if rows[i].label == "dog"]
+    found = store.search(vectors[5], 10, Filter.parse("label=dog"))
+    assert [r.id for r, _ in found] == exact_ids(rows, vectors, vectors[5], dogs)
+    rare = store.search(vectors[0], 10, Filter.parse("id=r1,r2,r3"))
+    assert {r.id for r, _ in rare} == {"r1", "r2", "r3"}
+    batch = store.search_many(vectors[:20], 10, Filter.parse("label=dog"))
+    assert [[r.id for r, _ in hits] for hits in batch] == [
+        [r.id for r, _ in store.search(v, 10, Filter.parse("label=dog"))] for v in vectors[:20]
+    ]
+
+
+def test_memory_filters_match_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Filters evaluated in memory keep exactly the rows the table's SQL keeps: or, in,
+    parentheses, negation of absent values, tags."""
+    store, _, vectors = large_store(tmp_path, monkeypatch)
+    expressions = [
+        "label=dog and split=val or tags in (t1, t2) and kind=image",
+        "(label=cat or tags=t0) and split=train",
+        "id in (r1, r2, r47) or kind=object and label not in (dog)",
+        "tags!=t1",
+        "outcome!=FN and label=cat",
+        "outcome=FN",
+    ]
+    for expression in expressions:
+        flt = Filter.parse(expression)
+        memory = {r.id for r, _ in store.search(vectors[0], 400, flt)}
+        table = {r.id for r, _ in store._exact_search(vectors[0], 400, flt)}
+        assert memory == table and len(memory) == store.count(flt), expression
+
+
+def test_selective_filters_keep_recall_and_k(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filter keeping 1% of the rows returns the exact top k (searched over those rows);
+    one keeping half walks the graph with the filter inside and still fills k."""
+    monkeypatch.setattr(lance, "ANN_FROM", 100)
+    monkeypatch.setattr(memory_module, "EXACT_ROWS", 0)
+    n = 3000
+    rows = [
+        replace(r, label="rare" if i % 100 == 0 else r.label) for i, r in enumerate(sample(n)[0])
+    ]
+    vectors = l2_normalize(np.random.default_rng(3).normal(size=(n, DIM))).astype(np.float32)
+    store = open_store(str(tmp_path), "big", DIM)
+    store.upsert(rows, vectors)
+    store.persist()
+    no_exact_scans(monkeypatch)
+    rare = [i for i in range(n) if rows[i].label == "rare"]
+    full = 0
+    for q in range(0, n, 150):
+        hits = store.search(vectors[q], 10, Filter.parse("label=rare"))
+        assert [r.id for r, _ in hits] == exact_ids(rows, vectors, vectors[q], rare)
+        dog_hits = store.search(vectors[q], 10, Filter.parse("label=dog"))
+        assert all(r.label == "dog" for r, _ in dog_hits)
+        full += len(dog_hits) == 10
+    assert full == len(range(0, n, 150))
+
+
+WRITER = """
+import sys
+import numpy as np
+from pixseek.stores.registry import open_store
+store = open_store(sys.argv[1], "big", {dim})
+rows = __import__("pixseek.stores.contract", fromlist=["sample"]).sample(400)[0]
+vectors = -np.asarray(np.eye({dim}, dtype=np.float32)[[1, 2]])
+store.upsert(rows[9:11], vectors)
+store.delete(["r7", "r8"])
+"""
+
+
+def test_fresh_after_another_process_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After another process writes, the memory index reads only the rows written since
+    its version (and the row ids, as rows were deleted), never scanning exactly."""
+    store, _, vectors = large_store(tmp_path, monkeypatch)
+    store.search(vectors[0], 10)
+    no_exact_scans(monkeypatch)
+    monkeypatch.setattr(LanceStore, "_build", lambda *a: pytest.fail("rebuilt the graph"))
+    read: list[int] = []
+    original = LanceStore._written_since
+
+    def written_since(self: LanceStore, table: object, version: int) -> object:
+        got = original(self, table, version)
+        read.append(got.num_rows)
+        return got
+
+    monkeypatch.setattr(LanceStore, "_written_since", written_since)
+    script = WRITER.format(dim=DIM)
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "lance")], check=True)
     store.refresh()
-    calls.clear()
-    assert store.search(-vectors[9], 1)[0][0].id == "r9" and not calls
-    other.persist()  # rebuilds and saves the graph for the new version
-    store.refresh()
-    assert store.search(-vectors[9], 1)[0][0].id == "r9" and calls
+    flipped = -np.eye(DIM, dtype=np.float32)[1]
+    assert store.search(flipped, 1)[0][0].id == "r9"
+    ids = [r.id for r, _ in store.search(vectors[7], 400)]
+    assert "r7" not in ids and "r8" not in ids and len(ids) == 398
+    assert read == [2] and store.count() == 398
+    memory = store.memory_index()
+    assert memory is not None and memory.buffered == 2 and memory.graph.dead == 4
+    # a third handle loads the saved graph and catches up the same way
+    other = open_store(str(tmp_path / "lance"), "big", DIM)
+    assert [r.id for r, _ in other.search(vectors[3], 10)] == [
+        r.id for r, _ in store.search(vectors[3], 10)
+    ]
+    # persist folds the new rows into the graph and saves it for every process
+    store.persist()
+    assert memory.buffered == 0 and store.search(flipped, 1)[0][0].id == "r9"
+
+
+def test_tables_without_stable_row_ids_search_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tables created before stable row ids have no graph (their row ids move when
+    rows are rewritten): searches stay exact and right."""
+    import lancedb
+
+    from pixseek.stores.lance.schema import records_to_arrow
+
+    rows, vectors = sample(200)
+    table = records_to_arrow(rows, vectors, DIM).replace_schema_metadata(None)
+    lancedb.connect(str(tmp_path)).create_table("old", data=table)
+    store = open_store(str(tmp_path), "old", DIM)
+    assert isinstance(store, LanceStore)
+    monkeypatch.setattr(lance, "ANN_FROM", 10)
+    store.persist()
+    assert store.memory_index() is None and not (tmp_path / "old.hnsw").exists()
+    assert store.search(vectors[4], 1)[0][0].id == "r4"

@@ -1,145 +1,154 @@
-"""An in-process HNSW index (hnswlib) kept beside a LanceDB table, for large tables.
+"""An HNSW graph (faiss) over a table's vectors, kept in memory and saved beside the table.
 
-LanceDB stays the source of truth (records, vectors, versions); the HNSW graph only
-finds candidates fast. It is saved beside the table with the table version it
-matches, updated in place by this process's writes, and used only while it matches
-the table: a table written by another process is searched exactly until the next
-``persist`` (the end of an ingest, or ``pixseek optimize``) rebuilds it.
+Graph positions are dense (0, 1, 2, ... in insertion order) and each maps to the row's
+stable Lance row id, so a hit is a row without any lookup by id. faiss keeps the float32
+vectors itself and they are readable as one matrix, so filtered subsets and exact
+fallbacks are matrix products over memory, never reads from disk. faiss cannot remove a
+point: rows deleted or replaced since the graph was built are marked dead and excluded
+by a bitmap inside the graph search (faiss applies it in C++ while it walks the graph).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import threading
-from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from pixseek.core.vectors import Vectors
 
 M, EF_CONSTRUCTION, EF_SEARCH = 16, 200, 128
+FORMAT = 2  # labels are graph positions mapped to stable row ids (1: hashed record ids)
+Ints = NDArray[np.int64]
+Mask = NDArray[np.bool_]
 
 
-def label_of(record_id: str) -> int:
-    """A stable 63-bit integer for an id (hnswlib labels are integers)."""
-    digest = hashlib.blake2b(record_id.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & (2**63 - 1)
+def bitmap(allowed: Mask) -> NDArray[np.uint8]:
+    """faiss's ``IDSelectorBitmap`` layout: bit ``i % 8`` of byte ``i // 8``."""
+    return np.packbits(allowed, bitorder="little")
 
 
-class HnswSidecar:
-    def __init__(self, directory: Path, table: str, dim: int) -> None:
-        self.path = directory / f"{table}.hnsw"
-        self.meta_path = directory / f"{table}.hnsw.json"
+class Graph:
+    def __init__(self, dim: int, index: Any = None) -> None:
+        import faiss
+
         self.dim = dim
-        self.version = -1
-        self._index: object | None = None
-        self._ids: dict[int, str] = {}
-        self._tried = -1
-        self._lock = threading.Lock()
+        if index is None:
+            index = faiss.IndexHNSWFlat(dim, M, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = EF_CONSTRUCTION
+        index.hnsw.efSearch = EF_SEARCH
+        self._index: Any = index  # faiss's stubs lack the HNSW and flat storage members
+        self.rowids: Ints = np.empty(0, np.int64)  # position -> stable row id
+        self.alive: Mask = np.empty(0, np.bool_)  # position -> still the row's vector
+        self._bits: NDArray[np.uint8] | None = None
 
     @property
     def size(self) -> int:
-        return len(self._ids)
+        return len(self.rowids)
 
     @property
-    def available(self) -> bool:
-        """A graph is in memory or saved beside the table (a stat, no read)."""
-        return self._index is not None or self.meta_path.is_file()
+    def dead(self) -> int:
+        return int(self.size - np.count_nonzero(self.alive))
 
-    @property
-    def ready(self) -> bool:
-        return self._index is not None
+    def add(self, vectors: Vectors, rowids: Ints) -> Ints:
+        """Append points; returns their positions."""
+        import faiss
 
-    def load(self, table_version: int) -> bool:
-        """Load the saved graph if it matches ``table_version`` (tried once per version)."""
-        import hnswlib
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        start = self.size
+        self._index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self.rowids = np.concatenate([self.rowids, np.asarray(rowids, np.int64)])
+        self.alive = np.concatenate([self.alive, np.ones(len(rowids), np.bool_)])
+        self._bits = None
+        return np.arange(start, self.size, dtype=np.int64)
 
-        if self._tried == table_version:
-            return False
-        self._tried = table_version
+    def kill(self, positions: Ints) -> None:
+        if len(positions):
+            self.alive[positions] = False
+            self._bits = None
+
+    def vectors(self) -> Vectors:
+        """All points as one read-only (size, dim) float32 matrix, without a copy."""
+        import faiss
+
+        if not self.size:
+            return np.empty((0, self.dim), np.float32)
+        storage: Any = faiss.downcast_index(self._index.storage)
+        flat = faiss.rev_swig_ptr(storage.get_xb(), self.size * self.dim)
+        view: Vectors = np.asarray(flat).reshape(self.size, self.dim)
+        view.flags.writeable = False
+        return view
+
+    def search(
+        self, queries: Vectors, k: int, allowed: Mask | None = None, ef: int = EF_SEARCH
+    ) -> tuple[NDArray[np.float32], Ints]:
+        """Top ``k`` (scores, positions) per query among ``allowed`` positions (default: the
+        live ones); position -1 where the graph walk found fewer."""
+        import faiss
+
+        if allowed is None and self.dead == 0:
+            selector_bits = None
+        elif allowed is None:
+            if self._bits is None:
+                self._bits = bitmap(self.alive)
+            selector_bits = self._bits
+        else:
+            selector_bits = bitmap(allowed)
+        params: Any = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+        params.efSearch = max(ef, k)
+        if selector_bits is not None:
+            selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(selector_bits))
+            params.sel = selector
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        faiss.omp_set_num_threads(1 if len(queries) == 1 else os.cpu_count() or 1)
+        scores, positions = self._index.search(queries, k, params=params)
+        return scores, positions.astype(np.int64)
+
+    def save(self, path: Path, version: int) -> None:
+        """The graph, its position map and the table version it matches; the metadata file
+        is written last, so a reader never pairs a new graph with an old map."""
+        import faiss
+
+        meta_path, arrays_path = sidecar_paths(path)
+        meta_path.unlink(missing_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        faiss.write_index(self._index, str(temporary))
+        os.replace(temporary, path)
+        temporary = arrays_path.with_name(arrays_path.name + ".tmp.npz")
+        np.savez(temporary, rowids=self.rowids, alive=self.alive)
+        os.replace(temporary, arrays_path)
+        meta_path.write_text(json.dumps({"format": FORMAT, "version": version, "dim": self.dim}))
+
+    @classmethod
+    def load(cls, path: Path, dim: int) -> tuple[Graph, int] | None:
+        """The saved graph and the table version it matches, or None (absent, older format,
+        another dimension, unreadable)."""
+        import faiss
+
+        meta_path, arrays_path = sidecar_paths(path)
         try:
-            meta = json.loads(self.meta_path.read_text())
-        except (OSError, ValueError):
-            return False
-        if meta.get("version") != table_version or not self.path.is_file():
-            return False
-        index = hnswlib.Index(space="ip", dim=self.dim)
-        index.load_index(str(self.path), max_elements=int(meta["capacity"]))
-        index.set_ef(EF_SEARCH)
-        ids = meta["ids"]
-        with self._lock:
-            self._index, self._ids, self.version = (
-                index,
-                {label_of(i): i for i in ids},
-                table_version,
-            )
-        return True
+            meta = json.loads(meta_path.read_text())
+            if meta.get("format") != FORMAT or meta.get("dim") != dim:
+                return None
+            index = faiss.read_index(str(path))
+            with np.load(arrays_path) as arrays:
+                rowids, alive = arrays["rowids"], arrays["alive"]
+        except (OSError, ValueError, KeyError, RuntimeError):
+            return None
+        graph = cls(dim, index)
+        if index.ntotal != len(rowids):
+            return None
+        graph.rowids, graph.alive = rowids.astype(np.int64), alive.astype(np.bool_)
+        return graph, int(meta["version"])
 
-    def build(self, ids: Sequence[str], vectors: Vectors, table_version: int) -> None:
-        import hnswlib
 
-        capacity = max(1024, int(len(ids) * 1.3))
-        index = hnswlib.Index(space="ip", dim=self.dim)
-        index.init_index(max_elements=capacity, ef_construction=EF_CONSTRUCTION, M=M)
-        index.set_num_threads(os.cpu_count() or 1)
-        if len(ids):
-            index.add_items(vectors, np.fromiter((label_of(i) for i in ids), np.int64, len(ids)))
-        index.set_ef(EF_SEARCH)
-        with self._lock:
-            self._index, self._ids = index, {label_of(i): i for i in ids}
-            self.version = table_version
+def sidecar_paths(path: Path) -> tuple[Path, Path]:
+    return path.with_name(path.name + ".json"), path.with_name(path.name + ".npz")
 
-    def add(self, ids: Sequence[str], vectors: Vectors) -> None:
-        with self._lock:
-            index = self._index
-            if index is None or not len(ids):
-                return
-            needed = len(self._ids) + len(ids)
-            if needed > index.get_max_elements():  # type: ignore[attr-defined]
-                index.resize_index(int(needed * 1.3))  # type: ignore[attr-defined]
-            labels = np.fromiter((label_of(i) for i in ids), np.int64, len(ids))
-            index.add_items(vectors, labels)  # type: ignore[attr-defined]  # replaces, undeletes
-            self._ids.update(zip(labels.tolist(), ids, strict=True))
 
-    def remove(self, ids: Iterable[str]) -> None:
-        with self._lock:
-            if self._index is None:
-                return
-            for record_id in ids:
-                label = label_of(record_id)
-                if self._ids.pop(label, None) is not None:
-                    self._index.mark_deleted(label)  # type: ignore[attr-defined]
-
-    def query(self, vector: Vectors, k: int) -> list[str]:
-        """Up to ``k`` candidate ids, nearest first."""
-        with self._lock:
-            index = self._index
-            if index is None or not self._ids:
-                return []
-            k = min(k, len(self._ids))
-            labels, _ = index.knn_query(np.asarray(vector, np.float32), k=k)  # type: ignore[attr-defined]
-            return [self._ids[int(label)] for label in labels[0] if int(label) in self._ids]
-
-    def discard(self) -> None:
-        with self._lock:
-            self._index, self._ids, self.version = None, {}, -1
-        self.path.unlink(missing_ok=True)
-        self.meta_path.unlink(missing_ok=True)
-
-    def save(self, table_version: int) -> None:
-        with self._lock:
-            if self._index is None:
-                return
-            temporary = self.path.with_name(self.path.name + ".tmp")
-            self._index.save_index(str(temporary))  # type: ignore[attr-defined]
-            os.replace(temporary, self.path)
-            meta = {
-                "version": table_version,
-                "capacity": self._index.get_max_elements(),  # type: ignore[attr-defined]
-                "ids": list(self._ids.values()),
-            }
-            self.meta_path.write_text(json.dumps(meta))
-            self.version = table_version
+def discard(path: Path) -> None:
+    for part in (*sidecar_paths(path), path):
+        part.unlink(missing_ok=True)

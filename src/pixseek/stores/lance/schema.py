@@ -26,12 +26,15 @@ FILTER_COLUMNS: dict[str, pa.DataType] = {
 }
 REQUIRED = frozenset({"id", "kind", "image_id"})
 RENAMED = {"score": "confidence"}  # columns of older tables: old name -> field
+# Schema metadata of tables created with stable row ids (older tables lack it).
+STABLE_ROW_IDS = {b"pixseek.row_ids": b"stable"}
 
 
 def record_schema(dim: int) -> pa.Schema:
     fields = [pa.field(n, FIELD_TYPES[n], nullable=n not in REQUIRED) for n in RECORD_FIELDS]
     fields += [pa.field(name, kind) for name, kind in FILTER_COLUMNS.items()]
-    return pa.schema([*fields, pa.field(VECTOR, pa.list_(pa.float32(), dim))])
+    vector = pa.field(VECTOR, pa.list_(pa.float32(), dim))
+    return pa.schema([*fields, vector], metadata=STABLE_ROW_IDS)
 
 
 def metadata_columns() -> list[str]:

@@ -1,11 +1,15 @@
 """The embedded default store: one LanceDB table per (collection, model), no server.
 
 Every write is one Lance commit (a new table version), so a crash mid-write
-leaves the previous version intact and readers never see half a batch.
+leaves the previous version intact and readers never see half a batch. Tables are
+created with stable row ids, so that a large table's in-memory index
+(:mod:`pixseek.stores.lance.memory`) can follow any writer by reading only the rows
+written since the version it holds.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
@@ -20,10 +24,12 @@ from pixseek.core.filters import Filter
 from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
 from pixseek.stores.base import ScoredRecords, check_vectors, chunks
-from pixseek.stores.lance.ann import HnswSidecar
+from pixseek.stores.lance import ann
+from pixseek.stores.lance.memory import ROWID, UPDATED_AT, MemoryIndex, full_scan_columns
 from pixseek.stores.lance.schema import (
     FILTER_COLUMNS,
     RENAMED,
+    STABLE_ROW_IDS,
     VECTOR,
     arrow_to_records,
     arrow_vectors,
@@ -37,8 +43,8 @@ ID_CHUNK = 500
 SCAN_BATCH = 4096
 ID_INDEX_FROM = 10_000  # rows; below this a scan is as fast as the index
 ANN_FROM = 50_000  # rows; below this exact search is fast enough and always right
-ANN_CANDIDATES = 4  # HNSW candidates per wanted hit, re-ranked exactly
-EXACT_SELECTIVITY = 0.1  # filters matching fewer rows than this share search exactly
+GRAPH_BATCH = 65_536  # rows read and inserted into the graph at a time when it is built
+REBUILD_DEAD = 0.25  # a graph with this share of dead points is rebuilt at persist
 # How stale a reader's view of the table may be: writes by other processes (a CLI
 # index beside a running server) become visible within this interval.
 READ_CONSISTENCY = timedelta(seconds=1)
@@ -50,16 +56,27 @@ class LanceStore:
 
         self._dim = dim
         self._name = table
-        self._db = lancedb.connect(str(directory), read_consistency_interval=READ_CONSISTENCY)
+        self._db = lancedb.connect(
+            str(directory),
+            read_consistency_interval=READ_CONSISTENCY,
+            storage_options={"new_table_enable_stable_row_ids": "true"},
+        )
         try:
             self._table = self._db.open_table(table)
         except (FileNotFoundError, ValueError):
             self._table = self._db.create_table(table, schema=record_schema(dim), exist_ok=True)
         self._upgrade_columns()
-        self._ann = HnswSidecar(Path(str(directory)), table, dim)
         stored_dim = self._table.schema.field(VECTOR).type.list_size
         if stored_dim != dim:
             raise StorageError(f"table {table!r} holds {stored_dim}-d vectors, expected {dim}")
+        metadata = self._table.schema.metadata or {}
+        # tables created before stable row ids keep exact search (their row ids move)
+        self._stable = all(metadata.get(k) == v for k, v in STABLE_ROW_IDS.items())
+        self._graph_path = Path(str(directory)) / f"{table}.hnsw"
+        self._memory_index: MemoryIndex | None = None
+        self._pinned: Any = None
+        self._unloadable: float | None = None  # mtime of a saved graph that did not load
+        self._lock = threading.RLock()
 
     def _upgrade_columns(self) -> None:
         """Tables written by older versions: rename columns to today's field names."""
@@ -80,43 +97,22 @@ class LanceStore:
             return
         check_vectors(records, vectors, self._dim)
         data = records_to_arrow(records, vectors, self._dim)
-        in_sync = self._ann_in_sync()
         (
             self._table.merge_insert("id")
             .when_matched_update_all()
             .when_not_matched_insert_all()
             .execute(data)
         )
-        if in_sync:
-            self._ann.add([r.id for r in records], np.asarray(vectors, np.float32))
-            self._ann.version = self._table.version
 
     def delete(self, ids: Sequence[str]) -> None:
         for chunk in chunks(ids, ID_CHUNK):
-            in_sync = self._ann_in_sync()
             self._table.delete(id_clause(chunk))
-            if in_sync:
-                self._ann.remove(chunk)
-                self._ann.version = self._table.version
 
     def delete_where(self, flt: Filter) -> None:
         sql = to_sql(flt)
         if sql is None:
             raise StorageError("refusing to delete with an empty filter")
-        if self._ann_in_sync():
-            ids = [r.id for batch, _ in self.scan(flt) for r in batch]
-            self.delete(ids)
-            return
         self._table.delete(sql)
-
-    def _ann_in_sync(self) -> bool:
-        """Whether the HNSW graph holds exactly this table version (loading it if saved)."""
-        if not self._ann.available:
-            return False  # no graph, none saved: small tables skip the version lookup
-        version = self._table.version
-        if self._ann.ready and self._ann.version == version:
-            return True
-        return self._ann.load(version)
 
     def _select(self, where: str, columns: list[str] | None = None) -> Any:
         query = self._table.search().where(where).limit(None)
@@ -142,33 +138,83 @@ class LanceStore:
         return found
 
     def search(self, vector: Vectors, k: int, flt: Filter | None = None) -> ScoredRecords:
-        """Exact below ``ANN_FROM`` rows and for selective filters; HNSW candidates re-ranked
-        exactly otherwise, falling back to exact search whenever fewer than k survive."""
-        if self._ann_in_sync():
-            hits = self._ann_search(vector, k, flt)
-            if hits is not None:
-                return hits
-        return self._exact_search(vector, k, flt)
+        """From memory once the table has a graph (exact below ``ANN_FROM`` rows)."""
+        return self.search_many(np.asarray(vector, np.float32)[None, :], k, flt)[0]
 
-    def _ann_search(self, vector: Vectors, k: int, flt: Filter | None) -> ScoredRecords | None:
-        total = self._ann.size  # the graph holds exactly the table's rows
-        share = 1.0 if not flt else self.count(flt) / max(total, 1)
-        if share < EXACT_SELECTIVITY:
+    def search_many(
+        self, vectors: Vectors, k: int, flt: Filter | None = None
+    ) -> list[ScoredRecords]:
+        """The ``k`` nearest records of each query vector: one graph call for all of them
+        (threads over queries), which is what jobs comparing many vectors want."""
+        with self._lock:
+            memory = self.memory_index()
+            if memory is None:
+                return [self._exact_search(v, k, flt) for v in vectors]
+            found = memory.search(vectors, k, flt)
+            return [
+                list(zip(memory.records(ids), (float(s) for s in scores), strict=True))
+                for ids, scores in found
+            ]
+
+    def memory_index(self) -> MemoryIndex | None:
+        """The in-memory index brought up to the table's latest version, or None while the
+        table has no saved graph (small tables, tables older than stable row ids)."""
+        if not self._stable:
             return None
-        wanted = min(total, int(k * ANN_CANDIDATES / share) + 1)
-        candidates = self._ann.query(vector, wanted)
-        if not candidates:
+        with self._lock:
+            version = self._table.version
+            memory = self._memory_index
+            if memory is None:
+                memory = self._load(version)
+            elif memory.version != version:
+                self._catch_up(memory, version)
+            return memory
+
+    def _load(self, version: int) -> MemoryIndex | None:
+        """The saved graph, the live rows' columns, and the rows written since the graph."""
+        try:
+            stamp = self._graph_path.stat().st_mtime
+        except OSError:
             return None
-        where = id_clause(candidates)
-        sql = to_sql(flt)
-        table = self._select(f"({where}) AND ({sql})" if sql else where)
-        if table.num_rows < min(k, int(total * share)):
+        if stamp == self._unloadable:
             return None
-        vectors = arrow_vectors(table)
-        scores = vectors @ np.asarray(vector, dtype=np.float32)
-        order = np.argsort(-scores, kind="stable")[:k]
-        records = arrow_to_records(table)
-        return [(records[i], float(scores[i])) for i in order]
+        loaded = ann.Graph.load(self._graph_path, self._dim)
+        if loaded is None:
+            self._unloadable = stamp
+            return None
+        graph, since = loaded
+        pinned = self._pinned_at(version)
+        memory = MemoryIndex(graph, min(since, version))
+        columns = [*metadata_columns(), ROWID]
+        memory.set_rows(pinned.search().select(columns).limit(None).to_arrow())
+        memory.apply(self._written_since(pinned, memory.version), None, version)
+        self._memory_index = memory
+        return memory
+
+    def _catch_up(self, memory: MemoryIndex, version: int) -> None:
+        """Read the rows written since ``memory.version``; read every live row id only when
+        the row count says some were deleted."""
+        pinned = self._pinned_at(version)
+        changed = self._written_since(pinned, memory.version)
+        rowids = changed.column(ROWID).to_numpy().astype(np.int64)
+        expected = memory.count + int(np.count_nonzero(~memory.is_live(rowids)))
+        live = None
+        if int(pinned.count_rows()) != expected:
+            column = pinned.search().select([ROWID]).limit(None).to_arrow().column(ROWID)
+            live = np.sort(column.to_numpy().astype(np.int64))
+        memory.apply(changed, live, version)
+
+    def _pinned_at(self, version: int) -> Any:
+        """A second handle on the table, at exactly ``version``: the reads of one catch-up
+        see one version even while other processes write."""
+        if self._pinned is None:
+            self._pinned = self._db.open_table(self._name)
+        self._pinned.checkout(version)
+        return self._pinned
+
+    def _written_since(self, table: Any, version: int) -> pa.Table:
+        query = table.search().where(f"{UPDATED_AT} > {int(version)}")
+        return query.select(full_scan_columns()).limit(None).to_arrow()
 
     def _exact_search(self, vector: Vectors, k: int, flt: Filter | None) -> ScoredRecords:
         query: Any = self._table.search(
@@ -188,8 +234,6 @@ class LanceStore:
     def scan(
         self, flt: Filter | None = None, with_vectors: bool = False
     ) -> Iterator[tuple[list[Record], Vectors | None]]:
-        import pyarrow as pa
-
         columns = metadata_columns() + ([VECTOR] if with_vectors else [])
         query = self._table.search().limit(None).select(columns)
         sql = to_sql(flt)
@@ -207,32 +251,67 @@ class LanceStore:
         return arrow_to_records(query.select(metadata_columns()).to_arrow())
 
     def drop(self) -> None:
-        self._db.drop_table(self._name)
-        self._ann.discard()
+        with self._lock:
+            self._db.drop_table(self._name)
+            ann.discard(self._graph_path)
+            self._memory_index = self._pinned = None
 
     def refresh(self) -> None:
-        self._table.checkout_latest()
+        self._table.checkout_latest()  # type: ignore[no-untyped-call]
 
     def persist(self) -> None:
-        """Compact, fold new rows into the indices, index ids once the table is large, and
-        bring the HNSW graph up to date (built once the table reaches ``ANN_FROM`` rows)."""
-        in_sync = self._ann_in_sync()
+        """Compact, index ids once the table is large, and bring the graph up to date: built
+        once the table reaches ``ANN_FROM`` rows (and again when a quarter of it is dead),
+        otherwise the rows written since are inserted; then saved for other processes."""
         self._table.optimize()
         count = self.count()
         if count >= ID_INDEX_FROM and not self._indexed("id"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the scalar-index call is marked deprecated
                 self._table.create_scalar_index("id", index_type="BTREE")
-        if count < ANN_FROM:
+        if count < ANN_FROM or not self._stable:
             return
-        if not in_sync:
-            ids, parts = [], []
-            for batch, vectors in self.scan(with_vectors=True):
-                assert vectors is not None
-                ids += [r.id for r in batch]
-                parts.append(vectors)
-            self._ann.build(ids, np.concatenate(parts), self._table.version)
-        self._ann.save(self._table.version)
+        with self._lock:
+            memory = self.memory_index()
+            if memory is None or memory.graph.dead > REBUILD_DEAD * memory.graph.size:
+                memory = self._build(self._table.version)
+            else:
+                memory.fold()
+            memory.graph.save(self._graph_path, memory.version)
+            self._unloadable = None
+
+    def _build(self, version: int) -> MemoryIndex:
+        """A new graph of every live row, read in batches (the table is never in memory
+        twice: each batch's vectors go into the graph, its columns are kept)."""
+        pinned = self._pinned_at(version)
+        graph = ann.Graph(self._dim)
+        parts: list[pa.Table] = []
+        pending: list[pa.Table] = []
+
+        def insert() -> None:
+            batch = pa.concat_tables(pending)
+            graph.add(arrow_vectors(batch), batch.column(ROWID).to_numpy())
+            parts.append(batch.drop_columns([VECTOR]))
+            pending.clear()
+
+        query = pinned.search().select(full_scan_columns()).limit(None)
+        rows = 0
+        for batch in query.to_batches(batch_size=SCAN_BATCH):
+            pending.append(pa.Table.from_batches([batch]))
+            rows += batch.num_rows
+            if rows >= GRAPH_BATCH:
+                insert()
+                rows = 0
+        if pending:
+            insert()
+        memory = MemoryIndex(graph, version)
+        columns = [*metadata_columns(), ROWID]
+        if not parts:  # an empty table: columns of no rows
+            empty = record_schema(self._dim).empty_table().drop_columns([VECTOR])
+            parts.append(empty.append_column(ROWID, pa.array([], pa.uint64())))
+        memory.set_rows(pa.concat_tables(parts).select(columns))
+        self._memory_index = memory
+        return memory
 
     def _indexed(self, column: str) -> bool:
         return any(list(index.columns) == [column] for index in self._table.list_indices())
