@@ -16,6 +16,7 @@ from pixseek.core.errors import InvalidFilterError
 from pixseek.core.filters import Filter
 from pixseek.core.records import Record
 from pixseek.core.vectors import l2_normalize
+from pixseek.stores import knn
 from pixseek.stores.contract import DIM, sample
 from pixseek.stores.lance import memory as memory_module
 from pixseek.stores.lance import store as lance
@@ -144,7 +145,7 @@ def test_large_tables_search_from_memory(tmp_path: Path, monkeypatch: pytest.Mon
     assert [r.id for r, _ in found] == exact_ids(rows, vectors, vectors[5], dogs)
     rare = store.search(vectors[0], 10, Filter.parse("id=r1,r2,r3"))
     assert {r.id for r, _ in rare} == {"r1", "r2", "r3"}
-    batch = store.search_many(vectors[:20], 10, Filter.parse("label=dog"))
+    batch = knn.search_many(store, vectors[:20], 10, Filter.parse("label=dog"))
     assert [[r.id for r, _ in hits] for hits in batch] == [
         [r.id for r, _ in store.search(v, 10, Filter.parse("label=dog"))] for v in vectors[:20]
     ]
