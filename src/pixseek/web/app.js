@@ -15,6 +15,7 @@ const state = {
   report: null,           // the last slice metrics, re-rendered when a column is sorted
   sort: { key: "truth", descending: true },
   view: 0,                // bumped by each gallery page or search: late answers to older ones are dropped
+  selection: null,        // image ids chosen on the map: the current result set when set
 };
 const $ = (id) => document.getElementById(id);
 
@@ -243,6 +244,7 @@ function showEmpty(text) {
 
 async function showGallery(offset) {
   state.query = null;
+  state.selection = null;
   setChip(null);
   $("more").hidden = true;
   $("empty").hidden = true;
@@ -309,6 +311,7 @@ function showError(error) {
 
 async function runSearch(body, chip, more = false) {
   $("debug-panel").hidden = true;
+  state.selection = null;
   if (!more) state.k = PAGE;
   state.query = body;
   if (chip !== undefined) setChip(chip);
@@ -675,7 +678,9 @@ async function measure() {
   panel.hidden = false;
   panel.textContent = "measuring…";
   try {
-    state.report = await json(base() + "/slice", { query: currentBody(state.query || {}) });
+    const slice = state.selection ? { image_ids: state.selection }
+      : { query: currentBody(state.query || {}) };
+    state.report = await json(base() + "/slice", slice);
     renderMetrics();
   } catch (error) { panel.textContent = error.message; }
 }
@@ -685,15 +690,22 @@ async function showBlindspots() {
   panel.hidden = false;
   panel.textContent = "finding blind spots…";
   try {
-    const { blindspots } = await json(base() + "/blindspots?clusters=6");
-    panel.innerHTML = "<p>Where the detector misses objects most often (lift: how many times " +
-      "its usual miss rate):</p>";
+    const { blindspots } = await json(base() + "/blindspots?clusters=6&top=12");
+    panel.innerHTML = "<p>Where the detector misses objects most often: embedding clusters, " +
+      "box attributes and metadata, ranked by the lower end of the lift's 95% interval " +
+      "(lift: how many times the miss rate of the same classes everywhere):</p>";
     for (const spot of blindspots) {
       const div = document.createElement("div");
       div.className = "spot";
+      div.dataset.kind = spot.kind;
       const text = document.createElement("div");
-      text.textContent = `lift ${spot.lift.toFixed(2)}: ${spot.errors} of ${spot.objects} missed` +
-        ` (${Math.round(100 * spot.error_rate)}%), like “${spot.names.join("”, “")}”`;
+      const kind = badge(spot.kind, `spot-kind spot-${spot.kind}`, "");
+      const named = spot.kind === "cluster" && spot.names.length
+        ? `like “${spot.names.join("”, “")}”` : spot.name;
+      text.append(kind, document.createTextNode(` lift ${spot.lift.toFixed(2)} ` +
+        `(95%: ${spot.lift_low.toFixed(2)}–${spot.lift_high.toFixed(2)}): ${spot.errors} of ` +
+        `${spot.objects} missed (${Math.round(100 * spot.error_rate)}%, expected ` +
+        `${Math.round(100 * spot.expected_rate)}%), ${named}`));
       div.appendChild(text);
       const crops = document.createElement("div");
       crops.className = "crops";
