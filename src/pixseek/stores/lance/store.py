@@ -10,6 +10,7 @@ written since the version it holds.
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
@@ -48,6 +49,10 @@ REBUILD_DEAD = 0.25  # a graph with this share of dead points is rebuilt at pers
 # How stale a reader's view of the table may be: writes by other processes (a CLI
 # index beside a running server) become visible within this interval.
 READ_CONSISTENCY = timedelta(seconds=1)
+# How often a search asks the table for its latest version (a call into LanceDB's event
+# loop costs about a millisecond, as much as the search): this process's own writes and
+# ``refresh`` are seen at once, other processes' within this interval plus the one above.
+VERSION_CHECK_S = 0.25
 
 
 class LanceStore:
@@ -77,6 +82,7 @@ class LanceStore:
         self._pinned: Any = None
         self._unloadable: float | None = None  # mtime of a saved graph that did not load
         self._lock = threading.RLock()
+        self._checked_at = -VERSION_CHECK_S  # monotonic time of the last version lookup
 
     def _upgrade_columns(self) -> None:
         """Tables written by older versions: rename columns to today's field names."""
@@ -97,6 +103,7 @@ class LanceStore:
             return
         check_vectors(records, vectors, self._dim)
         data = records_to_arrow(records, vectors, self._dim)
+        self._checked_at = -VERSION_CHECK_S
         (
             self._table.merge_insert("id")
             .when_matched_update_all()
@@ -105,6 +112,7 @@ class LanceStore:
         )
 
     def delete(self, ids: Sequence[str]) -> None:
+        self._checked_at = -VERSION_CHECK_S
         for chunk in chunks(ids, ID_CHUNK):
             self._table.delete(id_clause(chunk))
 
@@ -112,6 +120,7 @@ class LanceStore:
         sql = to_sql(flt)
         if sql is None:
             raise StorageError("refusing to delete with an empty filter")
+        self._checked_at = -VERSION_CHECK_S
         self._table.delete(sql)
 
     def _select(self, where: str, columns: list[str] | None = None) -> Any:
@@ -162,8 +171,12 @@ class LanceStore:
         if not self._stable:
             return None
         with self._lock:
-            version = self._table.version
             memory = self._memory_index
+            now = time.monotonic()
+            if memory is not None and now - self._checked_at < VERSION_CHECK_S:
+                return memory
+            version = self._table.version
+            self._checked_at = now
             if memory is None:
                 memory = self._load(version)
             elif memory.version != version:
@@ -257,6 +270,7 @@ class LanceStore:
             self._memory_index = self._pinned = None
 
     def refresh(self) -> None:
+        self._checked_at = -VERSION_CHECK_S
         self._table.checkout_latest()  # type: ignore[no-untyped-call]
 
     def persist(self) -> None:
