@@ -20,8 +20,25 @@ def register(commands: Any) -> None:
         action="store_true",
         help="list the model families and runtimes installed (FAMILY:RUNTIME), plugins included",
     )
+    models.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="rank every index on held-out judgements (and --labels/--captions), with its "
+        "dimension and images/s",
+    )
+    truth = models.add_mutually_exclusive_group()
+    truth.add_argument("--labels", action="store_true", help="also measure on label prompts")
+    truth.add_argument("--captions", type=Path, help="also measure on these captions")
+    models.add_argument(
+        "--candidates",
+        default="",
+        metavar="M1,M2",
+        help="with --evaluate: also models not indexed yet, on a sample (needs labels/captions)",
+    )
+    models.add_argument("--sample", type=int, default=200, help="images for --candidates (200)")
+    models.add_argument("--runtime", default="auto", help="runtime of --candidates models")
     models.add_argument("--json", action="store_true", help="print as JSON")
-    models.set_defaults(handler=run_models)
+    models.set_defaults(handler=run_models, template=None)
 
     reindex = commands.add_parser(
         "reindex",
@@ -62,6 +79,8 @@ def run_models(args: argparse.Namespace) -> int:
 
         raise InvalidInputError("give --collection DIR (or --available for the model families)")
     collection = open_collection(args.collection)
+    if args.evaluate:
+        return _evaluate(args, collection)
     info = collection.info(failure_limit=0)
     if args.json:
         rows = [asdict(i) | {"active": i.name == collection.default_index} for i in info.indexes]
@@ -106,4 +125,30 @@ def run_drop(args: argparse.Namespace) -> int:
 
     name = open_collection(args.collection).drop_index(args.model)
     print(f"dropped index {name!r} and its vectors")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace, collection: Any) -> int:
+    import json
+
+    from pixseek.cli.model import _pairs
+    from pixseek.cli.render import ranking_text
+    from pixseek.jobs.compare import rank, ranking_dict
+    from pixseek.models import EmbedderOptions, load_embedder
+
+    names = [m.strip() for m in args.candidates.split(",") if m.strip()]
+    candidates = [load_embedder(EmbedderOptions(model=name, runtime=args.runtime)) for name in names]
+    scores = rank(
+        collection,
+        _pairs(args, collection),
+        zero_shot=bool(args.labels),
+        candidates=candidates,
+        sample=args.sample,
+    )
+    active = collection.default_index
+    print(
+        json.dumps(ranking_dict(scores, active), indent=2)
+        if args.json
+        else ranking_text(scores, active)
+    )
     return 0

@@ -168,3 +168,53 @@ def eval_text(report: Any) -> str:
 
 def eval_json(report: Any) -> str:
     return json.dumps(asdict(report), indent=2)
+
+
+def _score_cells(score: Any) -> list[str]:
+    feedback, truth = score.feedback, score.truth
+    ndcg = f"{feedback.ndcg_at_10:.3f}" if feedback.ndcg_at_10 is not None else "-"
+    recall = f"{feedback.recall.get(5, 0.0):.3f}" if feedback.recall else "-"
+    t2i = f"{truth.text_to_image.get(5, 0.0):.3f}" if truth is not None else "-"
+    speed = f"{score.images_per_second:.1f}" if score.images_per_second is not None else "-"
+    return [
+        ndcg,
+        recall,
+        str(feedback.queries),
+        str(feedback.judgements),
+        t2i,
+        str(score.dim),
+        speed,
+    ]
+
+
+SCORE_HEADER = ["nDCG@10", "R@5", "queries", "judgements", "text→image R@5", "dim", "images/s"]
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+def compare_text(report: Any) -> str:
+    rows = [["", "index", *SCORE_HEADER]]
+    rows.append(["active", report.active.index, *_score_cells(report.active)])
+    rows.append(["other", report.shadow.index, *_score_cells(report.shadow)])
+    if report.activated:
+        verdict = f"{report.shadow.index!r} scores higher: it is now the active index"
+    elif report.better:
+        verdict = f"{report.shadow.index!r} scores higher (--activate-if-better switches to it)"
+    else:
+        verdict = (
+            f"{report.shadow.index!r} does not score higher: {report.active.index!r} stays active"
+        )
+    return _table(rows) + "\n" + verdict
+
+
+def ranking_text(scores: Any, active: str) -> str:
+    rows = [["rank", "index", "model", *SCORE_HEADER]]
+    for number, score in enumerate(scores, 1):
+        mark = "*" if score.index == active else ""
+        rows.append([f"{number}{mark}", score.index, score.model, *_score_cells(score)])
+    return _table(rows) + "\n* active; ranked by held-out nDCG@10, else text→image R@5"

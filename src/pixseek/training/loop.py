@@ -120,6 +120,29 @@ def clip_loss(image: Any, text: Any, logit_scale: Any) -> Any:
     return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
 
 
+def feedback_loss(
+    image: Any, text: Any, texts: Any, negative: Any, negative_texts: Any, logit_scale: Any
+) -> Any:
+    """The CLIP loss for judged pairs: rows that share a text are not each other's
+    negatives, and each text also competes with the images judged irrelevant for it
+    (hard negatives); a hard negative of another text is left out, as it may fit this one."""
+    import torch
+    import torch.nn.functional as F
+
+    scale = logit_scale.exp()
+    same = texts[:, None] == texts[None, :]
+    own = torch.eye(len(texts), dtype=torch.bool)
+    candidates = torch.cat([image, negative]) if len(negative) else image
+    to_images = scale * text @ candidates.T
+    hidden = same & ~own
+    if len(negative):
+        hidden = torch.cat([hidden, texts[:, None] != negative_texts[None, :]], dim=1)
+    to_images = to_images.masked_fill(hidden, float("-inf"))
+    to_texts = (scale * image @ text.T).masked_fill(same & ~own, float("-inf"))
+    targets = torch.arange(len(texts))
+    return (F.cross_entropy(to_images, targets) + F.cross_entropy(to_texts, targets)) / 2
+
+
 def text_to_image_recall(model: Any, tensors: _Tensors, pairs: Sequence[Pair], k: int = 5) -> float:
     """Share of validation texts whose image, or an image with the same text, ranks in the top k."""
     import torch
@@ -166,14 +189,38 @@ def _seed(seed: int) -> Any:
     return torch.Generator().manual_seed(seed)
 
 
+def _judged_loss(
+    model: Any, data: _Tensors, batch: Any, negatives: Any, image: Any, text: Any, generator: Any
+) -> Any:
+    """The feedback loss of a batch, with up to a batch's worth of hard negatives whose
+    text is in the batch."""
+    import torch
+
+    texts = data.pair_text[batch]
+    if len(negatives):
+        fitting = negatives[torch.isin(data.pair_text[negatives], texts)]
+        chosen = fitting[torch.randperm(len(fitting), generator=generator)[: len(batch)]]
+    else:
+        chosen = negatives
+    negative_texts = data.pair_text[chosen]
+    negative = text[:0]
+    if len(chosen):
+        negative, _ = _features(model, data, data.pair_image[chosen], negative_texts[:1])
+    return feedback_loss(image, text, texts, negative, negative_texts, model.logit_scale)
+
+
 def train(
     model_name: str,
     pairs: Sequence[Pair],
     out: Path,
     options: TrainOptions = TrainOptions(),
     progress: TrainProgress | None = None,
+    negatives: Sequence[Pair] | None = None,
 ) -> TrainReport:
-    """Fine-tune ``model_name`` on ``pairs`` and save the best epoch to ``out``."""
+    """Fine-tune ``model_name`` on ``pairs`` and save the best epoch to ``out``.
+
+    ``negatives`` (judged pairs: an image that does not fit a text) switch to the loss
+    of :func:`feedback_loss`; without them, every other pair of a batch is a negative."""
     import torch
 
     from pixseek.models.hf_clip.loading import load_model, load_processor
@@ -186,7 +233,10 @@ def train(
     processor, model = load_processor(model_name), load_model(model_name)
     train_pairs, val_pairs = split(pairs, options.val_fraction, options.seed)
     policy = TextPolicy.for_config(model.config, processor.tokenizer)
-    train_data = _Tensors(processor, train_pairs, policy)
+    judged = negatives is not None
+    negatives = [n for n in negatives or () if n.text in {p.text for p in train_pairs}]
+    train_data = _Tensors(processor, [*train_pairs, *negatives], policy)
+    negative_rows = torch.arange(len(train_pairs), len(train_pairs) + len(negatives))
     val_data = _Tensors(processor, val_pairs, policy) if val_pairs else None
     for name, parameter in model.named_parameters():
         parameter.requires_grad_(trainable(name, options.mode))
@@ -209,7 +259,10 @@ def train(
             image, text = _features(
                 model, train_data, train_data.pair_image[batch], train_data.pair_text[batch]
             )
-            loss = clip_loss(image, text, model.logit_scale)
+            if judged:
+                loss = _judged_loss(model, train_data, batch, negative_rows, image, text, generator)
+            else:
+                loss = clip_loss(image, text, model.logit_scale)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
