@@ -63,7 +63,7 @@ def json_hits(check_hit: Callable[[dict[str, object]], bool]) -> Check:
 
 def not_empty_slice(result: Result) -> None:
     report = json.loads(result.stdout)
-    assert report["summary"]["images"] == 20, report["summary"]
+    assert report["images"] == 20, report
 
 
 # Every README command, as written there, with what its output must show.
@@ -109,6 +109,15 @@ COMMANDS: dict[str, Check] = {
     'pixseek slice --where "split=val" --collection val --json': not_empty_slice,
     "pixseek blindspots --collection val [--outcome FN|FP] [--clusters 8] "
     '[--attribute "at dusk" ...]': no_check,
+    "pixseek blindspots --collection val --kind box --kind metadata --top 5": mentions(
+        "1. lift", "box: "
+    ),
+    "pixseek label-errors --collection val [--top 20] [--json]": mentions(
+        "nearest neighbours suggest another label"
+    ),
+    "pixseek map val-map.png --collection val --color-by outcome": mentions(
+        "map of", "(fitted)", "wrote val-map.png"
+    ),
     "pixseek serve --root ~/collections --api-key s3cret": no_check,  # and the curls after it
 }
 
