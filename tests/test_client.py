@@ -74,6 +74,8 @@ def test_the_client_and_the_library_agree(tmp_path, tiny_model, capsys) -> None:
             assert refused.value.status == 403
             with pytest.raises(ClientError):
                 limited.feedback("pets")
+        job = client.wait(client.start_job("pets", "compare").id)  # one index: nothing to compare
+        assert job.state == "failed" and "one index" in job.error and client.jobs() == [job]
         before = client.feedback("pets")
     assert [(j.query, j.result_id, j.value) for j in before] == [
         ("red", ids[0], 1),

@@ -20,9 +20,10 @@ from fastapi.staticfiles import StaticFiles
 from pixseek import __version__
 from pixseek.api import errors
 from pixseek.api.audit import LogWrites, WriteLog
+from pixseek.api.background import JobRunner
 from pixseek.api.deps import authorize
 from pixseek.api.keys import KeyStore
-from pixseek.api.routes import collections, debug, feedback, images, jobs
+from pixseek.api.routes import background, collections, debug, feedback, images, jobs
 from pixseek.api.routes import search as search_routes
 from pixseek.api.settings import ServeSettings
 from pixseek.collection.workspace import Workspace
@@ -149,6 +150,7 @@ def create_app(
     app.state.workspace = space
     app.state.decode_slots = threading.BoundedSemaphore(settings.max_concurrent_uploads)
     app.state.keys = KeyStore(settings.root)
+    app.state.jobs = JobRunner(settings.root, space)
     errors.install(app)
 
     @app.exception_handler(BodyTooLargeError)
@@ -163,7 +165,7 @@ def create_app(
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    routers = (collections, images, search_routes, jobs, debug, feedback)
+    routers = (collections, images, search_routes, jobs, debug, feedback, background)
     for router in (module.router for module in routers):
         app.include_router(router, dependencies=[Depends(authorize)])
 

@@ -1,0 +1,51 @@
+"""``/collections/{name}/jobs`` and ``/jobs``: training, reindexing and comparing in the
+background, with an id, a progress and a result that outlive the server."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+
+from pixseek.api.background import JobRunner
+from pixseek.api.deps import principal, settings
+from pixseek.api.keys import Principal
+from pixseek.api.routes.collections import allowed_model
+from pixseek.api.schemas.background import JobIn, JobOut
+
+router = APIRouter(tags=["jobs"])
+TRAIN = ("from_feedback", "labels", "mode", "epochs", "batch_size", "lr")
+PARAMS = {
+    "train": TRAIN,
+    "reindex": ("model", "activate"),
+    "compare": ("index", "activate_if_better"),
+}
+
+
+def runner(request: Request) -> JobRunner:
+    return request.app.state.jobs  # type: ignore[no-any-return]
+
+
+Runner = Annotated[JobRunner, Depends(runner)]
+Who = Annotated[Principal, Depends(principal)]
+
+
+@router.post("/collections/{name}/jobs", response_model=JobOut, status_code=202)
+def start_job(request: Request, name: str, body: JobIn, jobs: Runner) -> dict[str, Any]:
+    params = {key: getattr(body, key) for key in PARAMS[body.kind]}
+    if body.kind == "reindex" and not body.model.startswith("job:"):
+        params["model"] = allowed_model(body.model, settings(request)) or body.model
+    return jobs.submit(name, body.kind, params).to_dict()
+
+
+@router.get("/jobs", response_model=list[JobOut])
+def list_jobs(jobs: Runner, who: Who) -> list[dict[str, Any]]:
+    return [job.to_dict() for job in jobs.list() if who.covers(job.collection)]
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut)
+def get_job(job_id: str, jobs: Runner, who: Who) -> dict[str, Any]:
+    job = jobs.get(job_id)
+    if not who.covers(job.collection):
+        raise HTTPException(403, f"this key does not cover collection {job.collection!r}")
+    return job.to_dict()

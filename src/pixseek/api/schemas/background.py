@@ -1,0 +1,41 @@
+"""Bodies of the job routes: training, reindexing, comparing."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class JobIn(BaseModel):
+    """``train``: fine-tune the collection's model on its judgements (``from_feedback``),
+    its labels, or both. ``reindex``: build an index with ``model`` (a hub id, a folder
+    under the models root, or ``job:ID`` of a train job). ``compare``: the active index
+    against ``index`` (default the newest), switching when it wins and
+    ``activate_if_better``."""
+
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
+
+    kind: Literal["train", "reindex", "compare"]
+    from_feedback: bool = True
+    labels: bool = False
+    mode: Literal["full", "lit", "projection"] = "full"
+    epochs: int = Field(default=10, ge=1, le=1000)
+    batch_size: int = Field(default=64, ge=2, le=4096)
+    lr: float = Field(default=5e-4, gt=0, le=1)
+    model: str = Field(default="", max_length=512)
+    activate: bool = False
+    index: str = Field(default="", max_length=128)
+    activate_if_better: bool = False
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    collection: str
+    state: str
+    progress: float
+    message: str
+    result: dict[str, Any] | None
+    error: str
+    params: dict[str, Any]
