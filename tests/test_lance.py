@@ -89,10 +89,11 @@ def test_tables_with_the_old_score_column_are_upgraded(tmp_path: Path) -> None:
     rows, vectors = sample(6)
     table = records_to_arrow(rows, vectors, DIM)
     table = table.rename_columns(["score" if n == "confidence" else n for n in table.column_names])
-    table = table.drop_columns(["outcome"])  # a filter column added later
+    table = table.drop_columns(["outcome", "hashes"])  # a filter column, a field added later
     lancedb.connect(str(tmp_path)).create_table("old", data=table)
     store = open_store(str(tmp_path), "old", DIM)
     assert store.get(["r0"])["r0"].confidence == 0.5
+    assert store.get(["r0"])["r0"].hashes == ""
     assert store.get(["r1"])["r1"].confidence is None
     assert store.count(Filter.parse("outcome=FN")) == 0
     rows[1] = replace(rows[1], metadata={**rows[1].metadata, "outcome": "FN"})

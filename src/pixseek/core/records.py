@@ -20,8 +20,8 @@ from typing import Any, Literal
 Kind = Literal["image", "object"]
 BoxTuple = tuple[float, float, float, float]
 
-# Fields that exist for change detection during ingest, not for users.
-INTERNAL_FIELDS = frozenset({"content_hash", "source_hash"})
+# Fields that exist for change detection during ingest and for copy detection, not for users.
+INTERNAL_FIELDS = frozenset({"content_hash", "source_hash", "hashes"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,8 @@ class Record:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     content_hash: str = ""
     source_hash: str = ""
+    # an image's perceptual hashes, "<phash hex>:<colour hash hex>" (imaging.hashes)
+    hashes: str = ""
 
     @property
     def split(self) -> str | None:

@@ -27,6 +27,7 @@ FIELD_TYPES: dict[str, pa.DataType] = {
     "metadata": pa.string(),  # JSON: free keys, any depth
     "content_hash": pa.string(),
     "source_hash": pa.string(),
+    "hashes": pa.string(),
 }
 if set(FIELD_TYPES) != set(RECORD_FIELDS):
     raise AssertionError(f"record columns {sorted(FIELD_TYPES)} != fields {RECORD_FIELDS}")

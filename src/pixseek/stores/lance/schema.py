@@ -67,6 +67,7 @@ def _record(row: dict[str, Any]) -> Record:
         "metadata": json.loads(row["metadata"] or "{}"),
         "content_hash": row["content_hash"] or "",
         "source_hash": row["source_hash"] or "",
+        "hashes": row["hashes"] or "",
     }
     return Record(**values)
 

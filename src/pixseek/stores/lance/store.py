@@ -28,7 +28,6 @@ from pixseek.stores.base import ScoredRecords, check_vectors, chunks
 from pixseek.stores.lance import ann
 from pixseek.stores.lance.memory import ROWID, UPDATED_AT, MemoryIndex, full_scan_columns
 from pixseek.stores.lance.schema import (
-    FILTER_COLUMNS,
     RENAMED,
     STABLE_ROW_IDS,
     VECTOR,
@@ -85,13 +84,16 @@ class LanceStore:
         self._checked_at = -VERSION_CHECK_S  # monotonic time of the last version lookup
 
     def _upgrade_columns(self) -> None:
-        """Tables written by older versions: rename columns to today's field names."""
+        """Tables written by older versions: rename columns to today's field names, add the
+        columns of fields added since."""
         names = set(self._table.schema.names)
         for old, new in RENAMED.items():
             if old in names and new not in names:
                 self._table.alter_columns({"path": old, "rename": new})  # type: ignore[dict-item]
-        missing = {name: kind for name, kind in FILTER_COLUMNS.items() if name not in names}
-        if missing:  # filter columns added since: null for the rows already written
+        names = set(self._table.schema.names)
+        wanted = record_schema(self._dim)
+        missing = {f.name: f.type for f in wanted if f.name not in names and f.name != VECTOR}
+        if missing:  # fields and filter columns added since: null for the rows already written
             self._table.add_columns(pa.schema(list(missing.items())))
 
     @property

@@ -1,0 +1,54 @@
+"""Perceptual hashes of a picture, computed once when it is indexed.
+
+Two hashes from ``imagehash``: the 64-bit DCT perceptual hash (``phash``: structure, blind
+to colour, survives resizing, re-encoding and overlays) and the colour hash
+(``colorhash``: the share of each hue and of black, grey and white; survives flips,
+rotations and crops, not recolouring). They travel with the image's record as one text
+field, ``"<phash hex>:<colour hash hex>"``, so duplicate and copy checks never read the
+files again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL import Image
+
+PHASH_BITS = 64
+COLOUR_BIN_BITS = 3  # colorhash: 14 bins of 3 bits = 42 bits
+
+
+@dataclass(frozen=True, slots=True)
+class ImageHashes:
+    phash: int
+    colour: int
+
+    def encode(self) -> str:
+        return f"{self.phash:016x}:{self.colour:011x}"
+
+    @classmethod
+    def decode(cls, text: str) -> ImageHashes | None:
+        """None for an empty (never hashed) or malformed value."""
+        phash, _, colour = text.partition(":")
+        try:
+            return cls(int(phash, 16), int(colour, 16))
+        except ValueError:
+            return None
+
+
+def image_hashes(image: Image.Image) -> ImageHashes:
+    import imagehash
+
+    return ImageHashes(
+        phash=int(str(imagehash.phash(image)), 16),
+        colour=int(str(imagehash.colorhash(image, binbits=COLOUR_BIN_BITS)), 16),
+    )
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+def phash_score(a: int, b: int) -> float:
+    """Similarity of two perceptual hashes: the share of their 64 bits that agree."""
+    return 1.0 - hamming(a, b) / PHASH_BITS
