@@ -16,7 +16,7 @@ from pixseek.core.errors import ImageDecodeError
 from pixseek.ingest import FolderSource, ingest
 from pixseek.jobs.classify import ClassifyOptions, classify_images, evaluate_split
 from pixseek.jobs.dedup import DedupOptions, embedding_links, find_duplicates
-from pixseek.jobs.match import match_image
+from pixseek.jobs.match import MatchOptions, match_image
 from tests.conftest import KeyedEmbedder
 from tests.test_several_models import HistogramEmbedder
 
@@ -61,7 +61,8 @@ def photos(tmp_path) -> Path:
 def test_duplicates_by_tier_with_a_keeper(tmp_path, photos) -> None:
     collection = open_collection(tmp_path / "c", embedder=HistogramEmbedder(), create=True)
     ingest(collection, FolderSource([photos]))
-    groups = find_duplicates(collection, options=DedupOptions(threshold=0.99))
+    given = DedupOptions(threshold=0.99, phash_distance=8)
+    groups = find_duplicates(collection, options=given).groups
     names = [sorted(Path(m.record.path).name for m in g.members) for g in groups]
     assert sorted(names) == [["scene0-copy.png", "scene0.png"], ["scene1-small.jpg", "scene1.png"]]
     by_name = {Path(m.record.path).name: m for g in groups for m in g.members}
@@ -70,7 +71,7 @@ def test_duplicates_by_tier_with_a_keeper(tmp_path, photos) -> None:
     assert {by_name["scene0.png"].tier, by_name["scene0-copy.png"].tier} == {"exact"}
     only_embedding = find_duplicates(
         collection, options=DedupOptions(threshold=0.99, tiers=("embedding",))
-    )
+    ).groups
     assert all(m.tier == "embedding" for g in only_embedding for m in g.members)
     small = next(
         m for g in only_embedding for m in g.members if m.record.path.endswith("small.jpg")
@@ -78,7 +79,7 @@ def test_duplicates_by_tier_with_a_keeper(tmp_path, photos) -> None:
     above = DedupOptions(threshold=min(1.0, small.score + 1e-4), tiers=("embedding",))
     strict = [
         sorted(Path(m.record.path).name for m in g.members)
-        for g in find_duplicates(collection, options=above)
+        for g in find_duplicates(collection, options=above).groups
     ]
     assert ["scene1-small.jpg", "scene1.png"] not in strict  # the threshold is respected
 
@@ -104,14 +105,16 @@ def test_match_finds_crops_and_re_encodes(tmp_path, photos) -> None:
     ingest(collection, FolderSource([photos]))
     original = scene(3)
     crop = original.crop((30, 20, 290, 220))  # 80% crop, re-encoded at quality 30
-    matches = match_image(collection, jpeg(crop, 30))
+    given = MatchOptions(threshold=0.9, phash_distance=8)
+    matches = match_image(collection, jpeg(crop, 30), options=given).matches
     assert matches and Path(matches[0].record.path).name == "scene3.png"
-    exact = match_image(collection, (photos / "scene2.png").read_bytes())
+    exact = match_image(collection, (photos / "scene2.png").read_bytes(), options=given).matches
     assert exact[0].tier == "exact" and Path(exact[0].record.path).name == "scene2.png"
-    resized = match_image(collection, jpeg(scene(4).resize((200, 150)), 60))
-    assert resized[0].tier == "phash" and Path(resized[0].record.path).name == "scene4.png"
-    unrelated = match_image(collection, jpeg(Image.new("RGB", (200, 200), (255, 255, 0))))
-    assert unrelated == []
+    resized = match_image(collection, jpeg(scene(4).resize((200, 150)), 60), options=given)
+    assert resized.matches[0].tier == "phash"
+    assert Path(resized.matches[0].record.path).name == "scene4.png"
+    yellow = jpeg(Image.new("RGB", (200, 200), (255, 255, 0)))
+    assert match_image(collection, yellow, options=given).matches == []
 
 
 @pytest.fixture()
@@ -157,7 +160,7 @@ def test_job_commands_and_their_errors(tmp_path, photos, labelled, tiny_model, c
     assert main(["index", str(photos), "--collection", collection, *model]) == 0
     capsys.readouterr()
     assert main(["duplicates", "--collection", collection, "--json", "--tiers", "exact"]) == 0
-    groups = json.loads(capsys.readouterr().out)
+    groups = json.loads(capsys.readouterr().out)["groups"]
     assert len(groups) == 1 and len(groups[0]["members"]) == 2
     out = tmp_path / "dups.csv"
     assert main(["duplicates", "--collection", collection, "--csv", str(out)]) == 0
@@ -193,8 +196,9 @@ def test_job_routes(tmp_path, photos, tiny_model) -> None:
         base_url="http://localhost",
     )
     client.app.state.workspace.get("c").index().bind(HistogramEmbedder())  # type: ignore[attr-defined]
-    groups = client.get("/collections/c/duplicates", params={"threshold": 0.99}).json()["groups"]
-    assert len(groups) == 2 and all(any(m["keeper"] for m in g) for g in groups)
+    given = {"threshold": 0.99, "phash_distance": 8}
+    groups = client.get("/collections/c/duplicates", params=given).json()["groups"]
+    assert len(groups) == 2 and all(any(m["keeper"] for m in g["members"]) for g in groups)
     assert client.get("/collections/c/duplicates", params={"tiers": "nope"}).status_code == 422
     image = base64.b64encode((photos / "scene2.png").read_bytes()).decode()
     matches = client.post("/collections/c/match", json={"image": image}).json()["matches"]
@@ -247,7 +251,8 @@ def test_duplicates_do_not_chain(tmp_path, capsys) -> None:
     ingest(collection, FolderSource([folder]))
     args = ["duplicates", "--collection", str(tmp_path / "c"), "--tiers", "embedding"]
     assert main([*args, "--threshold", "0.9", "--json"]) == 0
-    groups = json.loads(capsys.readouterr().out)
-    names = [sorted(Path(m["path"]).name for m in g["members"]) for g in groups]
+    groups = json.loads(capsys.readouterr().out)["groups"]
+    names = [sorted(Path(m["record"]["path"]).name for m in g["members"]) for g in groups]
     assert names == [["a.png", "b.png"]]  # c is like b, not like the keeper a
-    assert next(m for m in groups[0]["members"] if m["keeper"])["path"].endswith("a.png")
+    keeper = next(m for m in groups[0]["members"] if m["keeper"])
+    assert keeper["record"]["path"].endswith("a.png")

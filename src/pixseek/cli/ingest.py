@@ -154,10 +154,19 @@ def run_index(args: argparse.Namespace) -> int:
     else:
         report = ingest(collection, source, options, progress)
     print(report_text(report))
+    print_new_calibrations(collection)
     if report.all_failed:
         print("pixseek: error: no image could be indexed (see the failures above)", file=sys.stderr)
         return 1
     return 0
+
+
+def print_new_calibrations(collection: Any) -> None:
+    """Copy detection is calibrated once an index is built (see ``pixseek calibrate``)."""
+    from pixseek.jobs.calibrate import calibrate_missing
+
+    for name, calibration in calibrate_missing(collection):
+        print(f"calibrated copy detection for index {name!r}: {calibration.summary()}")
 
 
 DEFAULT_REGION_SCALES = (0.5, 1 / 3)

@@ -18,15 +18,26 @@ def register(commands: Any) -> None:
         "duplicates",
         help="groups of near-duplicate images, with a suggested keeper",
         description="Tiers: exact (same bytes), phash (same picture after re-encoding or "
-        "resizing), embedding (cosine at or above --threshold). The keeper is the largest "
-        "image, then the oldest file.",
+        "resizing), embedding (cosine at or above --threshold). Thresholds are the "
+        "index's calibrated ones (see `pixseek calibrate`) unless given. Every member is "
+        "a duplicate of its group's keeper: the largest image, then the oldest file.",
     )
     add_collection(duplicates)
     duplicates.add_argument(
-        "--threshold", type=float, default=0.95, help="cosine for the embedding tier (0.95)"
+        "--threshold",
+        type=float,
+        help="cosine for the embedding tier (default: the index's calibrated threshold)",
     )
     duplicates.add_argument(
-        "--phash-distance", type=int, default=8, help="Hamming distance of 64 bits (8)"
+        "--phash-distance",
+        type=int,
+        help="Hamming distance of 64 bits (default: the index's calibrated radius)",
+    )
+    duplicates.add_argument(
+        "--across",
+        choices=["split", "label", "source"],
+        help="only near-duplicates whose values of this field differ (split: leaks "
+        "between train and test)",
     )
     duplicates.add_argument(
         "--tiers", default="exact,phash,embedding", help="tiers to use, comma-separated"
@@ -42,9 +53,35 @@ def register(commands: Any) -> None:
     )
     match.add_argument("files", nargs="+", type=Path, help="images from outside the collection")
     add_collection(match)
-    match.add_argument("--threshold", type=float, default=0.9, help="cosine (0.9)")
+    match.add_argument(
+        "--threshold", type=float, help="cosine (default: the index's calibrated threshold)"
+    )
+    match.add_argument(
+        "--no-views",
+        action="store_true",
+        help="do not try rotated and centre views of a query that matches nothing as it is",
+    )
+    match.add_argument("--index", default="", help="the index (model) to compare with")
     match.add_argument("--json", action="store_true", help="print as JSON")
     match.set_defaults(handler=run_match)
+
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="measure at what similarity this index's model sees a copy",
+        description="Edits a sample of the collection's own images the ways copies are "
+        "(resize, JPEG, crops, flips, rotations, brightness, grayscale, overlays, borders), "
+        "embeds them and keeps, with the index, the similarity threshold and hash radius "
+        "that reach the target precision, with the precision and recall measured there. "
+        "duplicates and match use them by default. Runs by itself when an index is built.",
+    )
+    add_collection(calibrate)
+    calibrate.add_argument("--index", default="", help="the index (model) to calibrate")
+    calibrate.add_argument(
+        "--target-precision", type=float, default=0.99, help="precision to reach (0.99)"
+    )
+    calibrate.add_argument("--sample", type=int, default=24, help="images to edit (24)")
+    calibrate.add_argument("--json", action="store_true", help="print as JSON")
+    calibrate.set_defaults(handler=run_calibrate)
 
     classify = commands.add_parser(
         "classify", help="label images by a vote of the most similar labelled images"
@@ -60,17 +97,16 @@ def register(commands: Any) -> None:
     classify.set_defaults(handler=run_classify)
 
 
-def _member(member: Any) -> dict[str, Any]:
-    record = member.record
+def _csv_row(group: int, member: dict[str, Any]) -> dict[str, Any]:
+    record = member["record"]
     return {
-        "id": record.id,
-        "path": record.path,
-        "width": record.width,
-        "height": record.height,
-        "keeper": member.keeper,
-        "tier": member.tier,
-        "score": member.score,
+        "group": group,
+        **{name: record[name] for name in ("id", "path", "width", "height")},
+        **{name: member[name] for name in ("keeper", "tier", "score", "probability")},
     }
+
+
+CSV_FIELDS = ["group", "id", "path", "width", "height", "keeper", "tier", "score", "probability"]
 
 
 def run_duplicates(args: argparse.Namespace) -> int:
@@ -81,32 +117,40 @@ def run_duplicates(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         phash_distance=args.phash_distance,
         tiers=tuple(t.strip() for t in args.tiers.split(",") if t.strip()),
+        across=args.across or "",
     )
     collection = open_collection(args.collection)
-    groups = find_duplicates(collection, collection.index(args.index), options)
-    rows = [[_member(m) for m in g.members] for g in groups]
+    result = find_duplicates(collection, collection.index(args.index), options).to_dict()
+    groups = result["groups"]
     if args.json:
-        print(json.dumps([{"members": members} for members in rows], indent=2))
-    elif args.csv:
+        print(json.dumps(result, indent=2))
+        return 0
+    if args.csv:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, ["group", *_member_fields()])
+        writer = csv.DictWriter(buffer, CSV_FIELDS)
         writer.writeheader()
-        for number, members in enumerate(rows, 1):
-            writer.writerows({"group": number, **m} for m in members)
+        for number, group in enumerate(groups, 1):
+            writer.writerows(_csv_row(number, m) for m in group["members"])
         args.csv.write_text(buffer.getvalue())
-        print(f"wrote {len(rows)} groups to {args.csv}")
-    else:
-        for number, members in enumerate(rows, 1):
-            print(f"group {number} ({len(members)} images):")
-            for m in members:
-                mark = "keep" if m["keeper"] else f"{m['tier']} {m['score']:.3f}"
-                print(f"  {mark:>16}  {m['width']}x{m['height']}  {m['path']}")
-        print(f"{len(rows)} groups, {sum(len(m) - 1 for m in rows)} duplicates to review")
+        print(f"wrote {len(groups)} groups to {args.csv}")
+        return 0
+    how = "calibrated" if result["calibrated"] else "given"
+    print(
+        f"embedding tier at cosine >= {result['threshold']:.4f}, perceptual hash within "
+        f"{result['phash_distance']} bits ({how})"
+    )
+    for number, group in enumerate(groups, 1):
+        print(f"group {number} ({len(group['members'])} images):")
+        for m in group["members"]:
+            record = m["record"]
+            chance = "" if m["probability"] is None else f" p={m['probability']:.2f}"
+            mark = "keep" if m["keeper"] else f"{m['tier']} {m['score']:.3f}{chance}"
+            split = f" [{record['metadata'].get('split')}]" if args.across == "split" else ""
+            print(f"  {mark:>24}  {record['width']}x{record['height']}  {record['path']}{split}")
+    print(
+        f"{len(groups)} groups, {sum(len(g['members']) - 1 for g in groups)} duplicates to review"
+    )
     return 0
-
-
-def _member_fields() -> list[str]:
-    return ["id", "path", "width", "height", "keeper", "tier", "score"]
 
 
 def run_match(args: argparse.Namespace) -> int:
@@ -114,33 +158,39 @@ def run_match(args: argparse.Namespace) -> int:
     from pixseek.jobs.match import MatchOptions, match_image
 
     collection = open_collection(args.collection)
-    options = MatchOptions(threshold=args.threshold)
+    index = collection.index(args.index)
+    options = MatchOptions(threshold=args.threshold, views=not args.no_views)
     found = [
-        (path, match_image(collection, read_image_arg(path), options=options))
-        for path in args.files
+        (path, match_image(collection, read_image_arg(path), index, options)) for path in args.files
     ]
     if args.json:
-        rows = [
-            {"file": str(path), "matches": [_match(m) for m in matches]} for path, matches in found
-        ]
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([{"file": str(path), **r.to_dict()} for path, r in found], indent=2))
         return 0
-    for path, matches in found:
-        print(f"{path}: {len(matches) or 'no'} matches")
-        for m in matches:
-            via = "" if m.via == "image" else f" (a {m.via} of it)"
-            print(f"  {m.tier:>9} {m.score:.3f}  {m.record.path}{via}")
+    for path, result in found:
+        print(f"{path}: {len(result.matches) or 'no'} matches")
+        for m in result.matches:
+            part = "" if m.via == "image" else f" (a {m.via} of it at {list(m.box or ())})"
+            view = "" if m.view == "as is" else f" [query {m.view}]"
+            chance = "" if m.probability is None else f" p={m.probability:.2f}"
+            print(f"  {m.tier:>9} {m.score:.3f}{chance}  {m.record.path}{part}{view}")
     return 0
 
 
-def _match(match: Any) -> dict[str, Any]:
-    return {
-        "id": match.record.id,
-        "path": match.record.path,
-        "tier": match.tier,
-        "score": match.score,
-        "via": match.via,
-    }
+def run_calibrate(args: argparse.Namespace) -> int:
+    import sys
+
+    from pixseek.collection import open_collection
+    from pixseek.jobs.calibrate import CalibrationOptions, calibrate
+
+    collection = open_collection(args.collection)
+    options = CalibrationOptions(target_precision=args.target_precision, sample=args.sample)
+
+    def say(message: str) -> None:
+        print(f"pixseek: {message}", file=sys.stderr, flush=True)
+
+    result = calibrate(collection, collection.index(args.index), options, progress=say)
+    print(json.dumps(asdict(result), indent=2) if args.json else result.summary())
+    return 0
 
 
 def run_classify(args: argparse.Namespace) -> int:

@@ -96,6 +96,7 @@ def run_models(args: argparse.Namespace) -> int:
 
 
 def run_reindex(args: argparse.Namespace) -> int:
+    from pixseek.cli.ingest import print_new_calibrations
     from pixseek.cli.render import TqdmProgress, report_text
     from pixseek.collection import open_collection
     from pixseek.jobs.reindex import reindex
@@ -115,6 +116,7 @@ def run_reindex(args: argparse.Namespace) -> int:
         family=family_name(options),
     )
     print(report_text(result.ingest))
+    print_new_calibrations(collection)
     state = "active" if result.activated else "ready; activate it with --activate"
     print(f"index {result.index!r} ({embedder.name}) is {state}")
     return 0

@@ -59,6 +59,7 @@ def info_text(info: CollectionInfo) -> str:
         f"images:     {info.images}",
         f"objects:    {info.objects}",
         f"failures:   {info.failures}",
+        "copies:     " + (info.calibration.summary() if info.calibration else "not calibrated yet"),
     ]
     if len(info.indexes) > 1:
         lines.append("indexes:")

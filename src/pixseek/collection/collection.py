@@ -31,6 +31,7 @@ from pixseek.collection.manifest import (
     read_manifest,
     write_manifest,
 )
+from pixseek.core.calibration import CopyCalibration
 from pixseek.core.errors import (
     CollectionBusyError,
     CollectionExistsError,
@@ -74,6 +75,7 @@ class CollectionInfo:
     failures: int
     failed_files: list[Failure]
     indexes: list[IndexInfo]
+    calibration: CopyCalibration | None = None  # of the active index
 
 
 class Collection:
@@ -144,6 +146,13 @@ class Collection:
                 f"index {index.name!r} is still being built; finish `pixseek reindex` first"
             )
         self._update(default_index=index.name)
+
+    def set_calibration(self, name: str, calibration: CopyCalibration) -> None:
+        """Keep an index's copy calibration in the manifest (one atomic write)."""
+        index = self.index(name)
+        entry = index.entry.model_copy(update={"calibration": calibration})
+        index.entry = entry
+        self._update(indexes={**self._manifest.indexes, index.name: entry})
 
     def mark_ready(self, name: str) -> None:
         index = self.index(name)
@@ -299,6 +308,7 @@ class Collection:
                 )
                 for name, i in sorted(self.indexes.items())
             ],
+            calibration=index.entry.calibration,
         )
 
     def remove(self, image_ids: list[str]) -> int:

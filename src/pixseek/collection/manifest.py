@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from pixseek.collection.atomic import write_atomic
+from pixseek.core.calibration import CopyCalibration
 from pixseek.core.errors import NotFoundError, StorageError
 from pixseek.models.split import split_name
 
@@ -39,6 +40,7 @@ class IndexEntry(BaseModel):
     precision_note: str = ""  # why this precision: the int8 check's result, if one ran
     text_model: str = ""  # a separate text tower, when the model's own is not used
     state: str = READY  # BUILDING while a reindex fills it
+    calibration: CopyCalibration | None = None  # how its model scores copies (jobs.calibrate)
 
     @property
     def key(self) -> str:

@@ -16,6 +16,17 @@ import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
+class HashCalibration:
+    """The perceptual-hash tier: copies within ``radius`` bits (-1: the hash tier links
+    nothing at the target precision), and what was measured there."""
+
+    radius: int = -1
+    precision: float = 0.0
+    recall: float = 0.0
+    recall_by_edit: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class CopyCalibration:
     threshold: float  # cosine: copy at or above
     target_precision: float
@@ -29,6 +40,7 @@ class CopyCalibration:
     images: int = 0  # sampled images
     copies: int = 0  # edited copies embedded
     neighbours: int = 10  # precision counts each copy's this many nearest images
+    hashes: HashCalibration = field(default_factory=HashCalibration)
 
     def probability(self, score: float) -> float:
         """P(copy) for a pair at ``score``, at the calibration's mix of copies and others."""
@@ -43,5 +55,7 @@ class CopyCalibration:
             f"copies at cosine >= {self.threshold:.4f} (for precision {self.target_precision}): "
             f"precision {self.precision:.3f}, recall {self.recall:.3f} on {self.copies} edited "
             f"copies of {self.images} of its images; recall by edit: {edits}; "
-            f"unrelated images score below {self.unrelated:.4f}"
+            f"unrelated images score below {self.unrelated:.4f}; perceptual hash: within "
+            f"{self.hashes.radius} bits, precision {self.hashes.precision:.3f}, recall "
+            f"{self.hashes.recall:.3f}"
         )

@@ -23,6 +23,7 @@ from pixseek.core.ids import content_hash, holdout_split, image_id_for_uri, obje
 from pixseek.core.records import Record
 from pixseek.imaging.crops import crop_box, validate_box
 from pixseek.imaging.decode import DecodeOptions, decode_image_sized
+from pixseek.imaging.hashes import image_hashes
 from pixseek.ingest.tasks import ImageTask, ObjectSpec
 from pixseek.models.base import Embedder, PreparedImageEmbedder, Vectors
 from pixseek.stores.base import VectorStore
@@ -169,6 +170,7 @@ class Preparer:
             metadata=metadata,
             content_hash=digest,
             source_hash=signature,
+            hashes=image_hashes(image).encode(),
         )
         existed = image_id in self.state
         prepared = Prepared(record, [], {}, task.objects is not None, existed)

@@ -1,15 +1,19 @@
 """Near-duplicate groups in a collection, tier by tier.
 
 - **exact**: the same bytes (content hash);
-- **phash**: perceptually the same picture (a 64-bit DCT hash from ``imagehash``, within a
-  Hamming distance), checked on the embedding neighbours only, never on all pairs;
-- **embedding**: cosine similarity at or above a threshold among each image's nearest
-  neighbours (:func:`pixseek.stores.knn.neighbours`: exact up to 50k images, an IVF
-  index beyond).
+- **phash**: perceptually the same picture: 64-bit DCT hashes, computed when the images
+  were indexed, within a Hamming radius, searched over every image by multi-index hashing
+  (faiss), never only among embedding neighbours;
+- **embedding**: cosine at or above a threshold among each image's nearest neighbours
+  (:func:`pixseek.stores.knn.neighbours`: exact up to 50k images, an IVF index beyond).
 
-Links of every tier form groups around keepers (the largest image, then the oldest file,
-then the smallest id): every member of a group is linked to its keeper itself, so a chain
-of similar images does not join unlike ones.
+The threshold and the radius come from the index's copy calibration
+(:mod:`pixseek.jobs.calibrate`, made when it is first needed) unless given; each link
+carries the calibrated probability that it joins a copy. Links of every tier form groups
+around keepers (the largest image, then the oldest file, then the smallest id): every
+member of a group is linked to its keeper itself, so a chain of similar images does not
+join unlike ones. ``across`` keeps only links between images whose value of a field (a
+split) differs: the leaks between training and test data.
 """
 
 from __future__ import annotations
@@ -17,45 +21,68 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
+from pixseek.core.calibration import CopyCalibration
 from pixseek.core.errors import InvalidInputError
 from pixseek.core.filters import Filter
 from pixseek.core.paths import local_path
-from pixseek.core.records import Record
+from pixseek.core.records import Record, record_dict
 from pixseek.core.vectors import Vectors
+from pixseek.imaging.hashes import PHASH_BITS
+from pixseek.jobs.calibrate import calibrate, stored_hashes
 from pixseek.stores.knn import neighbours
 
 TIERS = ("exact", "phash", "embedding")
 TIER_RANK = {tier: rank for rank, tier in enumerate(TIERS)}
+ACROSS_FIELDS = ("split", "label", "source")
+BRUTE_FORCE_HASHES_UP_TO = 200_000  # images; beyond, multi-index hashing
 
 
 @dataclass(frozen=True, slots=True)
 class DedupOptions:
-    threshold: float = 0.95  # cosine for the embedding tier
-    phash_distance: int = 8  # of 64 bits
+    """``threshold`` (cosine) and ``phash_distance`` (bits): None takes the index's
+    calibrated values."""
+
+    threshold: float | None = None
+    phash_distance: int | None = None
     neighbours: int = 10
     tiers: tuple[str, ...] = TIERS
+    across: str = ""
 
     def __post_init__(self) -> None:
         unknown = set(self.tiers) - set(TIERS)
         if unknown or not self.tiers:
             raise InvalidInputError(f"tiers are {', '.join(TIERS)}; got {sorted(unknown)}")
-        if not -1.0 <= self.threshold <= 1.0:
+        if self.threshold is not None and not -1.0 <= self.threshold <= 1.0:
             raise InvalidInputError(f"threshold is a cosine in [-1, 1], got {self.threshold}")
+        if self.phash_distance is not None and not -1 <= self.phash_distance <= 32:
+            raise InvalidInputError(f"phash distance is 0 to 32 bits, got {self.phash_distance}")
+        if self.across and self.across not in ACROSS_FIELDS:
+            raise InvalidInputError(f"--across takes {', '.join(ACROSS_FIELDS)}")
 
 
 @dataclass(frozen=True, slots=True)
 class Member:
     record: Record
     keeper: bool
-    tier: str  # how it joined the group: its strongest link
+    tier: str  # how it is linked to the keeper (the keeper: its strongest link)
     score: float
+    probability: float | None = None  # calibrated P(copy) of that link
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "record": record_dict(self.record),
+            "keeper": self.keeper,
+            "tier": self.tier,
+            "score": self.score,
+            "probability": self.probability,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +92,29 @@ class Group:
     @property
     def keeper(self) -> Member:
         return next(m for m in self.members if m.keeper)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"keeper": self.keeper.record.id, "members": [m.to_dict() for m in self.members]}
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicates:
+    """The groups, and the settings that made them (measured, or given)."""
+
+    groups: list[Group]
+    threshold: float
+    phash_distance: int
+    calibrated: bool
+    across: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "phash_distance": self.phash_distance,
+            "calibrated": self.calibrated,
+            "across": self.across or None,
+            "groups": [group.to_dict() for group in self.groups],
+        }
 
 
 @dataclass(slots=True)
@@ -92,6 +142,11 @@ class Links:
     def scores(self) -> NDArray[np.float32]:
         return np.concatenate(self.score) if self.score else np.zeros(0, np.float32)
 
+    def keep(self, mask: NDArray[np.bool_]) -> Links:
+        a, b, tiers = self.arrays()
+        kept = Links([a[mask]], [b[mask]], [tiers[mask]], [self.scores()[mask]])
+        return kept
+
 
 Pairs = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]
 
@@ -114,32 +169,31 @@ def components(count: int, a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArra
     return np.asarray(connected_components(graph, directed=False)[1], np.int64)
 
 
-def image_phash(image: Image.Image) -> int:
-    """The 64-bit perceptual (DCT) hash of a picture, as an integer."""
-    import imagehash
+def hash_links(codes: NDArray[np.uint64], radius: int) -> tuple[NDArray[np.int64], ...]:
+    """Every pair of 64-bit hashes within ``radius`` bits: (row, other row, distance).
 
-    return int(str(imagehash.phash(image)), 16)
+    Exact either way: brute force (faiss, popcounts) for up to
+    :data:`BRUTE_FORCE_HASHES_UP_TO` hashes; beyond, multi-index hashing over four
+    16-bit parts, where a pair within ``radius`` differs by at most ``radius // 4`` bits
+    in one part, so probing that many flips of each part finds it.
+    """
+    import faiss
 
-
-def perceptual_hash(path: str) -> int | None:
-    """The perceptual hash of an image file; None when it cannot be decoded."""
-    from pixseek.core.errors import ImageDecodeError
-    from pixseek.imaging.decode import DecodeOptions, load_image_file
-
-    try:
-        image = load_image_file(local_path(path), DecodeOptions(draft_size=256))
-    except (ImageDecodeError, OSError):
-        return None
-    return image_phash(image)
-
-
-def hamming(a: int, b: int) -> int:
-    return (a ^ b).bit_count()
-
-
-def phash_score(a: int, b: int) -> float:
-    """Similarity of two perceptual hashes: the share of their 64 bits that agree."""
-    return 1.0 - hamming(a, b) / 64
+    empty = np.zeros(0, np.int64)
+    if radius < 0 or len(codes) < 2:
+        return empty, empty, empty
+    data = np.ascontiguousarray(codes.astype("<u8")).view(np.uint8).reshape(-1, 8)
+    if len(codes) <= BRUTE_FORCE_HASHES_UP_TO:
+        index: Any = faiss.IndexBinaryFlat(PHASH_BITS)
+    else:
+        index = faiss.IndexBinaryMultiHash(PHASH_BITS, 4, 16)
+        index.nflip = radius // 4
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    index.add(data)
+    limits, distances, found = index.range_search(data, radius + 1)  # below radius + 1
+    rows = np.repeat(np.arange(len(codes)), np.diff(np.asarray(limits, np.int64)))
+    keep = rows < found  # each pair once, not itself
+    return rows[keep], found[keep].astype(np.int64), distances[keep].astype(np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,17 +206,29 @@ class Link:
 
 def find_duplicates(
     collection: Collection, index: Index | None = None, options: DedupOptions = DedupOptions()
-) -> list[Group]:
+) -> Duplicates:
     """Groups of two or more near-duplicate images, largest groups first."""
-    records, links = _links(index or collection.index(), options)
-    return _groups(records, links)
+    index = index or collection.index()
+    settings = resolve(collection, index, options)
+    records, links = _links(index, settings)
+    if settings.across:
+        links = _across(records, links, settings.across)
+    groups = _groups(records, links, settings.calibration)
+    return Duplicates(
+        groups,
+        settings.threshold,
+        settings.phash_distance,
+        settings.calibration is not None and options.threshold is None,
+        settings.across,
+    )
 
 
 def find_links(
     collection: Collection, index: Index | None = None, options: DedupOptions = DedupOptions()
 ) -> list[Link]:
     """Every pair of images each tier links, before they are joined into groups."""
-    records, links = _links(index or collection.index(), options)
+    index = index or collection.index()
+    records, links = _links(index, resolve(collection, index, options))
     a, b, tiers = links.arrays()
     return [
         Link(records[i], records[j], TIERS[t], float(score))
@@ -172,7 +238,40 @@ def find_links(
     ]
 
 
-def _links(index: Index, options: DedupOptions) -> tuple[list[Record], Links]:
+@dataclass(frozen=True, slots=True)
+class Settings:
+    threshold: float
+    phash_distance: int
+    neighbours: int
+    tiers: tuple[str, ...]
+    across: str
+    calibration: CopyCalibration | None
+
+
+def calibration_of(collection: Collection, index: Index) -> CopyCalibration:
+    """The index's copy calibration, made now (and kept) when it has none."""
+    return index.entry.calibration or calibrate(collection, index)
+
+
+def resolve(collection: Collection, index: Index, options: DedupOptions) -> Settings:
+    """Given settings, or the calibrated ones of the index."""
+    needed = (options.threshold is None and "embedding" in options.tiers) or (
+        options.phash_distance is None and "phash" in options.tiers
+    )
+    # measured when it is needed; kept for the probabilities when it is there
+    calibration = calibration_of(collection, index) if needed else index.entry.calibration
+    threshold = options.threshold
+    if threshold is None:
+        threshold = calibration.threshold if calibration is not None else 1.0
+    radius = options.phash_distance
+    if radius is None:
+        radius = calibration.hashes.radius if calibration is not None else -1
+    return Settings(
+        threshold, radius, options.neighbours, options.tiers, options.across, calibration
+    )
+
+
+def _links(index: Index, settings: Settings) -> tuple[list[Record], Links]:
     records: list[Record] = []
     parts: list[Vectors] = []
     for batch, vectors in index.store.scan(Filter.where({"kind": "image"}), with_vectors=True):
@@ -182,16 +281,15 @@ def _links(index: Index, options: DedupOptions) -> tuple[list[Record], Links]:
     links = Links()
     if len(records) < 2:
         return records, links
-    vectors = np.concatenate(parts)
-    if "exact" in options.tiers:
+    if "exact" in settings.tiers:
         _exact_links(records, links)
-    looser = min(options.threshold, 0.8) if "phash" in options.tiers else options.threshold
-    near_a, near_b, near_scores = embedding_links(vectors, looser, options.neighbours)
-    if "phash" in options.tiers:
-        _phash_links(records, near_a, near_b, options.phash_distance, links)
-    if "embedding" in options.tiers:
-        strong = near_scores >= options.threshold
-        links.add(near_a[strong], near_b[strong], "embedding", near_scores[strong])
+    if "phash" in settings.tiers:
+        _phash_links(records, settings.phash_distance, links)
+    if "embedding" in settings.tiers:
+        a, b, scores = embedding_links(
+            np.concatenate(parts), settings.threshold, settings.neighbours
+        )
+        links.add(a, b, "embedding", scores)
     return records, links
 
 
@@ -205,25 +303,51 @@ def _exact_links(records: Sequence[Record], links: Links) -> None:
     links.add((a for a, _ in pairs), (b for _, b in pairs), "exact", (1.0 for _ in pairs))
 
 
-def _phash_links(
-    records: Sequence[Record],
-    a: NDArray[np.int64],
-    b: NDArray[np.int64],
-    distance: int,
-    links: Links,
-) -> None:
-    hashes: dict[int, int | None] = {}
-    found_a, found_b, scores = [], [], []
-    for row, other in zip(a.tolist(), b.tolist(), strict=True):
-        for r in (row, other):
-            if r not in hashes:
-                hashes[r] = perceptual_hash(records[r].path)
-        left, right = hashes[row], hashes[other]
-        if left is not None and right is not None and hamming(left, right) <= distance:
-            found_a.append(row)
-            found_b.append(other)
-            scores.append(phash_score(left, right))
-    links.add(found_a, found_b, "phash", scores)
+def _phash_links(records: Sequence[Record], radius: int, links: Links) -> None:
+    """Hash links over every image, from the hashes stored at ingest (images indexed before
+    hashes were stored are hashed from their files once here)."""
+    rows: list[int] = []
+    codes: list[int] = []
+    for row, record in enumerate(records):
+        found = stored_hashes(record)
+        if found is not None:
+            rows.append(row)
+            codes.append(found.phash)
+    if len(codes) < 2:
+        return
+    positions = np.asarray(rows, np.int64)
+    a, b, distances = hash_links(np.asarray(codes, np.uint64), radius)
+    scores = 1.0 - distances / PHASH_BITS
+    links.add(positions[a], positions[b], "phash", scores)
+
+
+def _across(records: Sequence[Record], links: Links, name: str) -> Links:
+    """Only the links between images whose ``name`` differs (both known)."""
+    values = [_value(record, name) for record in records]
+    a, b, _ = links.arrays()
+    mask = np.array(
+        [
+            values[i] is not None and values[j] is not None and values[i] != values[j]
+            for i, j in zip(a.tolist(), b.tolist(), strict=True)
+        ],
+        dtype=bool,
+    )
+    return links.keep(mask) if len(a) else links
+
+
+def _value(record: Record, name: str) -> str | None:
+    value = record.split if name == "split" else getattr(record, name)
+    return None if value is None else str(value)
+
+
+def _probability(tier: int, score: float, calibration: CopyCalibration | None) -> float | None:
+    if TIERS[tier] == "exact":
+        return 1.0
+    if calibration is None:
+        return None
+    if TIERS[tier] == "phash":
+        return calibration.hashes.precision
+    return calibration.probability(score)
 
 
 def _age(record: Record) -> float:
@@ -233,7 +357,9 @@ def _age(record: Record) -> float:
         return float("inf")
 
 
-def _groups(records: Sequence[Record], links: Links) -> list[Group]:
+def _groups(
+    records: Sequence[Record], links: Links, calibration: CopyCalibration | None
+) -> list[Group]:
     """Groups around keepers, without chaining: every member is linked to its keeper itself
     (the keeper shows its strongest link in the group).
 
@@ -272,9 +398,23 @@ def _groups(records: Sequence[Record], links: Links) -> list[Group]:
         placed.update([keeper, *joined])
         found = {row: strongest[(min(keeper, row), max(keeper, row))] for row in joined}
         tier, score = min(found.values(), key=lambda link: (link[0], -link[1]))
-        members = [Member(records[keeper], True, TIERS[tier], round(score, 6))]
+        members = [
+            Member(
+                records[keeper],
+                True,
+                TIERS[tier],
+                round(score, 6),
+                _probability(tier, score, calibration),
+            )
+        ]
         members += [
-            Member(records[row], False, TIERS[t], round(value, 6))
+            Member(
+                records[row],
+                False,
+                TIERS[t],
+                round(value, 6),
+                _probability(t, value, calibration),
+            )
             for row, (t, value) in found.items()
         ]
         groups.append(Group(members))

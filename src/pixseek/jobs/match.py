@@ -1,29 +1,54 @@
 """Which collection images does an outside image copy? The unauthorised-use check.
 
 Tiers, strongest first: the same bytes (exact); the same picture after re-encoding,
-resizing or small edits (perceptual hash within a Hamming distance, checked on the
-nearest images only); or an embedding at least ``threshold`` similar to a collection
-image or, when the collection has region windows or objects, to a part of one (crops).
+resizing or small edits (perceptual hashes within the calibrated radius, compared with
+the hashes stored at ingest: no collection file is read); or an embedding at or above the
+calibrated threshold, to a collection image or, when the collection has region windows or
+objects, to a part of one (a crop; the part's box is reported). When the query as it is
+matches nothing, a few views of it are embedded too (turned back by small rotations, its
+centre): copies that were rotated or framed are found without paying for those views on
+every query.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image, ImageOps
 
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
+from pixseek.core.calibration import CopyCalibration
+from pixseek.core.errors import InvalidInputError
 from pixseek.core.filters import Filter
 from pixseek.core.ids import content_hash
-from pixseek.core.records import Record
+from pixseek.core.records import BoxTuple, Record, record_dict
+from pixseek.core.vectors import Vectors
 from pixseek.imaging.decode import decode_image, decode_options_for
-from pixseek.jobs.dedup import TIER_RANK, hamming, image_phash, perceptual_hash, phash_score
+from pixseek.imaging.hashes import ImageHashes, hamming, image_hashes, phash_score
+from pixseek.jobs.dedup import TIER_RANK, calibration_of
+
+ROTATIONS = (-10.0, 10.0)
+CENTRE = 0.8
 
 
 @dataclass(frozen=True, slots=True)
 class MatchOptions:
-    threshold: float = 0.9
-    phash_distance: int = 8
+    """``threshold`` (cosine) and ``phash_distance`` (bits): None takes the index's
+    calibrated values; ``views``: also try rotated and centre views of a query that
+    matches nothing as it is."""
+
+    threshold: float | None = None
+    phash_distance: int | None = None
     candidates: int = 20
+    views: bool = True
+
+    def __post_init__(self) -> None:
+        if self.threshold is not None and not -1.0 <= self.threshold <= 1.0:
+            raise InvalidInputError(f"threshold is a cosine in [-1, 1], got {self.threshold}")
+        if not 1 <= self.candidates <= 1000:
+            raise InvalidInputError("candidates is 1 to 1000")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +56,127 @@ class Match:
     record: Record  # the collection image that is copied
     tier: str
     score: float
+    probability: float | None = None  # calibrated P(copy)
     via: str = "image"  # or "region"/"object": a part of the image matched (a crop)
+    box: BoxTuple | None = None  # that part, in the collection image's pixels
+    view: str = "as is"  # the view of the query that matched
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "record": record_dict(self.record),
+            "tier": self.tier,
+            "score": self.score,
+            "probability": self.probability,
+            "via": self.via,
+            "box": list(self.box) if self.box is not None else None,
+            "view": self.view,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    matches: list[Match]
+    threshold: float
+    phash_distance: int
+    calibrated: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "phash_distance": self.phash_distance,
+            "calibrated": self.calibrated,
+            "matches": [m.to_dict() for m in self.matches],
+        }
+
+
+def query_views(image: Image.Image) -> list[tuple[str, Image.Image]]:
+    """The query turned back by small rotations, and its centre (a copy with a border)."""
+    rgb = image.convert("RGB")
+    views = [
+        (f"rotated {angle:+g}°", rgb.rotate(angle, resample=Image.Resampling.BICUBIC))
+        for angle in ROTATIONS
+    ]
+    w, h = round(rgb.width * CENTRE), round(rgb.height * CENTRE)
+    left, top = (rgb.width - w) // 2, (rgb.height - h) // 2
+    views.append(("centre", rgb.crop((left, top, left + w, top + h))))
+    views.append(("mirrored", ImageOps.mirror(rgb)))
+    return views
+
+
+class _Matcher:
+    def __init__(
+        self,
+        collection: Collection,
+        index: Index,
+        options: MatchOptions,
+        calibration: CopyCalibration | None,
+    ) -> None:
+        self.collection = collection
+        self.index = index
+        self.options = options
+        self.calibration = calibration
+        self.threshold = (
+            options.threshold
+            if options.threshold is not None
+            else (calibration.threshold if calibration else 1.0)
+        )
+        radius = options.phash_distance
+        self.radius = (
+            radius if radius is not None else (calibration.hashes.radius if calibration else -1)
+        )
+        self.found: dict[str, Match] = {}
+
+    def offer(self, match: Match) -> None:
+        current = self.found.get(match.record.id)
+        if current is None or (TIER_RANK[match.tier], -match.score) < (
+            TIER_RANK[current.tier],
+            -current.score,
+        ):
+            self.found[match.record.id] = match
+
+    def probability(self, tier: str, score: float) -> float | None:
+        if tier == "exact":
+            return 1.0
+        if self.calibration is None:
+            return None
+        if tier == "phash":
+            return self.calibration.hashes.precision
+        return self.calibration.probability(score)
+
+    def search(self, vector: Vectors, hashes: ImageHashes, view: str) -> None:
+        images = Filter.where({"kind": "image"})
+        for record, score in self.index.store.search(vector, self.options.candidates, images):
+            if score >= self.threshold:
+                self.offer(
+                    Match(
+                        record,
+                        "embedding",
+                        round(score, 6),
+                        self.probability("embedding", score),
+                        view=view,
+                    )
+                )
+            stored = ImageHashes.decode(record.hashes)
+            if stored is not None and hamming(hashes.phash, stored.phash) <= self.radius:
+                value = round(phash_score(hashes.phash, stored.phash), 6)
+                self.offer(
+                    Match(record, "phash", value, self.probability("phash", value), view=view)
+                )
+        objects = Filter.where({"kind": "object"})
+        parts = [
+            (r, s)
+            for r, s in self.index.store.search(vector, self.options.candidates, objects)
+            if s >= self.threshold
+        ]
+        parents = self.collection.get_many([r.image_id for r, _ in parts])
+        for record, score in parts:
+            parent = parents.get(record.image_id)
+            if parent is not None:
+                via = record.source or "object"
+                probability = self.probability("embedding", score)
+                self.offer(
+                    Match(parent, "embedding", round(score, 6), probability, via, record.box, view)
+                )
 
 
 def match_image(
@@ -39,36 +184,30 @@ def match_image(
     data: bytes,
     index: Index | None = None,
     options: MatchOptions = MatchOptions(),
-) -> list[Match]:
+) -> MatchResult:
     """The collection images that ``data`` copies or nearly copies, strongest first."""
     index = index or collection.index()
-    found: dict[str, Match] = {}
-
-    def offer(match: Match) -> None:
-        current = found.get(match.record.id)
-        if current is None or (TIER_RANK[match.tier], -match.score) < (
-            TIER_RANK[current.tier],
-            -current.score,
-        ):
-            found[match.record.id] = match
-
+    calibration = index.entry.calibration
+    if options.threshold is None or options.phash_distance is None:
+        calibration = calibration_of(collection, index)
+    matcher = _Matcher(collection, index, options, calibration)
     digest = content_hash(data)
     for record in collection.records(Filter.where({"kind": "image", "content_hash": digest})):
-        offer(Match(record, "exact", 1.0))
+        matcher.offer(Match(record, "exact", 1.0, 1.0))
     image = decode_image(data, decode_options_for(index.embedder.capabilities.input_size))
-    vector = index.embedder.embed_images([image])[0]
-    images = index.store.search(vector, options.candidates, Filter.where({"kind": "image"}))
-    query_hash = image_phash(image)
-    for record, score in images:
-        if score >= options.threshold:
-            offer(Match(record, "embedding", round(score, 6)))
-        other = perceptual_hash(record.path)
-        if other is not None and hamming(query_hash, other) <= options.phash_distance:
-            offer(Match(record, "phash", round(phash_score(query_hash, other), 6)))
-    parts = index.store.search(vector, options.candidates, Filter.where({"kind": "object"}))
-    parents = collection.get_many([r.image_id for r, s in parts if s >= options.threshold])
-    for record, score in parts:
-        parent = parents.get(record.image_id)
-        if parent is not None and score >= options.threshold:
-            offer(Match(parent, "embedding", round(score, 6), record.source or "object"))
-    return sorted(found.values(), key=lambda m: (TIER_RANK[m.tier], -m.score, m.record.id))
+    hashes = image_hashes(image)
+    matcher.search(index.embedder.embed_images([image])[0], hashes, "as is")
+    if options.views and not matcher.found:
+        views = query_views(image)
+        vectors = index.embedder.embed_images([view for _, view in views])
+        for (name, view), vector in zip(views, vectors, strict=True):
+            matcher.search(vector, image_hashes(view), name)
+    matches = sorted(
+        matcher.found.values(), key=lambda m: (TIER_RANK[m.tier], -m.score, m.record.id)
+    )
+    return MatchResult(
+        matches,
+        matcher.threshold,
+        matcher.radius,
+        calibration is not None and options.threshold is None,
+    )

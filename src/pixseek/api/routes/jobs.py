@@ -15,7 +15,6 @@ from pixseek.api.schemas.jobs import (
     Matches,
     PredictionOut,
 )
-from pixseek.api.schemas.records import record_out
 from pixseek.api.schemas.search import decode_base64
 from pixseek.collection.collection import Collection
 from pixseek.jobs.classify import ClassifyOptions, classify_images, evaluate_split
@@ -29,39 +28,27 @@ Found = Annotated[Collection, Depends(collection)]
 @router.get("/duplicates", response_model=DuplicateGroups)
 def duplicates(
     found: Found,
-    threshold: Annotated[float, Query(ge=-1, le=1)] = 0.95,
+    threshold: Annotated[float | None, Query(ge=-1, le=1)] = None,
+    phash_distance: Annotated[int | None, Query(ge=-1, le=32)] = None,
     tiers: str = "exact,phash,embedding",
+    across: Annotated[str, Query(pattern="^(|split|label|source)$")] = "",
 ) -> dict[str, Any]:
-    options = DedupOptions(threshold=threshold, tiers=tuple(t for t in tiers.split(",") if t))
-    groups = find_duplicates(found, options=options)
-    return {
-        "groups": [
-            [
-                {
-                    "record": record_out(m.record),
-                    "keeper": m.keeper,
-                    "tier": m.tier,
-                    "score": m.score,
-                }
-                for m in group.members
-            ]
-            for group in groups
-        ]
-    }
+    options = DedupOptions(
+        threshold=threshold,
+        phash_distance=phash_distance,
+        tiers=tuple(t for t in tiers.split(",") if t),
+        across=across,
+    )
+    return find_duplicates(found, options=options).to_dict()
 
 
 @router.post("/match", response_model=Matches)
 def match(request: Request, found: Found, body: ImageJobIn) -> dict[str, Any]:
     with decode_slot(request):
-        matches = match_image(
-            found, decode_base64(body.image), options=MatchOptions(body.threshold)
+        result = match_image(
+            found, decode_base64(body.image), options=MatchOptions(threshold=body.threshold)
         )
-    return {
-        "matches": [
-            {"record": record_out(m.record), "tier": m.tier, "score": m.score, "via": m.via}
-            for m in matches
-        ]
-    }
+    return result.to_dict()
 
 
 @router.post("/classify", response_model=PredictionOut)

@@ -12,17 +12,31 @@ class DuplicateMember(BaseModel):
     keeper: bool
     tier: str
     score: float
+    probability: float | None = Field(description="calibrated probability of a copy")
+
+
+class DuplicateGroup(BaseModel):
+    keeper: str
+    members: list[DuplicateMember]
 
 
 class DuplicateGroups(BaseModel):
-    groups: list[list[DuplicateMember]]
+    """``jobs.dedup.Duplicates.to_dict()``: the groups and the settings that made them."""
+
+    threshold: float
+    phash_distance: int
+    calibrated: bool
+    across: str | None
+    groups: list[DuplicateGroup]
 
 
 class ImageJobIn(BaseModel):
     model_config = ConfigDict(allow_inf_nan=False)
 
     image: str = Field(description="the image file, base64-encoded")
-    threshold: float = Field(default=0.9, ge=-1, le=1)
+    threshold: float | None = Field(
+        default=None, ge=-1, le=1, description="cosine; default: the index's calibrated one"
+    )
     k: int = Field(default=10, ge=1, le=1000)
 
 
@@ -30,10 +44,18 @@ class MatchOut(BaseModel):
     record: RecordOut  # type: ignore[valid-type]
     tier: str
     score: float
+    probability: float | None
     via: str
+    box: list[float] | None = Field(description="the part of the image that matched")
+    view: str
 
 
 class Matches(BaseModel):
+    """``jobs.match.MatchResult.to_dict()``."""
+
+    threshold: float
+    phash_distance: int
+    calibrated: bool
     matches: list[MatchOut]
 
 
