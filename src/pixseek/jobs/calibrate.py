@@ -65,14 +65,32 @@ def fit_threshold(
     order = np.argsort(-scores, kind="stable")
     scores, labels = scores[order], labels[order]
     true = np.cumsum(labels)
-    precision = true / np.arange(1, len(scores) + 1)
+    pairs = np.arange(1, len(scores) + 1)
+    precision = true / pairs
+    # the precision a threshold is chosen by is the lower end of its Wilson interval:
+    # a few lucky pairs at the edge of a sample must not lower the threshold
+    lower = wilson_lower(true, pairs)
     # a threshold sits at the last of a run of equal scores
     last_of_tie = np.append(scores[1:] != scores[:-1], True)
-    good = np.flatnonzero(last_of_tie & (precision >= target) & (labels.cumsum() > 0))
+    good = np.flatnonzero(last_of_tie & (lower >= target) & (true > 0))
     if not len(good):
         return Fit(float(scores[0]) + 1e-6, 1.0, 0.0)
     at = int(good[-1])
     return Fit(float(scores[at]), float(precision[at]), float(true[at] / max(1, len(positives))))
+
+
+CONFIDENCE_Z = 1.2816  # one-sided 90%
+
+
+def wilson_lower(
+    successes: NDArray[np.floating], trials: NDArray[np.integer]
+) -> NDArray[np.float64]:
+    """The lower end of the Wilson score interval of a proportion."""
+    z2 = CONFIDENCE_Z**2
+    share = successes / trials
+    centre = share + z2 / (2 * trials)
+    spread = CONFIDENCE_Z * np.sqrt(share * (1 - share) / trials + z2 / (4 * trials**2))
+    return np.asarray((centre - spread) / (1 + z2 / trials), np.float64)
 
 
 def probability_curve(

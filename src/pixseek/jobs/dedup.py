@@ -191,7 +191,9 @@ def hash_links(codes: NDArray[np.uint64], radius: int) -> tuple[NDArray[np.int64
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     index.add(data)
     limits, distances, found = index.range_search(data, radius + 1)  # below radius + 1
-    rows = np.repeat(np.arange(len(codes)), np.diff(np.asarray(limits, np.int64)))
+    bounds: NDArray[np.int64] = np.asarray(limits).astype(np.int64)
+    counts: NDArray[np.int64] = bounds[1:] - bounds[:-1]
+    rows = np.repeat(np.arange(len(codes), dtype=np.int64), counts)
     keep = rows < found  # each pair once, not itself
     return rows[keep], found[keep].astype(np.int64), distances[keep].astype(np.int64)
 

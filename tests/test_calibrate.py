@@ -1,0 +1,225 @@
+"""Copy calibration: measured on a collection's own images, for models whose similarity
+scales differ, it reproduces its target precision on copies it has not seen; duplicates
+and match use it, and the hash tier works from hashes stored at ingest."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pixseek.collection import open_collection
+from pixseek.core.filters import Filter
+from pixseek.imaging.edits import EDITS, edited
+from pixseek.ingest import FolderSource, ingest
+from pixseek.jobs.calibrate import CalibrationOptions, calibrate, sample_images
+from tests.conftest import CALTECH
+from tests.copy_models import CompressedDescriptor, ThumbnailDescriptor
+from tests.test_jobs import scene
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """90 photos: Caltech-101's when present, else generated scenes."""
+    folder = tmp_path_factory.mktemp("photos")
+    if CALTECH.is_dir():
+        classes = sorted(p for p in CALTECH.iterdir() if p.is_dir())[:90]
+        for c in classes:  # one a class: a class's first photos are often near-copies
+            first = sorted(c.glob("*.jpg"))[0]
+            shutil.copy(first, folder / f"{c.name}-{first.name}")
+    else:
+        for seed in range(90):
+            scene(seed).save(folder / f"scene{seed}.png")
+    return folder
+
+
+def held_out_precision(collection, calibration, held_out, neighbours=10):  # type: ignore[no-untyped-def]
+    """Precision and recall at the calibrated threshold on copies of images the
+    calibration did not edit, with other edits (another seed)."""
+    from pixseek.core.paths import local_path
+    from pixseek.imaging.decode import load_image_file
+
+    index = collection.index()
+    images = Filter.where({"kind": "image"})
+    sources = index.store.get_vectors([r.id for r in held_out])
+    true = false = copies = 0
+    for row, record in enumerate(held_out):
+        picture = load_image_file(local_path(record.path))
+        edits = [edited(picture, name, 7_000 + row * 31 + n) for n, name in enumerate(EDITS)]
+        for vector in index.embedder.embed_images(edits):
+            copies += 1
+            true += float(vector @ sources[record.id]) >= calibration.threshold
+            hits = index.store.search(vector, neighbours + 1, images)
+            others = [s for r, s in hits if r.id != record.id][:neighbours]
+            false += sum(s >= calibration.threshold for s in others)
+    return true / max(1, true + false), true / copies
+
+
+@pytest.mark.parametrize("model", [ThumbnailDescriptor, CompressedDescriptor])
+def test_calibration_reproduces_its_target_on_held_out_copies(tmp_path, photos, model) -> None:
+    collection = open_collection(tmp_path / "c", embedder=model(), create=True)
+    ingest(collection, FolderSource([photos]))
+    options = CalibrationOptions(target_precision=0.98, sample=30)
+    calibration = calibrate(collection, options=options)
+    assert calibration.precision >= 0.98 and calibration.images == 30
+    assert set(calibration.recall_by_edit) == set(EDITS)
+    # kept with the index, and shown by info
+    reopened = open_collection(tmp_path / "c", embedder=model())
+    assert reopened.index().entry.calibration == calibration
+    sampled = {r.id for r in sample_images(collection.index(), 30, 0)}
+    held_out = [
+        r for r in collection.records(Filter.where({"kind": "image"})) if r.id not in sampled
+    ]
+    precision, recall = held_out_precision(collection, calibration, held_out[:30])
+    assert precision >= 0.95, (precision, recall, calibration.threshold)
+    assert abs(recall - calibration.recall) < 0.15
+    # P(copy) rises with the score and is about the precision at the threshold
+    assert calibration.probability(calibration.threshold - 0.2) < calibration.probability(1.0)
+    print(model.__name__, calibration.summary(), "held out:", precision, recall)
+
+
+def test_the_two_models_need_different_thresholds(tmp_path, photos) -> None:
+    found = []
+    for model in (ThumbnailDescriptor, CompressedDescriptor):
+        collection = open_collection(tmp_path / model.__name__, embedder=model(), create=True)
+        ingest(collection, FolderSource([photos]))
+        options = CalibrationOptions(target_precision=0.95, sample=24)
+        found.append(calibrate(collection, options=options).threshold)
+    assert abs(found[0] - found[1]) > 0.05, found  # no fixed number serves both
+
+
+def test_hash_tier_reads_stored_hashes_and_looks_past_embedding_neighbours(
+    tmp_path, photos, monkeypatch, capsys
+) -> None:
+    """A grayscale copy is far from its original for a colour model, so it is not among
+    its embedding neighbours; the stored perceptual hashes link them anyway, and no image
+    file is read to do it. --across split lists only the pairs that cross splits."""
+    from PIL import Image, ImageOps
+
+    from pixseek.cli.main import main
+    from pixseek.core.paths import local_path
+    from pixseek.jobs.dedup import DedupOptions, find_duplicates
+    from tests.test_several_models import HistogramEmbedder
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    originals = sorted(photos.iterdir())[:12]
+    for path in originals:
+        shutil.copy(path, folder / path.name)
+    gray = ImageOps.grayscale(Image.open(originals[0])).convert("RGB")
+    gray.save(folder / "gray-copy.png")
+    collection = open_collection(tmp_path / "c", embedder=HistogramEmbedder(), create=True)
+    ingest(collection, FolderSource([folder]))
+    assert all(r.hashes for r in collection.records(Filter.where({"kind": "image"})))
+
+    def no_reading(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("an image file was read")
+
+    monkeypatch.setattr("pixseek.jobs.calibrate.load_image_file", no_reading)
+    options = DedupOptions(threshold=0.999, phash_distance=8, neighbours=2)
+    groups = find_duplicates(collection, options=options).groups
+    pairs = [sorted(local_path(m.record.path).name for m in g.members) for g in groups]
+    assert sorted([originals[0].name, "gray-copy.png"]) in pairs
+    linked = next(g for g in groups if len(g.members) == 2 and "gray" in str(g.members))
+    assert {m.tier for m in linked.members} == {"phash"}
+
+    # splits: the copy in test, its original in train, everything else in train too
+    records = list(collection.records(Filter.where({"kind": "image"})))
+    for record in records:
+        split = "test" if record.path.endswith("gray-copy.png") else "train"
+        vectors = collection.index().store.get_vectors([record.id])
+        from dataclasses import replace
+
+        collection.index().store.upsert(
+            [replace(record, metadata={**record.metadata, "split": split})],
+            np.stack([vectors[record.id]]),
+        )
+    given = ["--threshold", "0.999", "--phash-distance", "8", "--json"]
+    args = ["duplicates", "--collection", str(tmp_path / "c"), "--across", "split", *given]
+    assert main(args) == 0
+    import json
+
+    crossing = json.loads(capsys.readouterr().out)
+    assert crossing["across"] == "split" and len(crossing["groups"]) == 1
+    splits = {m["record"]["metadata"]["split"] for m in crossing["groups"][0]["members"]}
+    assert splits == {"train", "test"}
+
+
+def test_multi_index_hashing_finds_what_brute_force_finds(monkeypatch) -> None:
+    from pixseek.jobs import dedup
+
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 2**63, 3000, dtype=np.uint64)
+    for i in range(0, 300, 3):  # plant pairs 0 to 8 bits apart
+        flips = rng.choice(64, size=i % 9, replace=False)
+        codes[i + 1] = codes[i] ^ np.uint64(sum(1 << int(f) for f in flips))
+    brute = dedup.hash_links(codes, 8)
+    monkeypatch.setattr(dedup, "BRUTE_FORCE_HASHES_UP_TO", 0)
+    hashed = dedup.hash_links(codes, 8)
+    as_set = lambda links: set(zip(*(part.tolist() for part in links), strict=True))  # noqa: E731
+    assert as_set(brute) == as_set(hashed)
+    assert {(i, i + 1) for i in range(0, 300, 3)} <= {(a, b) for a, b, _ in as_set(brute)}
+
+
+def test_match_reports_views_and_parts(tmp_path, photos) -> None:
+    """A rotated copy is found through a view of the query turned back; a corner crop
+    through a region window, with that window's box."""
+    from PIL import Image
+
+    from pixseek.jobs.match import MatchOptions, match_image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    originals = sorted(photos.iterdir())[:10]
+    for path in originals:
+        shutil.copy(path, folder / path.name)
+    collection = open_collection(tmp_path / "c", embedder=ThumbnailDescriptor(), create=True)
+    collection.set_regions((0.5,))
+    ingest(collection, FolderSource([folder]))
+    calibration = calibrate(collection, options=CalibrationOptions(0.95, sample=10))
+    picture = Image.open(originals[2]).convert("RGB")
+
+    def encoded(image: Image.Image) -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=85)
+        return buffer.getvalue()
+
+    rotated = picture.rotate(10, resample=Image.Resampling.BICUBIC)
+    result = match_image(collection, encoded(rotated))
+    assert result.calibrated and result.threshold == calibration.threshold
+    assert result.matches and result.matches[0].record.path.endswith(originals[2].name)
+    assert result.matches[0].view != "as is" or result.matches[0].tier == "phash"
+    w, h = picture.size
+    corner = picture.crop((0, 0, w // 2, h // 2))
+    parts = match_image(collection, encoded(corner), options=MatchOptions(views=False))
+    top = parts.matches[0]
+    assert top.record.path.endswith(originals[2].name) and top.via == "region"
+    assert top.box is not None and top.box[0] == 0 and top.box[1] == 0
+    assert top.probability is not None and top.to_dict()["box"] == list(top.box)
+
+
+def test_calibration_through_the_cli(tmp_path, photos, tiny_model, capsys) -> None:
+    import json
+
+    from pixseek.cli.main import main
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in sorted(photos.iterdir())[:8]:
+        shutil.copy(path, folder / path.name)
+    c = str(tmp_path / "c")
+    model = ["--model", str(tiny_model), "--runtime", "torch", "--quiet"]
+    assert main(["index", str(folder), "--collection", c, *model]) == 0
+    assert "calibrated copy detection for index 'default'" in capsys.readouterr().out
+    assert main(["info", "--collection", c]) == 0
+    assert "copies:     copies at cosine >=" in capsys.readouterr().out
+    args = ["calibrate", "--collection", c, "--target-precision", "0.9", "--sample", "6"]
+    assert main([*args, "--json"]) == 0
+    measured = json.loads(capsys.readouterr().out)
+    assert measured["target_precision"] == 0.9 and measured["images"] == 6
+    assert main(["calibrate", "--collection", c, "--target-precision", "2"]) == 2
+    assert "target precision" in capsys.readouterr().err
