@@ -347,7 +347,20 @@ function moreLikeThis(record) {
   runSearch(body, { image: thumbnailPath(record, 96), text: `similar to this ${record.kind}` });
 }
 
+// Each mark is also stored with the collection as a judgement of the query (when the query
+// is one text, image, object or box), so that it can train and measure models later.
+function rememberJudgement(id, positive) {
+  const query = {};
+  for (const key of ["text", "image_id", "object_id", "image", "box"]) {
+    if (state.query && state.query[key] !== undefined) query[key] = state.query[key];
+  }
+  if (!query.text && !query.image_id && !query.object_id && !query.image) return;
+  json(base() + "/feedback", { judgements: [{ query, result_id: id, value: positive ? 1 : -1 }] })
+    .catch((error) => status(`the mark was not stored: ${error.message}`, true));
+}
+
 function feedback(id, positive) {
+  rememberJudgement(id, positive);
   const [add, remove] = positive ? [state.positives, state.negatives] : [state.negatives, state.positives];
   if (!add.includes(id)) add.push(id);
   const index = remove.indexOf(id);
