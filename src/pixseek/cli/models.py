@@ -139,7 +139,9 @@ def _evaluate(args: argparse.Namespace, collection: Any) -> int:
     from pixseek.models import EmbedderOptions, load_embedder
 
     names = [m.strip() for m in args.candidates.split(",") if m.strip()]
-    candidates = [load_embedder(EmbedderOptions(model=name, runtime=args.runtime)) for name in names]
+    candidates = [
+        load_embedder(EmbedderOptions(model=name, runtime=args.runtime)) for name in names
+    ]
     scores = rank(
         collection,
         _pairs(args, collection),
