@@ -59,7 +59,9 @@ def judged(tmp_path, tiny_model, capsys) -> Path:  # type: ignore[no-untyped-def
     return root
 
 
-def test_the_loop_raises_held_out_ndcg_and_refuses_a_worse_model(judged, tmp_path, capsys) -> None:
+def test_the_loop_raises_held_out_ndcg_and_refuses_a_worse_model(
+    judged, tmp_path, tiny_model, capsys
+) -> None:
     root = str(judged)
     judgements = open_collection(judged).feedback.list()
     held = sum(held_out(j.result_id) for j in judgements)
@@ -133,3 +135,11 @@ def test_the_loop_raises_held_out_ndcg_and_refuses_a_worse_model(judged, tmp_pat
     assert [r["index"] for r in rows] == [report["shadow"]["index"], "default"]
     assert all(r["dim"] == 16 and r["images_per_second"] > 0 for r in rows)
     assert all(r["truth"]["zero_shot_accuracy"] is not None for r in rows)
+
+    # a model not indexed yet is measured on a sample before any reindex
+    argv = ["models", "--evaluate", "--collection", root, "--labels", "--json"]
+    candidate = ["--candidates", str(tiny_model), "--runtime", "torch", "--sample", "20"]
+    ranked = json.loads(run(capsys, *argv, *candidate))
+    extra = next(r for r in ranked if r["index"].startswith("("))
+    assert extra["model"] == str(tiny_model) and extra["truth"]["images"] == 20
+    assert len(ranked) == 3 and extra["images_per_second"] > 0
