@@ -37,7 +37,7 @@ CURVE_POINTS = 48
 @dataclass(frozen=True, slots=True)
 class CalibrationOptions:
     target_precision: float = 0.99
-    sample: int = 24  # images; each gets every edit
+    sample: int = 40  # images; each gets every edit
     neighbours: int = 10
     seed: int = 0
 
@@ -79,7 +79,7 @@ def fit_threshold(
     return Fit(float(scores[at]), float(precision[at]), float(true[at] / max(1, len(positives))))
 
 
-CONFIDENCE_Z = 1.2816  # one-sided 90%
+CONFIDENCE_Z = 0.8416  # one-sided 80%
 
 
 def wilson_lower(

@@ -1,0 +1,229 @@
+"""Copy detection on real photos: pixseek's defaults against imagededup, on the same files.
+
+    python bench/copydetect.py [--sources 100] [--distractors 300] [--model M]
+
+Caltech-101 photos from ../shared/data: each source photo gets every edit of
+``pixseek.imaging.edits`` (resize, JPEG, crops of 80% and 60% from a corner, flip,
+rotation, brightness, contrast, grayscale, text, logo, border), beside distractor photos.
+
+- ``duplicates``: pixseek at its defaults (the index's own calibration, made when the
+  collection is indexed) on every file; a copy is found when it shares a group with its
+  source. Precision counts the (keeper, member) pairs of the groups.
+- ``match``: each copy queried against a collection of the sources and distractors
+  only; top-1 must be its source. Unseen photos must match nothing (false alarms).
+- imagededup's PHash, DHash and WHash at their default distance (10), on the same files:
+  the baseline of the ratios. Install it for this benchmark only, without its deep-learning
+  dependencies: ``pip install --no-deps imagededup && pip install PyWavelets matplotlib``.
+
+The embedding tier is only as good as ``--model``: the default here is pixseek's small
+demo model (no weights can be downloaded on this machine), so its figures say nothing about
+CLIP's; pass a real checkpoint (``--model openai/clip-vit-base-patch32``) where you have one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+from PIL import Image
+
+from pixseek.collection import open_collection
+from pixseek.demo.demo import SHIPPED_MODEL
+from pixseek.imaging.edits import EDITS, edited
+from pixseek.ingest import FolderSource, ingest
+from pixseek.jobs.calibrate import calibrate_missing
+from pixseek.jobs.dedup import find_duplicates
+from pixseek.jobs.match import match_image
+from pixseek.models import EmbedderOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "caltech101" / "101_ObjectCategories"
+
+
+def photos(count: int, skip: int = 0) -> list[Path]:
+    """One photo a class, then the next, ...: few near-copies among the originals."""
+    classes = sorted(p for p in DATA.iterdir() if p.is_dir() and p.name != "BACKGROUND_Google")
+    files = [sorted(c.glob("*.jpg")) for c in classes]
+    picked: list[Path] = []
+    for rank in range(max(len(f) for f in files)):
+        picked += [f[rank * 5] for f in files if len(f) > rank * 5]
+    return picked[skip : skip + count]
+
+
+def lay_out(work: Path, sources: list[Path], distractors: list[Path]) -> dict[str, str]:
+    """Files on disk; returns name -> edit ("source", "distractor" or the edit's name)."""
+    truth: dict[str, str] = {}
+    everything, reference = work / "all", work / "reference"
+    everything.mkdir()
+    reference.mkdir()
+    for number, path in enumerate(sources):
+        picture = Image.open(path).convert("RGB")
+        picture.save(everything / f"s{number:04d}.png")
+        picture.save(reference / f"s{number:04d}.png")
+        truth[f"s{number:04d}.png"] = "source"
+        for n, name in enumerate(EDITS):
+            copy = edited(picture, name, number * 100 + n)
+            copy.save(everything / f"s{number:04d}-{name}.jpg", quality=92)
+            truth[f"s{number:04d}-{name}.jpg"] = name
+    for number, path in enumerate(distractors):
+        picture = Image.open(path).convert("RGB")
+        picture.save(everything / f"d{number:04d}.png")
+        picture.save(reference / f"d{number:04d}.png")
+        truth[f"d{number:04d}.png"] = "distractor"
+    return truth
+
+
+def source_of(name: str) -> str:
+    return name.split("-", 1)[0].split(".", 1)[0]
+
+
+def score_groups(groups: list[list[str]], truth: dict[str, str]) -> dict[str, float]:
+    """Pair precision and recall by edit from groups of file names (first: the keeper)."""
+    together: dict[str, set[str]] = defaultdict(set)
+    right = wrong = 0
+    for names in groups:
+        for name in names:
+            together[name] |= set(names)
+        for other in names[1:]:
+            same = source_of(other) == source_of(names[0]) and truth[other] != "distractor"
+            right, wrong = right + same, wrong + (not same)
+    found: dict[str, list[bool]] = defaultdict(list)
+    for name, kind in truth.items():
+        if kind not in ("source", "distractor"):
+            found[kind].append(source_of(name) + ".png" in together[name])
+    result = {"precision": right / max(1, right + wrong)}
+    result["recall"] = float(np.mean([v for values in found.values() for v in values]))
+    result |= {kind: float(np.mean(values)) for kind, values in found.items()}
+    return result
+
+
+def pixseek_duplicates(
+    work: Path, model: str, truth: dict[str, str]
+) -> tuple[dict[str, float], float]:
+    collection = open_collection(work / "c-all", EmbedderOptions(model=model), create=True)
+    started = time.perf_counter()
+    ingest(collection, FolderSource([work / "all"]))
+    calibrate_missing(collection)
+    result = find_duplicates(collection)
+    seconds = time.perf_counter() - started
+    groups = [[Path(m.record.path).name for m in g.members] for g in result.groups]
+    print(f"  pixseek: {collection.index().entry.calibration.summary()}")  # type: ignore[union-attr]
+    return score_groups(groups, truth), seconds
+
+
+def imagededup_hashing() -> ModuleType | None:
+    """imagededup's hashing module, loaded on its own: its package imports the CNN method,
+    and with it torchvision, which does not load beside this torch."""
+    spec = importlib.util.find_spec("imagededup")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    import types
+
+    package = types.ModuleType("imagededup.methods")
+    package.__path__ = [str(Path(spec.submodule_search_locations[0]) / "methods")]
+    sys.modules.setdefault("imagededup.methods", package)
+    return importlib.import_module("imagededup.methods.hashing")
+
+
+def imagededup_duplicates(
+    work: Path, truth: dict[str, str]
+) -> dict[str, tuple[dict[str, float], float]]:
+    hashing = imagededup_hashing()
+    if hashing is None:
+        print(
+            "  imagededup is missing: pip install --no-deps imagededup; pip install PyWavelets matplotlib"
+        )
+        return {}
+    results = {}
+    for method in ("PHash", "DHash", "WHash"):
+        hasher = getattr(hashing, method)(verbose=False)
+        started = time.perf_counter()
+        found = hasher.find_duplicates(image_dir=str(work / "all"))
+        seconds = time.perf_counter() - started
+        groups = [[name, *others] for name, others in found.items() if others]
+        results[method] = (score_groups(groups, truth), seconds)
+    return results
+
+
+def pixseek_match(work: Path, model: str, truth: dict[str, str], unseen: list[Path]) -> None:
+    collection = open_collection(work / "c-ref", EmbedderOptions(model=model), create=True)
+    ingest(collection, FolderSource([work / "reference"]))
+    calibrate_missing(collection)
+    right: dict[str, list[bool]] = defaultdict(list)
+    times: list[float] = []
+    model_times: list[float] = []
+    embedder = collection.index().embedder
+    for name, kind in truth.items():
+        if kind in ("source", "distractor"):
+            continue
+        data = (work / "all" / name).read_bytes()
+        started = time.perf_counter()
+        result = match_image(collection, data)
+        times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        embedder.embed_images([Image.open(work / "all" / name).convert("RGB")])
+        model_times.append(time.perf_counter() - started)
+        top = result.matches[0].record.path if result.matches else ""
+        right[kind].append(Path(top).name == source_of(name) + ".png")
+    alarms = sum(bool(match_image(collection, p.read_bytes()).matches) for p in unseen)
+    overall = np.mean([v for values in right.values() for v in values])
+    print(
+        f"\nmatch at its defaults: top-1 right {overall:.3f}; false alarms {alarms} of "
+        f"{len(unseen)} unseen photos; {np.median(times) * 1000:.1f} ms a query, "
+        f"{(np.median(times) - np.median(model_times)) * 1000:+.1f} ms over the model's own "
+        f"{np.median(model_times) * 1000:.1f} ms"
+    )
+    print("  by edit: " + ", ".join(f"{k} {np.mean(v):.2f}" for k, v in right.items()))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sources", type=int, default=100)
+    parser.add_argument("--distractors", type=int, default=300)
+    parser.add_argument("--unseen", type=int, default=100)
+    parser.add_argument("--model", default=str(SHIPPED_MODEL))
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        print(f"bench/copydetect.py needs Caltech-101 at {DATA}", file=sys.stderr)
+        return 2
+    sources = photos(args.sources)
+    distractors = photos(args.distractors, skip=args.sources)
+    unseen = photos(args.unseen, skip=args.sources + args.distractors)
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        truth = lay_out(work, sources, distractors)
+        print(
+            f"{args.sources} sources x {len(EDITS)} edits + {args.distractors} distractors "
+            f"= {len(truth)} files; model {args.model}"
+        )
+        rows = {"pixseek duplicates": pixseek_duplicates(work, args.model, truth)}
+        rows |= {f"imagededup {k}": v for k, v in imagededup_duplicates(work, truth).items()}
+        baseline = rows.get("imagededup PHash", (None, 0.0))
+        print(
+            f"\n{'method':<22} {'precision':>9} {'recall':>7} {'vs PHash':>9} {'s':>7}  "
+            "recall by edit"
+        )
+        for name, (scores, seconds) in rows.items():
+            ratio = (
+                f"{scores['recall'] / baseline[0]['recall']:.2f}x"
+                if baseline[0] and baseline[0]["recall"]
+                else "-"
+            )
+            edits = " ".join(f"{k} {scores[k]:.2f}" for k in EDITS)
+            print(
+                f"{name:<22} {scores['precision']:>9.3f} {scores['recall']:>7.3f} {ratio:>9} "
+                f"{seconds:>7.1f}  {edits}"
+            )
+        pixseek_match(work, args.model, truth, unseen)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
