@@ -138,7 +138,8 @@ def imagededup_duplicates(
     hashing = imagededup_hashing()
     if hashing is None:
         print(
-            "  imagededup is missing: pip install --no-deps imagededup; pip install PyWavelets matplotlib"
+            "  imagededup is missing: pip install --no-deps imagededup; "
+            "pip install PyWavelets matplotlib"
         )
         return {}
     results = {}
