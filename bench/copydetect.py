@@ -119,16 +119,18 @@ def pixseek_duplicates(
 
 
 def imagededup_hashing() -> ModuleType | None:
-    """imagededup's hashing module, loaded on its own: its package imports the CNN method,
-    and with it torchvision, which does not load beside this torch."""
+    """imagededup's hashing module, loaded without its packages' ``__init__`` files: they
+    import the CNN method and with it torchvision, which does not load beside this torch."""
     spec = importlib.util.find_spec("imagededup")
     if spec is None or not spec.submodule_search_locations:
         return None
     import types
 
-    package = types.ModuleType("imagededup.methods")
-    package.__path__ = [str(Path(spec.submodule_search_locations[0]) / "methods")]
-    sys.modules.setdefault("imagededup.methods", package)
+    root = Path(spec.submodule_search_locations[0])
+    for name in ("methods", "utils"):
+        package = types.ModuleType(f"imagededup.{name}")
+        package.__path__ = [str(root / name)]
+        sys.modules.setdefault(f"imagededup.{name}", package)
     return importlib.import_module("imagededup.methods.hashing")
 
 

@@ -223,3 +223,27 @@ def test_calibration_through_the_cli(tmp_path, photos, tiny_model, capsys) -> No
     assert measured["target_precision"] == 0.9 and measured["images"] == 6
     assert main(["calibrate", "--collection", c, "--target-precision", "2"]) == 2
     assert "target precision" in capsys.readouterr().err
+
+
+def test_too_few_images_to_measure(tmp_path, photos, tiny_model, capsys) -> None:
+    """Below the images calibration needs, duplicates still runs: exact and near-identical
+    pictures only, and it says it is not calibrated."""
+    import json
+
+    from pixseek.cli.main import main
+
+    folder = tmp_path / "few"
+    folder.mkdir()
+    first, second = sorted(photos.iterdir())[:2]
+    shutil.copy(first, folder / "a.jpg")
+    shutil.copy(first, folder / "a-copy.jpg")
+    shutil.copy(second, folder / "b.jpg")
+    model = ["--model", str(tiny_model), "--runtime", "torch", "--quiet"]
+    assert main(["index", str(folder), "--collection", str(tmp_path / "c"), *model]) == 0
+    capsys.readouterr()
+    assert main(["duplicates", "--collection", str(tmp_path / "c"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["calibrated"] is False and result["threshold"] == 1.0
+    assert [len(g["members"]) for g in result["groups"]] == [2]
+    assert main(["duplicates", "--collection", str(tmp_path / "c")]) == 0
+    assert "not calibrated" in capsys.readouterr().out

@@ -107,3 +107,25 @@ def test_a_cli_search_loads_neither_torch_nor_transformers(tmp_path, tiny_model)
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "0 False False", out.stdout + out.stderr
+
+
+def test_ingest_threads_load_the_image_processor_once(tmp_path, tiny_model) -> None:
+    """A fresh process: both decode threads reach the lazily loaded image processor (and the
+    first import of transformers) at once; every image is indexed."""
+    import subprocess
+    import sys
+
+    from tests.conftest import make_image
+
+    folder = tmp_path / "photos"
+    for i in range(8):
+        make_image(folder / f"{i}.png", (30 * i, 200 - 20 * i, 90))
+    for run in range(2):
+        command = [
+            sys.executable, "-m", "pixseek.cli", "index", str(folder),
+            "--collection", str(tmp_path / f"c{run}"), "--model", str(tiny_model),
+            "--runtime", "onnx", "--precision", "fp32", "--workers", "2", "--quiet",
+        ]  # fmt: skip
+        out = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        assert "indexed 8 images" in out.stdout and "0 failed" in out.stdout, out.stdout

@@ -54,7 +54,12 @@ def register(commands: Any) -> None:
         help="annotated objects (or labelled images) whose label their neighbours disagree with",
     )
     add_collection(errors)
-    errors.add_argument("--kind", choices=["object", "image"], default="object")
+    errors.add_argument(
+        "--kind",
+        choices=["object", "image"],
+        default="object",
+        help="check annotated objects' labels (default) or whole images' labels",
+    )
     errors.add_argument("-k", type=int, default=10, help="neighbours that vote (10)")
     errors.add_argument("--top", type=int, default=20, help="how many to list (20)")
     errors.add_argument("--json", action="store_true", help="print as JSON")

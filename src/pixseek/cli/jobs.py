@@ -134,7 +134,14 @@ def run_duplicates(args: argparse.Namespace) -> int:
         args.csv.write_text(buffer.getvalue())
         print(f"wrote {len(groups)} groups to {args.csv}")
         return 0
-    how = "calibrated" if result["calibrated"] else "given"
+    given = args.threshold is not None or args.phash_distance is not None
+    how = (
+        "calibrated"
+        if result["calibrated"]
+        else "given"
+        if given
+        else "not calibrated: too few images to measure"
+    )
     print(
         f"embedding tier at cosine >= {result['threshold']:.4f}, perceptual hash within "
         f"{result['phash_distance']} bits ({how})"

@@ -19,7 +19,9 @@ def register(commands: Any) -> None:
         "remove images), admin (everything). Keys are stored hashed in DIR; a running "
         "server sees a change at its next request.",
     )
-    actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = keys.add_subparsers(
+        dest="action", required=True, metavar="ACTION", help="create, list or revoke"
+    )
     create = actions.add_parser("create", help="a new key; its token is printed once")
     create.add_argument("--root", required=True, type=Path, help="the server's root (serve --root)")
     create.add_argument("--role", required=True, choices=["search", "write", "admin"])
@@ -41,7 +43,9 @@ def register(commands: Any) -> None:
     feedback = commands.add_parser(
         "feedback", help="judgements stored with a collection (search --remember, the API, the UI)"
     )
-    feedback_actions = feedback.add_subparsers(dest="action", required=True, metavar="ACTION")
+    feedback_actions = feedback.add_subparsers(
+        dest="action", required=True, metavar="ACTION", help="export"
+    )
     export = feedback_actions.add_parser(
         "export", help="write every judgement as JSON Lines (.jsonl) or CSV (.csv)"
     )

@@ -53,6 +53,10 @@ class UnsupportedQueryError(InvalidInputError):
     """A query the index's model cannot answer (text on an image-only model)."""
 
 
+class CalibrationError(InvalidInputError):
+    """Too few readable images to measure how a model scores copies."""
+
+
 class InvalidFilterError(InvalidInputError):
     pass
 

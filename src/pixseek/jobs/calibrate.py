@@ -21,14 +21,16 @@ from PIL import Image
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
 from pixseek.core.calibration import CopyCalibration, HashCalibration
-from pixseek.core.errors import ImageDecodeError, InvalidInputError
+from pixseek.core.errors import CalibrationError, ImageDecodeError, InvalidInputError
 from pixseek.core.filters import Filter
 from pixseek.core.ids import content_hash
 from pixseek.core.paths import local_path
 from pixseek.core.records import Record
+from pixseek.core.vectors import Vectors
 from pixseek.imaging.decode import decode_options_for, load_image_file
 from pixseek.imaging.edits import EDITS, edited
 from pixseek.imaging.hashes import PHASH_BITS, ImageHashes, hamming, image_hashes
+from pixseek.stores.knn import exact_neighbours, search_many
 
 MIN_IMAGES = 6
 CURVE_POINTS = 48
@@ -164,7 +166,7 @@ def calibrate(
     embedder = index.embedder
     kept, copies = make_copies(records, embedder.capabilities.input_size, options.seed)
     if len(kept) < MIN_IMAGES:
-        raise InvalidInputError(
+        raise CalibrationError(
             f"copy calibration needs at least {MIN_IMAGES} images whose files can be read; "
             f"this index has {len(kept)}: give --threshold instead"
         )
@@ -174,7 +176,7 @@ def calibrate(
     sources = index.store.get_vectors([r.id for r in kept])
     source_rows = np.stack([sources[r.id] for r in kept])
     positives = np.einsum("ij,ij->i", vectors, source_rows[copies.sources])
-    negatives, nearest, neighbour_ids = _negatives(index, vectors, kept, copies, options)
+    negatives, nearest = _negatives(index, vectors, positives, kept, copies, options)
     fit = fit_threshold(positives, negatives, options.target_precision)
     curve = probability_curve(positives, negatives)
     edits = np.asarray(copies.edits)
@@ -193,7 +195,7 @@ def calibrate(
         images=len(kept),
         copies=len(copies.images),
         neighbours=options.neighbours,
-        hashes=_hash_calibration(index, kept, copies, neighbour_ids, options),
+        hashes=_hash_calibration(index, kept, copies, options),
     )
     collection.set_calibration(index.name, calibration)
     return calibration
@@ -211,60 +213,121 @@ def calibrate_missing(
             continue
         try:
             done.append((name, calibrate(collection, index, options)))
-        except InvalidInputError:
+        except CalibrationError:
             continue  # too few readable images: calibrated when first needed
     return done
+
+
+SAME_PICTURE_BITS = 4  # perceptual hashes this close: a copy already in the collection
+IN_MEMORY_UP_TO = 50_000  # images whose vectors are compared in memory at once
+
+
+def nearest_images(index: Index, queries: Vectors, k: int) -> list[list[tuple[Record, float]]]:
+    """The ``k`` nearest images of each query: exact in memory for a collection of up to
+    :data:`IN_MEMORY_UP_TO` images, else one batched store search."""
+    images = Filter.where({"kind": "image"})
+    if index.store.count(images) > IN_MEMORY_UP_TO:
+        return search_many(index.store, queries, k, images)
+    records: list[Record] = []
+    parts: list[Vectors] = []
+    for batch, vectors in index.store.scan(images, with_vectors=True):
+        assert vectors is not None
+        records += batch
+        parts.append(vectors)
+    rows, scores = exact_neighbours(queries, np.concatenate(parts), k)
+    return [
+        [(records[i], float(s)) for i, s in zip(row, score, strict=True)]
+        for row, score in zip(rows.tolist(), scores.tolist(), strict=True)
+    ]
 
 
 def _negatives(
     index: Index,
     vectors: NDArray[np.float32],
+    positives: NDArray[np.floating],
     kept: list[Record],
     copies: Copies,
     options: CalibrationOptions,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], list[list[str]]]:
-    """Scores of each copy's nearest images other than its source; the nearest one's; ids."""
-    images = Filter.where({"kind": "image"})
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Scores of each copy's nearest images other than its source, and the nearest one's.
+
+    A collection being de-duplicated holds copies of its own images. A neighbour that is
+    one (the source's bytes, or within :data:`SAME_PICTURE_BITS` of its perceptual hash),
+    or that is at least as close to the source as this edited copy of it is, is what
+    duplicate detection is for, not evidence against the threshold, and is left out.
+    """
     scores: list[float] = []
     nearest: list[float] = []
-    ids: list[list[str]] = []
-    for vector, row in zip(vectors, copies.sources, strict=True):
-        source = kept[row].id
-        hits = [(r, s) for r, s in index.store.search(vector, options.neighbours + 1, images)]
-        others = [(r, s) for r, s in hits if r.id != source][: options.neighbours]
+    source_hashes = [stored_hashes(r) for r in kept]
+    found = nearest_images(index, vectors, options.neighbours * 2 + 1)
+    stored = index.store.get_vectors(
+        sorted({r.id for hits in found for r, _ in hits} | {r.id for r in kept})
+    )
+    for hits, row, own in zip(found, copies.sources, positives.tolist(), strict=True):
+        source, picture = kept[row], source_hashes[row]
+        to_source = stored[source.id]
+        others = [
+            (r, s)
+            for r, s in hits
+            if r.id != source.id
+            and not _same_picture(r, source, picture)
+            and float(stored[r.id] @ to_source) < own
+        ][: options.neighbours]
         scores += [s for _, s in others]
         nearest.append(others[0][1] if others else -1.0)
-        ids.append([r.id for r, _ in others])
-    return np.asarray(scores), np.asarray(nearest), ids
+    return np.asarray(scores), np.asarray(nearest)
+
+
+def _same_picture(record: Record, source: Record, picture: ImageHashes | None) -> bool:
+    if record.content_hash and record.content_hash == source.content_hash:
+        return True
+    other = ImageHashes.decode(record.hashes)
+    if picture is None or other is None:
+        return False
+    return hamming(picture.phash, other.phash) <= SAME_PICTURE_BITS
 
 
 def _hash_calibration(
-    index: Index,
-    kept: list[Record],
-    copies: Copies,
-    neighbour_ids: list[list[str]],
-    options: CalibrationOptions,
+    index: Index, kept: list[Record], copies: Copies, options: CalibrationOptions
 ) -> HashCalibration:
-    """The perceptual-hash radius for the target precision, on the same pairs."""
-    wanted = {i for row in neighbour_ids for i in row}
-    others = index.store.get(sorted(wanted))
-    known = {i: stored_hashes(r) for i, r in others.items()}
+    """The perceptual-hash radius for the target precision: each copy against its source,
+    and against the images nearest to it by Hamming distance (whatever the model thinks),
+    leaving out the source and copies of it already in the collection (see
+    :func:`_same_picture`, and images at least as close to the source as the copy is)."""
+    import faiss
+
+    everything = [
+        r for batch, _ in index.store.scan(Filter.where({"kind": "image"})) for r in batch
+    ]
+    known = [(r, h) for r in everything if (h := stored_hashes(r)) is not None]
+    codes = np.asarray([h.phash for _, h in known], np.uint64)
+    table = faiss.IndexBinaryFlat(PHASH_BITS)
+    table.add(np.ascontiguousarray(codes.astype("<u8")).view(np.uint8).reshape(-1, 8))
+    copy_hashes = [image_hashes(image) for image in copies.images]
+    queries = np.asarray([h.phash for h in copy_hashes], np.uint64)
+    wanted = min(len(known), options.neighbours * 2 + 1)
+    distances, rows = table.search(
+        np.ascontiguousarray(queries.astype("<u8")).view(np.uint8).reshape(-1, 8), wanted
+    )
     sources = [stored_hashes(r) for r in kept]
     positives: list[float] = []
     negatives: list[float] = []
     edits: list[str] = []
-    for image, row, name, ids in zip(
-        copies.images, copies.sources, copies.edits, neighbour_ids, strict=True
-    ):
-        copy, source = image_hashes(image), sources[row]
+    for number, (row, name) in enumerate(zip(copies.sources, copies.edits, strict=True)):
+        source, copy = sources[row], copy_hashes[number]
         if source is None:
             continue
-        positives.append(PHASH_BITS - hamming(copy.phash, source.phash))
+        own = hamming(copy.phash, source.phash)
+        positives.append(PHASH_BITS - own)
         edits.append(name)
-        for other_id in ids:
-            other = known.get(other_id)
-            if other is not None:
-                negatives.append(PHASH_BITS - hamming(copy.phash, other.phash))
+        others = [
+            int(d)
+            for d, r in zip(distances[number], rows[number], strict=True)
+            if r >= 0
+            and not _same_picture(known[r][0], kept[row], source)
+            and hamming(known[r][1].phash, source.phash) > own
+        ][: options.neighbours]
+        negatives += [PHASH_BITS - d for d in others]
     pos, neg = np.asarray(positives, np.float64), np.asarray(negatives, np.float64)
     fit = fit_threshold(pos, neg, options.target_precision)
     radius = max(-1, int(np.floor(PHASH_BITS - fit.threshold + 1e-9)))

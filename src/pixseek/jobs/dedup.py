@@ -29,13 +29,13 @@ from numpy.typing import NDArray
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
 from pixseek.core.calibration import CopyCalibration
-from pixseek.core.errors import InvalidInputError
+from pixseek.core.errors import CalibrationError, InvalidInputError
 from pixseek.core.filters import Filter
 from pixseek.core.paths import local_path
 from pixseek.core.records import Record, record_dict
 from pixseek.core.vectors import Vectors
 from pixseek.imaging.hashes import PHASH_BITS
-from pixseek.jobs.calibrate import calibrate, stored_hashes
+from pixseek.jobs.calibrate import SAME_PICTURE_BITS, calibrate, stored_hashes
 from pixseek.stores.knn import neighbours
 
 TIERS = ("exact", "phash", "embedding")
@@ -250,9 +250,21 @@ class Settings:
     calibration: CopyCalibration | None
 
 
-def calibration_of(collection: Collection, index: Index) -> CopyCalibration:
-    """The index's copy calibration, made now (and kept) when it has none."""
-    return index.entry.calibration or calibrate(collection, index)
+# Until an index has enough images to be measured (jobs.calibrate.MIN_IMAGES), the
+# embedding tier links nothing and the hash tier only near-identical pictures.
+UNCALIBRATED_THRESHOLD = 1.0
+UNCALIBRATED_RADIUS = SAME_PICTURE_BITS
+
+
+def calibration_of(collection: Collection, index: Index) -> CopyCalibration | None:
+    """The index's copy calibration, made now (and kept) when it has none; None while it
+    has too few readable images to measure."""
+    if index.entry.calibration is not None:
+        return index.entry.calibration
+    try:
+        return calibrate(collection, index)
+    except CalibrationError:
+        return None
 
 
 def resolve(collection: Collection, index: Index, options: DedupOptions) -> Settings:
@@ -264,10 +276,10 @@ def resolve(collection: Collection, index: Index, options: DedupOptions) -> Sett
     calibration = calibration_of(collection, index) if needed else index.entry.calibration
     threshold = options.threshold
     if threshold is None:
-        threshold = calibration.threshold if calibration is not None else 1.0
+        threshold = calibration.threshold if calibration else UNCALIBRATED_THRESHOLD
     radius = options.phash_distance
     if radius is None:
-        radius = calibration.hashes.radius if calibration is not None else -1
+        radius = calibration.hashes.radius if calibration else UNCALIBRATED_RADIUS
     return Settings(
         threshold, radius, options.neighbours, options.tiers, options.across, calibration
     )

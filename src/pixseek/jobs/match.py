@@ -27,7 +27,12 @@ from pixseek.core.records import BoxTuple, Record, record_dict
 from pixseek.core.vectors import Vectors
 from pixseek.imaging.decode import decode_image, decode_options_for
 from pixseek.imaging.hashes import ImageHashes, hamming, image_hashes, phash_score
-from pixseek.jobs.dedup import TIER_RANK, calibration_of
+from pixseek.jobs.dedup import (
+    TIER_RANK,
+    UNCALIBRATED_RADIUS,
+    UNCALIBRATED_THRESHOLD,
+    calibration_of,
+)
 
 ROTATIONS = (-10.0, 10.0)
 CENTRE = 0.8
@@ -118,11 +123,13 @@ class _Matcher:
         self.threshold = (
             options.threshold
             if options.threshold is not None
-            else (calibration.threshold if calibration else 1.0)
+            else (calibration.threshold if calibration else UNCALIBRATED_THRESHOLD)
         )
         radius = options.phash_distance
         self.radius = (
-            radius if radius is not None else (calibration.hashes.radius if calibration else -1)
+            radius
+            if radius is not None
+            else (calibration.hashes.radius if calibration else UNCALIBRATED_RADIUS)
         )
         self.found: dict[str, Match] = {}
 

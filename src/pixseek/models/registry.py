@@ -21,7 +21,7 @@ from pixseek.models.options import DEFAULT_MODEL, PRECISIONS, EmbedderOptions, c
 EmbedderFactory = Callable[[EmbedderOptions], Embedder]
 # one model loads at a time: two threads importing transformers at once can see it half
 # initialised (a server warming one collection's model while another's first search loads)
-_LOADING = threading.RLock()
+LOADING_LOCK = threading.RLock()
 DEFAULT_FAMILY = "hf-clip"  # the same value as collection.manifest's, one layer down
 ENTRY_POINT_GROUP = "pixseek.embedders"
 
@@ -115,7 +115,7 @@ def load_embedder(options: EmbedderOptions | str | None = None) -> Embedder:
             f"no embedder for model family {options.family!r} on runtime "
             f"{options.runtime!r}; available: {', '.join(available())}"
         )
-    with _LOADING:
+    with LOADING_LOCK:
         embedder = factory(options)
     if not options.text_model:
         return embedder

@@ -150,6 +150,9 @@ class LazyProcessor:
     def image_processor(self) -> Any:
         if self._full is None:
             from pixseek.models.hf_clip.loading import load_processor
+            from pixseek.models.registry import LOADING_LOCK
 
-            self._full = load_processor(self._model)
+            with LOADING_LOCK:  # ingest threads prepare images at once: load it once
+                if self._full is None:
+                    self._full = load_processor(self._model)
         return self._full.image_processor
