@@ -1,154 +1,30 @@
-"""Near-duplicate detection and copy matching: quality per tier and transformation, and speed.
+"""Near-duplicate detection at scale: the embedding and hash tiers on a million items.
 
-    python bench/dedup.py [--originals 60] [--distractors 140] [--vectors 1000000]
+    python bench/dedup.py [--vectors 1000000]
 
-Part 1, real photos (Caltech-101 from ../shared/data): each of N originals gets seven
-altered copies (50% resize, 85% crop, JPEG quality 30, brightness/contrast, horizontal flip,
-5° rotation, text overlay), beside distinct distractor photos. `duplicates` runs on all of
-them; `match` queries each copy against a collection of the originals and distractors.
-Prints precision and recall per tier and per transformation. The model is a randomly
-initialised ViT-B/32 (no weights can be downloaded here): the exact and perceptual-hash
-tiers behave as they will in production; the embedding tier's figures need real CLIP weights.
-
-Part 2, speed: synthetic clustered unit vectors (a mixture of Gaussians on the sphere) with
-planted near-duplicates. Times the embedding tier (neighbours + connected components) on
-the full set, and an exact all-pairs scan on a 20k subset as the baseline, extrapolated
-quadratically to the full size; prints the ratio and the recall of the planted pairs.
+Synthetic clustered unit vectors (a mixture of Gaussians on the sphere) with planted
+near-duplicates: times the embedding tier's neighbour links on the full set, and an exact
+all-pairs scan on a 20k subset as the baseline, extrapolated quadratically to the full
+size; prints the ratio and the recall of the planted pairs. Then the hash tier: random
+64-bit hashes with planted near pairs, every pair within 8 bits, against a brute-force
+search of a 50k subset. Quality on real photos: bench/copydetect.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
-from pixseek.collection import open_collection
 from pixseek.core.vectors import l2_normalize
-from pixseek.demo.factory import ClipShape, build_clip
-from pixseek.ingest import FolderSource, ingest
-from pixseek.jobs.dedup import (
-    DedupOptions,
-    components,
-    embedding_links,
-    find_duplicates,
-    find_links,
-)
-from pixseek.jobs.match import match_image
-from pixseek.models import EmbedderOptions
+from pixseek.jobs.dedup import components, embedding_links, hash_links
 from pixseek.stores.knn import exact_neighbours
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "caltech101"
-
-
-def transformations() -> dict[str, object]:
-    def crop(image: Image.Image) -> Image.Image:
-        w, h = image.size
-        return image.crop((int(w * 0.075), int(h * 0.075), int(w * 0.925), int(h * 0.925)))
-
-    def overlay(image: Image.Image) -> Image.Image:
-        image = image.copy()
-        ImageDraw.Draw(image).text(
-            (10, image.height - 30), "© someone else 2026", fill=(255, 255, 0)
-        )
-        return image
-
-    return {
-        "resize": lambda im: im.resize((im.width // 2, im.height // 2)),
-        "crop": crop,
-        "jpeg30": lambda im: im,  # saved at quality 30 below
-        "brightness": lambda im: ImageEnhance.Contrast(
-            ImageEnhance.Brightness(im).enhance(1.3)
-        ).enhance(0.8),
-        "flip": ImageOps.mirror,
-        "rotate": lambda im: im.rotate(5, expand=False, fillcolor=(0, 0, 0)),
-        "overlay": overlay,
-    }
-
-
-def photos(originals: int, distractors: int) -> list[Path]:
-    listing = sorted((DATA / "train.txt").read_text().split())
-    step = max(1, len(listing) // (originals + distractors))
-    chosen = listing[::step][: originals + distractors]
-    return [DATA / "101_ObjectCategories" / name for name in chosen]
-
-
-def part_one(work: Path, originals: int, distractors: int) -> None:
-    sources = photos(originals, distractors)
-    base, copies = work / "originals", work / "copies"
-    base.mkdir()
-    copies.mkdir()
-    truth: dict[str, tuple[str, str]] = {}  # copy file name -> (original name, transformation)
-    for number, path in enumerate(sources):
-        image = Image.open(path).convert("RGB")
-        name = f"{number:04d}.jpg"
-        image.save(base / name, quality=95)
-        if number >= originals:
-            continue
-        for kind, change in transformations().items():
-            copy = f"{number:04d}-{kind}.jpg"
-            change(image).save(copies / copy, quality=30 if kind == "jpeg30" else 90)  # type: ignore[operator]
-            truth[copy] = (name, kind)
-    model = build_clip(work / "vit-b32", ClipShape.vit_b32())
-    options = EmbedderOptions(model=str(model), runtime="onnx", precision="fp32")
-    everything = open_collection(work / "all", options, create=True)
-    ingest(everything, FolderSource([base, copies]))
-    started = time.perf_counter()
-    links = find_links(everything, options=DedupOptions())
-    groups = find_duplicates(everything, options=DedupOptions())
-    seconds = time.perf_counter() - started
-    print(
-        f"\nduplicates over {len(sources) + len(truth)} photos ({seconds:.1f} s): "
-        f"{len(groups)} groups, largest {max((len(g.members) for g in groups), default=0)}"
-    )
-
-    def source(name: str) -> str:
-        return truth.get(name, (name, ""))[0]
-
-    linked: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for link in links:
-        a, b = Path(link.a.path).name, Path(link.b.path).name
-        linked[link.tier].add((a, b))
-        linked[link.tier].add((b, a))
-    for tier in ("exact", "phash", "embedding"):
-        pairs = {tuple(sorted(pair)) for pair in linked[tier]}
-        right = sum(source(a) == source(b) for a, b in pairs)
-        print(f"  tier {tier:<9} {len(pairs):6d} links, precision {right / max(len(pairs), 1):.3f}")
-    for kind in transformations():
-        copies_of_kind = [(c, o) for c, (o, k) in truth.items() if k == kind]
-        recalls = {
-            tier: np.mean([(c, o) in linked[tier] for c, o in copies_of_kind])
-            for tier in ("phash", "embedding")
-        }
-        phash, embedding = recalls["phash"], recalls["embedding"]
-        print(f"  recall {kind:<10} phash {phash:.3f}  embedding {embedding:.3f}")
-    reference = open_collection(work / "reference", options, create=True)
-    ingest(reference, FolderSource([base]))
-    print(f"\nmatch: {len(truth)} copies against {len(sources)} originals and distractors")
-    right_by_kind: dict[str, list[bool]] = defaultdict(list)
-    returned = correct_returned = 0
-    tiers: dict[str, int] = defaultdict(int)
-    for copy, (original, kind) in truth.items():
-        matches = match_image(reference, (copies / copy).read_bytes())
-        names = [Path(m.record.path).name for m in matches]
-        right_by_kind[kind].append(original in names)
-        returned += len(names)
-        correct_returned += names.count(original)
-        for m in matches:
-            if Path(m.record.path).name == original:
-                tiers[m.tier] += 1
-    print(
-        f"  precision {correct_returned / max(returned, 1):.3f} over {returned} matches; "
-        f"correct matches by tier: {dict(tiers)}"
-    )
-    for kind, hits in right_by_kind.items():
-        print(f"  recall {kind:<10} {np.mean(hits):.3f}")
 
 
 def clustered(count: int, dim: int = 512, clusters: int = 5000, seed: int = 0) -> np.ndarray:
@@ -194,21 +70,38 @@ def part_two(count: int, threshold: float = 0.95) -> None:
     )
 
 
+def hash_tier(count: int, radius: int = 8) -> None:
+    rng = np.random.default_rng(2)
+    codes = rng.integers(0, 2**63, count, dtype=np.uint64)
+    planted = rng.choice(count, count // 100, replace=False)
+    for position, row in enumerate(planted.tolist()):
+        other = int(planted[(position + 1) % len(planted)])
+        flips = rng.choice(64, size=position % (radius + 1), replace=False)
+        codes[other] = codes[row] ^ np.uint64(sum(1 << int(f) for f in flips))
+    print(f"\nhash tier on {count:,} 64-bit hashes, every pair within {radius} bits")
+    started = time.perf_counter()
+    a, _, _ = hash_links(codes, radius)
+    seconds = time.perf_counter() - started
+    subset = codes[:50_000]
+    started = time.perf_counter()
+    hash_links(subset, radius)  # brute force at this size
+    baseline = time.perf_counter() - started
+    extrapolated = baseline * (count / len(subset)) ** 2
+    print(
+        f"  pixseek hash tier: {seconds:.1f} s, {len(a):,} pairs; brute force on 50k: "
+        f"{baseline:.1f} s -> {extrapolated:.0f} s extrapolated ({extrapolated / seconds:.1f}x)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--originals", type=int, default=60)
-    parser.add_argument("--distractors", type=int, default=140)
     parser.add_argument("--vectors", type=int, default=1_000_000)
-    parser.add_argument("--skip-photos", action="store_true")
+    parser.add_argument("--hashes", type=int, default=1_000_000)
     args = parser.parse_args()
-    if not args.skip_photos:
-        if not (DATA / "train.txt").is_file():
-            print(f"bench/dedup.py needs Caltech-101 at {DATA}", file=sys.stderr)
-            return 2
-        with tempfile.TemporaryDirectory() as work:
-            part_one(Path(work), args.originals, args.distractors)
     if args.vectors > 0:
         part_two(args.vectors)
+    if args.hashes > 0:
+        hash_tier(args.hashes)
     return 0
 
 

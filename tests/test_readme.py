@@ -90,6 +90,10 @@ COMMANDS: dict[str, Check] = {
     "pixseek drop-model --collection pics --model openai/clip-vit-base-patch32": mentions(
         "dropped index"
     ),
+    "pixseek calibrate --collection pics [--target-precision 0.99] [--json]": mentions(
+        "copies at cosine >="
+    ),
+    "pixseek duplicates --collection labelled --across split": mentions("groups"),
     "pixseek duplicates --collection pics [--threshold 0.95] [--json | --csv groups.csv]": (
         no_check
     ),
