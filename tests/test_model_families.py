@@ -68,7 +68,15 @@ def cli(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_plugin_family_through_the_cli(tmp_path: Path, plugin_site: Path) -> None:
+def test_a_plugin_family_through_the_cli(
+    tmp_path: Path,
+    plugin_site: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pixseek.cli.main import main
+    from pixseek.models import registry
+
     photos = tmp_path / "photos"
     for name, colour in {"red": (220, 30, 30), "blue": (20, 40, 220)}.items():
         make_image(photos / name / f"{name}-1.png", colour)
@@ -95,33 +103,24 @@ def test_a_plugin_family_through_the_cli(tmp_path: Path, plugin_site: Path) -> N
     assert similar.returncode == 0, similar.stderr
     hits = json.loads(similar.stdout)
     assert [h["label"] for h in hits] == ["red", "red"]
-    boxed = cli(
-        plugin_site, "similar", query, "--box", "0,0,32,24", "--collection", collection, "--json"
-    )
-    assert boxed.returncode == 0, boxed.stderr
-
-    text = cli(plugin_site, "search", "a red square", "--collection", collection)
-    assert text.returncode == 2
-    assert "embeds images only" in text.stderr and "Traceback" not in text.stderr
-
-    duplicates = cli(plugin_site, "duplicates", "--collection", collection, "--json")
-    assert duplicates.returncode == 0, duplicates.stderr
-    match = cli(plugin_site, "match", query, "--collection", collection, "--json")
-    assert match.returncode == 0, match.stderr
-    assert json.loads(match.stdout)
-    classify = cli(plugin_site, "classify", query, "--collection", collection, "--json")
-    assert classify.returncode == 0, classify.stderr
-    assert "red" in classify.stdout
-
-
-def test_an_unknown_family_names_the_installed_ones(tmp_path: Path, plugin_site: Path) -> None:
-    result = cli(
-        plugin_site, "index", str(tmp_path), "--collection", str(tmp_path / "c"),
-        "--family", "nope", "--model", "x",
-    )  # fmt: skip
-    assert result.returncode == 2
-    assert "no embedder for model family 'nope'" in result.stderr
-    assert "histogram:numpy" in result.stderr
+    # the rest in this process (the same CLI, without a start-up each), the plugin's
+    # distribution on the path
+    monkeypatch.syspath_prepend(str(plugin_site))
+    monkeypatch.setattr(registry, "_BUILDERS", dict(registry._BUILDERS))
+    assert main(["similar", query, "--box", "0,0,32,24", "--collection", collection]) == 0
+    capsys.readouterr()
+    assert main(["search", "a red square", "--collection", collection]) == 2
+    assert "embeds images only" in capsys.readouterr().err
+    assert main(["duplicates", "--collection", collection, "--json"]) == 0
+    assert "groups" in json.loads(capsys.readouterr().out)
+    assert main(["match", query, "--collection", collection, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["matches"]
+    assert main(["classify", query, "--collection", collection, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["label"] == "red"
+    assert main(["index", str(photos), "--collection", str(tmp_path / "x"),
+                 "--family", "nope", "--model", "x"]) == 2  # fmt: skip
+    unknown = capsys.readouterr().err
+    assert "no embedder for model family 'nope'" in unknown and "histogram:numpy" in unknown
 
 
 def test_a_family_through_the_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
