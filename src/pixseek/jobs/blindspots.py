@@ -36,6 +36,7 @@ from pixseek.core.matching import FN, FP, WRONG_CLASS
 from pixseek.core.records import Record, record_dict
 from pixseek.core.vectors import Vectors, l2_normalize
 from pixseek.imaging.decode import DecodeOptions, load_image_file
+from pixseek.stores.knn import load_all
 
 ATTRIBUTES = (
     "",
@@ -206,14 +207,7 @@ def find_blindspots(
 
 def _population(collection: Collection, index: Index, outcome: str) -> _Population:
     source = "gt" if outcome == FN else "pred"
-    records: list[Record] = []
-    parts: list[Vectors] = []
-    for batch, vectors in index.store.scan(
-        Filter.where({"kind": "object", "source": source}), with_vectors=True
-    ):
-        assert vectors is not None
-        records += batch
-        parts.append(vectors)
+    records, everything = load_all(index.store, Filter.where({"kind": "object", "source": source}))
     failing = np.array([r.outcome in (outcome, WRONG_CLASS) for r in records], bool)
     if not failing.any():
         raise InvalidInputError(f"no {outcome} objects in this collection")
@@ -224,9 +218,7 @@ def _population(collection: Collection, index: Index, outcome: str) -> _Populati
     totals = Counter(r.label for r in kept)
     wrong = Counter(r.label for r, bad in zip(kept, is_error, strict=True) if bad)
     expected = np.array([wrong[r.label] / totals[r.label] for r in kept], np.float64)
-    dim = parts[0].shape[1] if parts else index.dim
-    vectors = np.concatenate(parts)[keep] if parts else np.zeros((0, dim), np.float32)
-    return _Population(kept, vectors, is_error, expected)
+    return _Population(kept, everything[keep], is_error, expected)
 
 
 def _clusters(

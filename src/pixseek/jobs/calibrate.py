@@ -30,7 +30,7 @@ from pixseek.core.vectors import Vectors
 from pixseek.imaging.decode import decode_options_for, load_image_file
 from pixseek.imaging.edits import EDITS, edited
 from pixseek.imaging.hashes import PHASH_BITS, ImageHashes, hamming, image_hashes
-from pixseek.stores.knn import exact_neighbours, search_many
+from pixseek.stores.knn import exact_neighbours, load_all, search_many
 
 MIN_IMAGES = 6
 CURVE_POINTS = 48
@@ -228,13 +228,8 @@ def nearest_images(index: Index, queries: Vectors, k: int) -> list[list[tuple[Re
     images = Filter.where({"kind": "image"})
     if index.store.count(images) > IN_MEMORY_UP_TO:
         return search_many(index.store, queries, k, images)
-    records: list[Record] = []
-    parts: list[Vectors] = []
-    for batch, vectors in index.store.scan(images, with_vectors=True):
-        assert vectors is not None
-        records += batch
-        parts.append(vectors)
-    rows, scores = exact_neighbours(queries, np.concatenate(parts), k)
+    records, vectors = load_all(index.store, images)
+    rows, scores = exact_neighbours(queries, vectors, k)
     return [
         [(records[i], float(s)) for i, s in zip(row, score, strict=True)]
         for row, score in zip(rows.tolist(), scores.tolist(), strict=True)

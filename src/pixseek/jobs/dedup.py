@@ -36,7 +36,7 @@ from pixseek.core.records import Record, record_dict
 from pixseek.core.vectors import Vectors
 from pixseek.imaging.hashes import PHASH_BITS
 from pixseek.jobs.calibrate import SAME_PICTURE_BITS, calibrate, stored_hashes
-from pixseek.stores.knn import neighbours
+from pixseek.stores.knn import load_all, neighbours
 
 TIERS = ("exact", "phash", "embedding")
 TIER_RANK = {tier: rank for rank, tier in enumerate(TIERS)}
@@ -286,12 +286,7 @@ def resolve(collection: Collection, index: Index, options: DedupOptions) -> Sett
 
 
 def _links(index: Index, settings: Settings) -> tuple[list[Record], Links]:
-    records: list[Record] = []
-    parts: list[Vectors] = []
-    for batch, vectors in index.store.scan(Filter.where({"kind": "image"}), with_vectors=True):
-        assert vectors is not None
-        records += batch
-        parts.append(vectors)
+    records, vectors = load_all(index.store, Filter.where({"kind": "image"}))
     links = Links()
     if len(records) < 2:
         return records, links
@@ -300,9 +295,7 @@ def _links(index: Index, settings: Settings) -> tuple[list[Record], Links]:
     if "phash" in settings.tiers:
         _phash_links(records, settings.phash_distance, links)
     if "embedding" in settings.tiers:
-        a, b, scores = embedding_links(
-            np.concatenate(parts), settings.threshold, settings.neighbours
-        )
+        a, b, scores = embedding_links(vectors, settings.threshold, settings.neighbours)
         links.add(a, b, "embedding", scores)
     return records, links
 

@@ -27,7 +27,7 @@ from pixseek.core.errors import InvalidInputError, NotFoundError
 from pixseek.core.optional import require_module
 from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
-from pixseek.stores.knn import exact_neighbours
+from pixseek.stores.knn import exact_neighbours, load_all
 
 FIELDS = ("id", "image_id", "kind", "label", "source", "outcome", "split")
 COLOUR_FIELDS = ("label", "kind", "source", "outcome", "split")
@@ -176,15 +176,9 @@ def update_map(
 ) -> MapReport:
     """Bring the index's stored map up to date with its records (see the module's notes)."""
     index = index or collection.index()
-    records: list[Record] = []
-    parts: list[Vectors] = []
-    for batch, vectors in index.store.scan(None, with_vectors=True):
-        assert vectors is not None
-        records += batch
-        parts.append(vectors)
+    records, vectors = load_all(index.store)
     if not records:
         raise InvalidInputError("this index holds nothing to map yet")
-    vectors = np.concatenate(parts)
     columns = _columns(records)
     try:
         old = None if refit else load_map(collection, index)

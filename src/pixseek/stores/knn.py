@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixseek.core.filters import Filter
+from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
 from pixseek.stores.base import ScoredRecords, VectorStore
 
@@ -32,6 +33,19 @@ def neighbours(
     if len(vectors) <= exact_up_to:
         return exact_neighbours(vectors, vectors, k)
     return ivf_neighbours(vectors, k, probes)
+
+
+def load_all(store: VectorStore, flt: Filter | None = None) -> tuple[list[Record], Vectors]:
+    """Every matching record with its vector, in memory: for jobs that compare a whole
+    collection (or a part of it) with itself."""
+    records: list[Record] = []
+    parts: list[Vectors] = []
+    for batch, vectors in store.scan(flt, with_vectors=True):
+        assert vectors is not None
+        records += batch
+        parts.append(vectors)
+    dim = parts[0].shape[1] if parts else store.dim
+    return records, np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
 
 
 def exact_neighbours(queries: Vectors, vectors: Vectors, k: int) -> Neighbours:
