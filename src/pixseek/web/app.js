@@ -608,7 +608,8 @@ async function checkPredictions() {
       found = hits.length > 0;
     }
   } catch (error) { found = false; }
-  if (name === state.collection) showDetectorTools(found);
+  // hidden already above: a panel opened meanwhile stays open
+  if (name === state.collection && found) showDetectorTools(true);
 }
 
 // The metrics table: each column sorts when its header is clicked (again: the other way).

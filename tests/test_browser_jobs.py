@@ -1,0 +1,134 @@
+"""The collection jobs in Chromium: duplicate groups marked and exported, an outside image
+matched with the part that matched drawn, images classified, the models listed and a
+reindex followed to the end."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+
+import pytest
+from PIL import Image
+
+from pixseek.collection import open_collection
+from pixseek.ingest import CocoSource, FolderSource, ingest
+from tests.conftest import CHROMIUM_FLAGS, make_image
+from tests.serving import running_server
+from tests.test_browser_ui import shots  # noqa: F401  (the screenshot folder fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+DESKTOP = {"width": 1280, "height": 1000}
+
+
+@pytest.fixture(scope="module")
+def shop(coco, tmp_path_factory, torch_embedder):  # type: ignore[no-untyped-def]
+    """Labelled photos with an exact and a resized copy, and three COCO images with boxes."""
+    work = tmp_path_factory.mktemp("jobs")
+    photos = work / "photos"
+    colours = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (20, 40, 220)}
+    for name, colour in colours.items():
+        make_image(photos / ("warm" if name == "red" else "cool") / f"{name}.jpg", colour, (96, 72))
+    shutil.copy(photos / "cool" / "blue.jpg", photos / "cool" / "blue-copy.jpg")
+    Image.open(photos / "warm" / "red.jpg").resize((80, 60)).save(photos / "warm" / "red-small.png")
+    data = json.loads((coco / "annotations" / "instances_val2017.json").read_text())
+    kept = sorted({a["image_id"] for a in data["annotations"]})[:3]
+    data["images"] = [i for i in data["images"] if i["id"] in kept]
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] in kept]
+    (work / "gt.json").write_text(json.dumps(data))
+    root = work / "root"
+    collection = open_collection(root / "shop", embedder=torch_embedder, create=True)
+    assert ingest(collection, FolderSource([photos], label_from_folder=True)).failed == 0
+    assert ingest(collection, CocoSource(work / "gt.json", coco / "val2017")).failed == 0
+    # an outside image: the largest annotated object, cut out of its photo
+    biggest = max(data["annotations"], key=lambda a: a["area"])
+    image = next(i for i in data["images"] if i["id"] == biggest["image_id"])
+    x, y, w, h = biggest["bbox"]
+    crop = Image.open(coco / "val2017" / image["file_name"]).crop((x, y, x + w, y + h))
+    crop.save(work / "outside-crop.jpg")
+    return root, photos, work / "outside-crop.jpg"
+
+
+def test_every_job_panel(shop, tiny_model, chromium_path, shots) -> None:  # noqa: F811
+    from playwright.sync_api import expect, sync_playwright
+
+    root, photos, crop = shop
+    models = ("--models-root", str(tiny_model.parent))
+    with running_server(root, "--runtime", "torch", *models) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport=DESKTOP, accept_downloads=True)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url + "/")
+        expect(page.locator("#status")).to_contain_text("images in shop")
+
+        # duplicates: two groups, each with one keeper; mark the copies and export them
+        page.click("#duplicates-button")
+        expect(page.locator(".job-heading")).to_contain_text("calibrated", timeout=60_000)
+        page.fill("#dup-threshold", "0.99")  # a random tiny model calibrates to no copies
+        page.press("#dup-threshold", "Enter")
+        expect(page.locator(".job-heading")).to_contain_text("threshold 0.990")
+        groups = page.locator(".dup-group")
+        expect(groups).to_have_count(2)
+        for n in range(2):
+            expect(groups.nth(n).locator(".dup-member.keeper")).to_have_count(1)
+        expect(page.locator(".dup-member .tier-exact")).to_have_count(2)
+        expect(page.locator("#dup-export")).to_be_disabled()
+        page.click("button.mark-all")
+        expect(page.locator("#dup-marked")).to_have_text("2 marked")
+        page.screenshot(path=str(shots / "1-duplicates-marked.png"), full_page=True)
+        with page.expect_download() as download:
+            page.click("#dup-export")
+        rows = list(csv.DictReader(io.StringIO(download.value.path().read_text())))
+        marked = sorted(r["path"].rsplit("/", 1)[-1] for r in rows)
+        assert marked == ["blue-copy.jpg", "red-small.png"] or marked == [
+            "blue.jpg",
+            "red-small.png",
+        ], marked
+        assert all(r["id"] and r["keeper"] != r["id"] for r in rows)
+        page.select_option("#dup-across", "split")
+        expect(page.locator(".job-heading")).to_contain_text("only across split")
+        expect(page.locator(".dup-group")).to_have_count(0)
+
+        # match: a crop of a collection photo finds that photo, with the part that matched
+        page.click("#match-button")
+        page.fill("#match-threshold", "0.97")
+        page.press("#match-threshold", "Enter")
+        page.set_input_files("#match-input", str(crop))
+        expect(page.locator(".match-summary")).to_contain_text("found", timeout=30_000)
+        boxes = page.locator(".match .match-box")
+        expect(boxes.first).to_be_visible()
+        inside = page.evaluate(
+            "[...document.querySelectorAll('.match-box')].every(b => {"
+            " const f = b.parentElement.getBoundingClientRect(), r = b.getBoundingClientRect();"
+            " return r.width > 4 && r.left >= f.left - 1 && r.right <= f.right + 1; })"
+        )
+        assert inside
+        page.wait_for_function(
+            "[...document.querySelectorAll('.match img')].every(i => i.complete && i.naturalWidth)"
+        )
+        page.screenshot(path=str(shots / "2-match.png"), full_page=True)
+
+        # classify: each image gets its folder's label with a confidence
+        page.click("#classify-button")
+        chosen = [photos / "warm" / "red.jpg", photos / "cool" / "green.jpg"]
+        page.set_input_files("#classify-input", [str(path) for path in chosen])
+        expect(page.locator(".classified").nth(1)).to_have_attribute("data-label", "cool")
+        expect(page.locator(".classified").nth(0)).to_have_attribute("data-label", "warm")
+        expect(page.locator(".classify-label").first).to_contain_text("%")
+        page.screenshot(path=str(shots / "3-classify.png"), full_page=True)
+
+        # models: the collection's active model, and its background jobs
+        page.click("#models-button")
+        expect(page.locator("#models-table tr.current")).to_contain_text("shop")
+        expect(page.locator("#models-table tr.current")).to_contain_text("tiny-clip")
+        expect(page.locator("#job-list")).to_contain_text("no background jobs")
+        page.fill("#reindex-model", tiny_model.name)
+        page.click(".reindex-form button")
+        job = page.locator("#job-list .job").first
+        expect(job).to_contain_text(f"reindex {tiny_model.name}")
+        expect(job).to_have_class("job job-done", timeout=60_000)
+        expect(job).to_contain_text("100%")
+        page.screenshot(path=str(shots / "4-models-reindexed.png"), full_page=True)
+    assert not errors, errors
