@@ -98,13 +98,16 @@ def wilson_lower(
 def probability_curve(
     positives: NDArray[np.floating], negatives: NDArray[np.floating]
 ) -> tuple[list[float], list[float]]:
-    """P(copy | score) by isotonic regression, thinned to a few increasing breakpoints."""
-    from sklearn.isotonic import IsotonicRegression
+    """P(copy | score) by isotonic regression (SciPy's), thinned to a few increasing
+    breakpoints."""
+    from scipy.optimize import isotonic_regression
 
     scores = np.concatenate([positives, negatives]).astype(np.float64)
     labels = np.concatenate([np.ones(len(positives)), np.zeros(len(negatives))])
-    model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, labels)
-    xs, ys = np.asarray(model.X_thresholds_), np.asarray(model.y_thresholds_)
+    order = np.argsort(scores, kind="stable")
+    fitted = isotonic_regression(labels[order], increasing=True).x
+    xs, last = np.unique(scores[order][::-1], return_index=True)  # last of each tie
+    ys = fitted[::-1][last]
     keep = np.unique(np.linspace(0, len(xs) - 1, min(len(xs), CURVE_POINTS)).round().astype(int))
     return [round(float(x), 6) for x in xs[keep]], [round(float(y), 4) for y in ys[keep]]
 
