@@ -99,12 +99,13 @@ def test_every_job_panel(shop, tiny_model, chromium_path, shots) -> None:  # noq
         expect(page.locator(".match-summary")).to_contain_text("found", timeout=30_000)
         boxes = page.locator(".match .match-box")
         expect(boxes.first).to_be_visible()
-        inside = page.evaluate(
+        # the boxes sit inside their thumbnails once those have loaded and been laid out
+        page.wait_for_function(
             "[...document.querySelectorAll('.match-box')].every(b => {"
             " const f = b.parentElement.getBoundingClientRect(), r = b.getBoundingClientRect();"
-            " return r.width > 4 && r.left >= f.left - 1 && r.right <= f.right + 1; })"
+            " return r.width > 4 && r.left >= f.left - 1 && r.right <= f.right + 1; })",
+            timeout=15_000,
         )
-        assert inside
         page.wait_for_function(
             "[...document.querySelectorAll('.match img')].every(i => i.complete && i.naturalWidth)"
         )

@@ -113,9 +113,11 @@ def probability_curve(
 
 
 def sample_images(index: Index, count: int, seed: int) -> list[Record]:
-    """Up to ``count`` image records whose files can be read, spread by id hash."""
+    """Up to ``count`` image records whose files can be read, in an order fixed by a hash
+    of their content."""
     records = [r for batch, _ in index.store.scan(Filter.where({"kind": "image"})) for r in batch]
-    records.sort(key=lambda r: content_hash(f"{seed}:{r.id}".encode()))
+    # by the pictures' own content: the same images give the same sample wherever they are
+    records.sort(key=lambda r: (content_hash(f"{seed}:{r.content_hash}".encode()), r.id))
     return [r for r in records if local_path(r.path).is_file()][:count]
 
 
