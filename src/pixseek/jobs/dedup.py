@@ -34,7 +34,7 @@ from pixseek.core.filters import Filter
 from pixseek.core.paths import local_path
 from pixseek.core.records import Record, record_dict
 from pixseek.core.vectors import Vectors
-from pixseek.imaging.hashes import PHASH_BITS
+from pixseek.imaging.hashes import PHASH_BITS, binary_codes
 from pixseek.jobs.calibrate import SAME_PICTURE_BITS, calibrate, stored_hashes
 from pixseek.stores.knn import load_all, neighbours
 
@@ -182,7 +182,7 @@ def hash_links(codes: NDArray[np.uint64], radius: int) -> tuple[NDArray[np.int64
     empty = np.zeros(0, np.int64)
     if radius < 0 or len(codes) < 2:
         return empty, empty, empty
-    data = np.ascontiguousarray(codes.astype("<u8")).view(np.uint8).reshape(-1, 8)
+    data = binary_codes(codes)
     if len(codes) <= BRUTE_FORCE_HASHES_UP_TO:
         index: Any = faiss.IndexBinaryFlat(PHASH_BITS)
     else:
@@ -215,12 +215,12 @@ def find_duplicates(
     records, links = _links(index, settings)
     if settings.across:
         links = _across(records, links, settings.across)
-    groups = _groups(records, links, settings.calibration)
+    groups = _groups(records, links, settings.rule)
     return Duplicates(
         groups,
         settings.threshold,
         settings.phash_distance,
-        settings.calibration is not None and options.threshold is None,
+        settings.rule.calibration is not None and options.threshold is None,
         settings.across,
     )
 
@@ -242,12 +242,37 @@ def find_links(
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    threshold: float
-    phash_distance: int
+    rule: CopyRule
     neighbours: int
     tiers: tuple[str, ...]
     across: str
+
+    @property
+    def threshold(self) -> float:
+        return self.rule.threshold
+
+    @property
+    def phash_distance(self) -> int:
+        return self.rule.phash_distance
+
+
+@dataclass(frozen=True, slots=True)
+class CopyRule:
+    """What duplicates and match call a copy: the given threshold and radius, else the
+    index's calibrated ones; and how likely each link is to join a copy."""
+
+    threshold: float
+    phash_distance: int
     calibration: CopyCalibration | None
+
+    def probability(self, tier: str, score: float) -> float | None:
+        if tier == "exact":
+            return 1.0
+        if self.calibration is None:
+            return None
+        if tier == "phash":
+            return self.calibration.hashes.precision
+        return self.calibration.probability(score)
 
 
 # Until an index has enough images to be measured (jobs.calibrate.MIN_IMAGES), the
@@ -267,22 +292,32 @@ def calibration_of(collection: Collection, index: Index) -> CopyCalibration | No
         return None
 
 
-def resolve(collection: Collection, index: Index, options: DedupOptions) -> Settings:
-    """Given settings, or the calibrated ones of the index."""
-    needed = (options.threshold is None and "embedding" in options.tiers) or (
-        options.phash_distance is None and "phash" in options.tiers
-    )
-    # measured when it is needed; kept for the probabilities when it is there
-    calibration = calibration_of(collection, index) if needed else index.entry.calibration
-    threshold = options.threshold
+def copy_rule(
+    collection: Collection,
+    index: Index,
+    threshold: float | None,
+    phash_distance: int | None,
+    measure: bool,
+) -> CopyRule:
+    """The given threshold and radius, the calibrated ones for those not given. ``measure``:
+    calibrate the index now if it has no calibration (when a value is needed from it);
+    else a calibration already there still gives the probabilities."""
+    calibration = calibration_of(collection, index) if measure else index.entry.calibration
     if threshold is None:
         threshold = calibration.threshold if calibration else UNCALIBRATED_THRESHOLD
-    radius = options.phash_distance
-    if radius is None:
-        radius = calibration.hashes.radius if calibration else UNCALIBRATED_RADIUS
-    return Settings(
-        threshold, radius, options.neighbours, options.tiers, options.across, calibration
+    if phash_distance is None:
+        phash_distance = calibration.hashes.radius if calibration else UNCALIBRATED_RADIUS
+    return CopyRule(threshold, phash_distance, calibration)
+
+
+def resolve(collection: Collection, index: Index, options: DedupOptions) -> Settings:
+    """Given settings, or the calibrated ones of the index (measured only for a tier in use
+    that needs one)."""
+    measure = (options.threshold is None and "embedding" in options.tiers) or (
+        options.phash_distance is None and "phash" in options.tiers
     )
+    rule = copy_rule(collection, index, options.threshold, options.phash_distance, measure)
+    return Settings(rule, options.neighbours, options.tiers, options.across)
 
 
 def _links(index: Index, settings: Settings) -> tuple[list[Record], Links]:
@@ -347,16 +382,6 @@ def _value(record: Record, name: str) -> str | None:
     return None if value is None else str(value)
 
 
-def _probability(tier: int, score: float, calibration: CopyCalibration | None) -> float | None:
-    if TIERS[tier] == "exact":
-        return 1.0
-    if calibration is None:
-        return None
-    if TIERS[tier] == "phash":
-        return calibration.hashes.precision
-    return calibration.probability(score)
-
-
 def _age(record: Record) -> float:
     try:
         return os.stat(local_path(record.path)).st_mtime
@@ -364,9 +389,7 @@ def _age(record: Record) -> float:
         return float("inf")
 
 
-def _groups(
-    records: Sequence[Record], links: Links, calibration: CopyCalibration | None
-) -> list[Group]:
+def _groups(records: Sequence[Record], links: Links, rule: CopyRule) -> list[Group]:
     """Groups around keepers, without chaining: every member is linked to its keeper itself
     (the keeper shows its strongest link in the group).
 
@@ -411,7 +434,7 @@ def _groups(
                 True,
                 TIERS[tier],
                 round(score, 6),
-                _probability(tier, score, calibration),
+                rule.probability(TIERS[tier], score),
             )
         ]
         members += [
@@ -420,7 +443,7 @@ def _groups(
                 False,
                 TIERS[t],
                 round(value, 6),
-                _probability(t, value, calibration),
+                rule.probability(TIERS[t], value),
             )
             for row, (t, value) in found.items()
         ]

@@ -19,7 +19,6 @@ from PIL import Image, ImageOps
 
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
-from pixseek.core.calibration import CopyCalibration
 from pixseek.core.errors import InvalidInputError
 from pixseek.core.filters import Filter
 from pixseek.core.ids import content_hash
@@ -27,12 +26,7 @@ from pixseek.core.records import BoxTuple, Record, record_dict
 from pixseek.core.vectors import Vectors
 from pixseek.imaging.decode import decode_image, decode_options_for
 from pixseek.imaging.hashes import ImageHashes, hamming, image_hashes, phash_score
-from pixseek.jobs.dedup import (
-    TIER_RANK,
-    UNCALIBRATED_RADIUS,
-    UNCALIBRATED_THRESHOLD,
-    calibration_of,
-)
+from pixseek.jobs.dedup import TIER_RANK, CopyRule, copy_rule
 
 ROTATIONS = (-10.0, 10.0)
 CENTRE = 0.8
@@ -110,27 +104,12 @@ def query_views(image: Image.Image) -> list[tuple[str, Image.Image]]:
 
 class _Matcher:
     def __init__(
-        self,
-        collection: Collection,
-        index: Index,
-        options: MatchOptions,
-        calibration: CopyCalibration | None,
+        self, collection: Collection, index: Index, options: MatchOptions, rule: CopyRule
     ) -> None:
         self.collection = collection
         self.index = index
         self.options = options
-        self.calibration = calibration
-        self.threshold = (
-            options.threshold
-            if options.threshold is not None
-            else (calibration.threshold if calibration else UNCALIBRATED_THRESHOLD)
-        )
-        radius = options.phash_distance
-        self.radius = (
-            radius
-            if radius is not None
-            else (calibration.hashes.radius if calibration else UNCALIBRATED_RADIUS)
-        )
+        self.rule = rule
         self.found: dict[str, Match] = {}
 
     def offer(self, match: Match) -> None:
@@ -141,46 +120,40 @@ class _Matcher:
         ):
             self.found[match.record.id] = match
 
-    def probability(self, tier: str, score: float) -> float | None:
-        if tier == "exact":
-            return 1.0
-        if self.calibration is None:
-            return None
-        if tier == "phash":
-            return self.calibration.hashes.precision
-        return self.calibration.probability(score)
-
     def search(self, vector: Vectors, hashes: ImageHashes, view: str) -> None:
         images = Filter.where({"kind": "image"})
         for record, score in self.index.store.search(vector, self.options.candidates, images):
-            if score >= self.threshold:
+            if score >= self.rule.threshold:
                 self.offer(
                     Match(
                         record,
                         "embedding",
                         round(score, 6),
-                        self.probability("embedding", score),
+                        self.rule.probability("embedding", score),
                         view=view,
                     )
                 )
             stored = ImageHashes.decode(record.hashes)
-            if stored is not None and hamming(hashes.phash, stored.phash) <= self.radius:
+            if (
+                stored is not None
+                and hamming(hashes.phash, stored.phash) <= self.rule.phash_distance
+            ):
                 value = round(phash_score(hashes.phash, stored.phash), 6)
                 self.offer(
-                    Match(record, "phash", value, self.probability("phash", value), view=view)
+                    Match(record, "phash", value, self.rule.probability("phash", value), view=view)
                 )
         objects = Filter.where({"kind": "object"})
         parts = [
             (r, s)
             for r, s in self.index.store.search(vector, self.options.candidates, objects)
-            if s >= self.threshold
+            if s >= self.rule.threshold
         ]
         parents = self.collection.get_many([r.image_id for r, _ in parts])
         for record, score in parts:
             parent = parents.get(record.image_id)
             if parent is not None:
                 via = record.source or "object"
-                probability = self.probability("embedding", score)
+                probability = self.rule.probability("embedding", score)
                 self.offer(
                     Match(parent, "embedding", round(score, 6), probability, via, record.box, view)
                 )
@@ -194,10 +167,9 @@ def match_image(
 ) -> MatchResult:
     """The collection images that ``data`` copies or nearly copies, strongest first."""
     index = index or collection.index()
-    calibration = index.entry.calibration
-    if options.threshold is None or options.phash_distance is None:
-        calibration = calibration_of(collection, index)
-    matcher = _Matcher(collection, index, options, calibration)
+    measure = options.threshold is None or options.phash_distance is None
+    rule = copy_rule(collection, index, options.threshold, options.phash_distance, measure)
+    matcher = _Matcher(collection, index, options, rule)
     digest = content_hash(data)
     for record in collection.records(Filter.where({"kind": "image", "content_hash": digest})):
         matcher.offer(Match(record, "exact", 1.0, 1.0))
@@ -214,7 +186,7 @@ def match_image(
     )
     return MatchResult(
         matches,
-        matcher.threshold,
-        matcher.radius,
-        calibration is not None and options.threshold is None,
+        rule.threshold,
+        rule.phash_distance,
+        rule.calibration is not None and options.threshold is None,
     )
