@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
 PHASH_BITS = 64
@@ -43,6 +45,11 @@ def image_hashes(image: Image.Image) -> ImageHashes:
         phash=int(str(imagehash.phash(image)), 16),
         colour=int(str(imagehash.colorhash(image, binbits=COLOUR_BIN_BITS)), 16),
     )
+
+
+def binary_codes(phashes: NDArray[np.uint64]) -> NDArray[np.uint8]:
+    """64-bit hashes as rows of 8 bytes, the layout of faiss's binary indexes."""
+    return np.ascontiguousarray(phashes.astype("<u8")).view(np.uint8).reshape(-1, 8)
 
 
 def hamming(a: int, b: int) -> int:

@@ -29,7 +29,13 @@ from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
 from pixseek.imaging.decode import decode_options_for, load_image_file
 from pixseek.imaging.edits import EDITS, edited
-from pixseek.imaging.hashes import PHASH_BITS, ImageHashes, hamming, image_hashes
+from pixseek.imaging.hashes import (
+    PHASH_BITS,
+    ImageHashes,
+    binary_codes,
+    hamming,
+    image_hashes,
+)
 from pixseek.stores.knn import exact_neighbours, load_all, search_many
 
 MIN_IMAGES = 6
@@ -181,7 +187,8 @@ def calibrate(
     sources = index.store.get_vectors([r.id for r in kept])
     source_rows = np.stack([sources[r.id] for r in kept])
     positives = np.einsum("ij,ij->i", vectors, source_rows[copies.sources])
-    negatives, nearest = _negatives(index, vectors, positives, kept, copies, options)
+    source_hashes = [stored_hashes(r) for r in kept]
+    negatives, nearest = _negatives(index, vectors, positives, kept, source_hashes, copies, options)
     fit = fit_threshold(positives, negatives, options.target_precision)
     curve = probability_curve(positives, negatives)
     edits = np.asarray(copies.edits)
@@ -200,7 +207,7 @@ def calibrate(
         images=len(kept),
         copies=len(copies.images),
         neighbours=options.neighbours,
-        hashes=_hash_calibration(index, kept, copies, options),
+        hashes=_hash_calibration(index, kept, source_hashes, copies, options),
     )
     collection.set_calibration(index.name, calibration)
     return calibration
@@ -246,6 +253,7 @@ def _negatives(
     vectors: NDArray[np.float32],
     positives: NDArray[np.floating],
     kept: list[Record],
+    source_hashes: list[ImageHashes | None],
     copies: Copies,
     options: CalibrationOptions,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -258,7 +266,6 @@ def _negatives(
     """
     scores: list[float] = []
     nearest: list[float] = []
-    source_hashes = [stored_hashes(r) for r in kept]
     found = nearest_images(index, vectors, options.neighbours * 2 + 1)
     stored = index.store.get_vectors(
         sorted({r.id for hits in found for r, _ in hits} | {r.id for r in kept})
@@ -288,7 +295,11 @@ def _same_picture(record: Record, source: Record, picture: ImageHashes | None) -
 
 
 def _hash_calibration(
-    index: Index, kept: list[Record], copies: Copies, options: CalibrationOptions
+    index: Index,
+    kept: list[Record],
+    sources: list[ImageHashes | None],
+    copies: Copies,
+    options: CalibrationOptions,
 ) -> HashCalibration:
     """The perceptual-hash radius for the target precision: each copy against its source,
     and against the images nearest to it by Hamming distance (whatever the model thinks),
@@ -302,14 +313,11 @@ def _hash_calibration(
     known = [(r, h) for r in everything if (h := stored_hashes(r)) is not None]
     codes = np.asarray([h.phash for _, h in known], np.uint64)
     table = faiss.IndexBinaryFlat(PHASH_BITS)
-    table.add(np.ascontiguousarray(codes.astype("<u8")).view(np.uint8).reshape(-1, 8))
+    table.add(binary_codes(codes))
     copy_hashes = [image_hashes(image) for image in copies.images]
     queries = np.asarray([h.phash for h in copy_hashes], np.uint64)
     wanted = min(len(known), options.neighbours * 2 + 1)
-    distances, rows = table.search(
-        np.ascontiguousarray(queries.astype("<u8")).view(np.uint8).reshape(-1, 8), wanted
-    )
-    sources = [stored_hashes(r) for r in kept]
+    distances, rows = table.search(binary_codes(queries), wanted)
     positives: list[float] = []
     negatives: list[float] = []
     edits: list[str] = []
