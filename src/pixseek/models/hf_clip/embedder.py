@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -39,9 +40,9 @@ class ClipEmbedder(BatchEmbedder):
         self.session = session
         self.text_policy = text_policy
 
-    @property
+    @cached_property
     def capabilities(self) -> Capabilities:
-        # read from the checkpoint's files when they say, so that a text search never
+        # read once, from the checkpoint's files when they say, so that a text search never
         # loads the image processor (and transformers) just to learn the input size
         size = image_input_size(self.name) or self.input_size
         return Capabilities(image=True, text=True, input_size=size)
