@@ -4,7 +4,7 @@
 
 Builds the offline demo collection (synthetic shapes, the shipped model, ONNX
 runtime) once, then times whole processes: the interpreter alone (baseline),
-`import lancedb` (the store library, the floor of any command that opens a
+`import lance` (the store library, the floor of any command that opens a
 collection), `pixseek --help`, and `pixseek search` on the demo collection.
 Prints the median of each and its ratio to the baseline.
 """
@@ -44,7 +44,7 @@ def main() -> None:
         cli = [*python, "-m", "pixseek.cli"]
         cases = [
             ("python -c pass (baseline)", [*python, "-c", "pass"]),
-            ("import lancedb", [*python, "-c", "import lancedb"]),
+            ("import lance", [*python, "-c", "import lance"]),
             ("pixseek --help", [*cli, "--help"]),
             (
                 "pixseek search (200 images)",

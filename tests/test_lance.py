@@ -82,7 +82,7 @@ def test_indexes_ids_of_large_tables(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_tables_with_the_old_score_column_are_upgraded(tmp_path: Path) -> None:
     """Tables written before ``score`` became ``confidence``, and before the ``outcome``
     filter column, open and keep their values."""
-    import lancedb
+    import lance as lance_format
 
     from pixseek.stores.lance.schema import records_to_arrow
 
@@ -90,7 +90,7 @@ def test_tables_with_the_old_score_column_are_upgraded(tmp_path: Path) -> None:
     table = records_to_arrow(rows, vectors, DIM)
     table = table.rename_columns(["score" if n == "confidence" else n for n in table.column_names])
     table = table.drop_columns(["outcome", "hashes"])  # a filter column, a field added later
-    lancedb.connect(str(tmp_path)).create_table("old", data=table)
+    lance_format.write_dataset(table, str(tmp_path / "old.lance"))
     store = open_store(str(tmp_path), "old", DIM)
     assert store.get(["r0"])["r0"].confidence == 0.5
     assert store.get(["r0"])["r0"].hashes == ""
@@ -253,13 +253,13 @@ def test_tables_without_stable_row_ids_search_exactly(
 ) -> None:
     """Tables created before stable row ids have no graph (their row ids move when
     rows are rewritten): searches stay exact and right."""
-    import lancedb
+    import lance as lance_format
 
     from pixseek.stores.lance.schema import records_to_arrow
 
     rows, vectors = sample(200)
     table = records_to_arrow(rows, vectors, DIM).replace_schema_metadata(None)
-    lancedb.connect(str(tmp_path)).create_table("old", data=table)
+    lance_format.write_dataset(table, str(tmp_path / "old.lance"))
     store = open_store(str(tmp_path), "old", DIM)
     assert isinstance(store, LanceStore)
     monkeypatch.setattr(lance, "ANN_FROM", 10)

@@ -1,6 +1,6 @@
 """The table of store backends, chosen by the location's URI scheme.
 
-A plain path (or ``lance://PATH``) is the embedded LanceDB default; other schemes
+A plain path (or ``lance://PATH``) is the embedded Lance default; other schemes
 (``milvus://HOST:PORT``) are distributed engines registered here or through the
 ``pixseek.stores`` entry-point group (the value is a :data:`StoreFactory`).
 """

@@ -36,7 +36,7 @@ UPDATED_AT = "_row_last_updated_at_version"
 EXACT_SHARE = 0.05  # filters keeping fewer of the graph's rows are searched exactly over them
 EXACT_ROWS = 4096  # ...and so are filters keeping at most this many rows
 MASKS = 8  # filters whose masks are kept until the next change
-MAX_CHUNKS = 32  # record column chunks before they are combined into one
+MAX_CHUNKS = 4  # record column chunks before they are combined into one
 Scores = NDArray[np.float32]
 
 
@@ -91,7 +91,8 @@ class MemoryIndex:
         rowids: Ints = table.column(ROWID).to_numpy().astype(np.int64)
         self._grow(int(rowids.max()) + 1 if len(rowids) else 0)
         start = len(self._rowid_of_row)
-        self._chunks.append(table.select(metadata_columns()))
+        # one chunk per append: taking rows from many small chunks costs a millisecond
+        self._chunks.append(table.select(metadata_columns()).combine_chunks())
         self._rows = None
         self._rowid_of_row = np.concatenate([self._rowid_of_row, rowids])
         newly = int(np.count_nonzero(self._row_of[rowids] < 0))

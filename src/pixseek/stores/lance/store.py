@@ -1,17 +1,21 @@
-"""The embedded default store: one LanceDB table per (collection, model), no server.
+"""The embedded default store: one Lance dataset per (collection, model), no server.
 
 Every write is one Lance commit (a new table version), so a crash mid-write
 leaves the previous version intact and readers never see half a batch. Tables are
 created with stable row ids, so that a large table's in-memory index
 (:mod:`pixseek.stores.lance.memory`) can follow any writer by reading only the rows
 written since the version it holds.
+
+The datasets are LanceDB's tables (``DIR/TABLE.lance``), opened through the Lance
+format library itself (``pylance``): it is what LanceDB runs on, and importing it costs
+a fraction of LanceDB's client, which a one-shot CLI search would otherwise pay.
 """
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -45,43 +49,43 @@ ID_INDEX_FROM = 10_000  # rows; below this a scan is as fast as the index
 ANN_FROM = 50_000  # rows; below this exact search is fast enough and always right
 GRAPH_BATCH = 65_536  # rows read and inserted into the graph at a time when it is built
 REBUILD_DEAD = 0.25  # a graph with this share of dead points is rebuilt at persist
-# How stale a reader's view of the table may be: writes by other processes (a CLI
-# index beside a running server) become visible within this interval.
-READ_CONSISTENCY = timedelta(seconds=1)
-# How often a search asks the table for its latest version (a call into LanceDB's event
-# loop costs about a millisecond, as much as the search): this process's own writes and
-# ``refresh`` are seen at once, other processes' within this interval plus the one above.
+# How often a reader asks for the table's latest version (a listing of its versions):
+# this process's own writes and ``refresh`` are seen at once, other processes' (a CLI
+# index beside a running server) within this interval.
 VERSION_CHECK_S = 0.25
+CLEANUP_OLDER_THAN = timedelta(days=7)  # versions kept for readers pinned to old ones
 
 
 class LanceStore:
     def __init__(self, directory: Path | str, table: str, dim: int) -> None:
-        import lancedb
-
         self._dim = dim
         self._name = table
-        self._db = lancedb.connect(
-            str(directory),
-            read_consistency_interval=READ_CONSISTENCY,
-            storage_options={"new_table_enable_stable_row_ids": "true"},
-        )
-        try:
-            self._table = self._db.open_table(table)
-        except (FileNotFoundError, ValueError):
-            self._table = self._db.create_table(table, schema=record_schema(dim), exist_ok=True)
+        self._uri = f"{str(directory).rstrip('/')}/{table}.lance"
+        self._dataset = _open_or_create(self._uri, dim)
+        self._checked_at = time.monotonic()  # when the latest version was last looked up
         self._upgrade_columns()
-        stored_dim = self._table.schema.field(VECTOR).type.list_size
+        stored_dim = self._dataset.schema.field(VECTOR).type.list_size
         if stored_dim != dim:
             raise StorageError(f"table {table!r} holds {stored_dim}-d vectors, expected {dim}")
-        metadata = self._table.schema.metadata or {}
+        metadata = self._dataset.schema.metadata or {}
         # tables created before stable row ids keep exact search (their row ids move)
         self._stable = all(metadata.get(k) == v for k, v in STABLE_ROW_IDS.items())
         self._graph_path = Path(str(directory)) / f"{table}.hnsw"
         self._memory_index: MemoryIndex | None = None
-        self._pinned: Any = None
         self._unloadable: float | None = None  # mtime of a saved graph that did not load
         self._lock = threading.RLock()
-        self._checked_at = -VERSION_CHECK_S  # monotonic time of the last version lookup
+
+    @property
+    def _table(self) -> Any:
+        """The dataset at its latest version, looked up at most every ``VERSION_CHECK_S``."""
+        now = time.monotonic()
+        if now - self._checked_at >= VERSION_CHECK_S:
+            self._checked_at = now
+            dataset = self._dataset
+            latest = dataset.latest_version
+            if latest != dataset.version:
+                self._dataset = dataset.checkout_version(latest)
+        return self._dataset
 
     def _upgrade_columns(self) -> None:
         """Tables written by older versions: rename columns to today's field names, add the
@@ -89,7 +93,7 @@ class LanceStore:
         names = set(self._table.schema.names)
         for old, new in RENAMED.items():
             if old in names and new not in names:
-                self._table.alter_columns({"path": old, "rename": new})  # type: ignore[dict-item]
+                self._table.alter_columns({"path": old, "name": new})
         names = set(self._table.schema.names)
         wanted = record_schema(self._dim)
         missing = {f.name: f.type for f in wanted if f.name not in names and f.name != VECTOR}
@@ -105,16 +109,11 @@ class LanceStore:
             return
         check_vectors(records, vectors, self._dim)
         data = records_to_arrow(records, vectors, self._dim)
-        self._checked_at = -VERSION_CHECK_S
-        (
-            self._table.merge_insert("id")
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute(data)
-        )
+        self._table.merge_insert(
+            "id"
+        ).when_matched_update_all().when_not_matched_insert_all().execute(data)
 
     def delete(self, ids: Sequence[str]) -> None:
-        self._checked_at = -VERSION_CHECK_S
         for chunk in chunks(ids, ID_CHUNK):
             self._table.delete(id_clause(chunk))
 
@@ -122,14 +121,10 @@ class LanceStore:
         sql = to_sql(flt)
         if sql is None:
             raise StorageError("refusing to delete with an empty filter")
-        self._checked_at = -VERSION_CHECK_S
         self._table.delete(sql)
 
     def _select(self, where: str, columns: list[str] | None = None) -> Any:
-        query = self._table.search().where(where).limit(None)
-        if columns is not None:
-            query = query.select(columns)
-        return query.to_arrow()
+        return self._table.to_table(columns=columns, filter=where)
 
     def get(self, ids: Sequence[str]) -> dict[str, Record]:
         found: dict[str, Record] = {}
@@ -174,11 +169,9 @@ class LanceStore:
             return None
         with self._lock:
             memory = self._memory_index
-            now = time.monotonic()
-            if memory is not None and now - self._checked_at < VERSION_CHECK_S:
+            if memory is not None and time.monotonic() - self._checked_at < VERSION_CHECK_S:
                 return memory
             version = self._table.version
-            self._checked_at = now
             if memory is None:
                 memory = self._load(version)
             elif memory.version != version:
@@ -201,7 +194,7 @@ class LanceStore:
         pinned = self._pinned_at(version)
         memory = MemoryIndex(graph, min(since, version))
         columns = [*metadata_columns(), ROWID]
-        memory.set_rows(pinned.search().select(columns).limit(None).to_arrow())
+        memory.set_rows(pinned.to_table(columns=columns))
         memory.apply(self._written_since(pinned, memory.version), None, version)
         self._memory_index = memory
         return memory
@@ -215,31 +208,26 @@ class LanceStore:
         expected = memory.count + int(np.count_nonzero(~memory.is_live(rowids)))
         live = None
         if int(pinned.count_rows()) != expected:
-            column = pinned.search().select([ROWID]).limit(None).to_arrow().column(ROWID)
+            column = pinned.to_table(columns=[ROWID]).column(ROWID)
             live = np.sort(column.to_numpy().astype(np.int64))
         memory.apply(changed, live, version)
 
     def _pinned_at(self, version: int) -> Any:
-        """A second handle on the table, at exactly ``version``: the reads of one catch-up
-        see one version even while other processes write."""
-        if self._pinned is None:
-            self._pinned = self._db.open_table(self._name)
-        self._pinned.checkout(version)
-        return self._pinned
+        """The table at exactly ``version``: the reads of one catch-up see one version even
+        while other processes write."""
+        return self._dataset.checkout_version(version)
 
     def _written_since(self, table: Any, version: int) -> pa.Table:
-        query = table.search().where(f"{UPDATED_AT} > {int(version)}")
-        return query.select(full_scan_columns()).limit(None).to_arrow()
+        return table.to_table(columns=full_scan_columns(), filter=f"{UPDATED_AT} > {int(version)}")
 
     def _exact_search(self, vector: Vectors, k: int, flt: Filter | None) -> ScoredRecords:
-        query: Any = self._table.search(
-            np.asarray(vector, dtype=np.float32), vector_column_name=VECTOR
-        )
-        query = query.distance_type("cosine").limit(k)
-        sql = to_sql(flt)
-        if sql is not None:
-            query = query.where(sql, prefilter=True)
-        table = query.to_arrow()
+        nearest = {
+            "column": VECTOR,
+            "q": np.asarray(vector, dtype=np.float32),
+            "k": k,
+            "metric": "cosine",
+        }
+        table = self._table.to_table(nearest=nearest, filter=to_sql(flt), prefilter=True)
         scores = 1.0 - table.column("_distance").to_numpy(zero_copy_only=False)
         return list(zip(arrow_to_records(table), (float(s) for s in scores), strict=True))
 
@@ -250,45 +238,46 @@ class LanceStore:
         self, flt: Filter | None = None, with_vectors: bool = False
     ) -> Iterator[tuple[list[Record], Vectors | None]]:
         columns = metadata_columns() + ([VECTOR] if with_vectors else [])
-        query = self._table.search().limit(None).select(columns)
-        sql = to_sql(flt)
-        if sql is not None:
-            query = query.where(sql)
-        for batch in query.to_batches(batch_size=SCAN_BATCH):
+        batches = self._table.to_batches(columns=columns, filter=to_sql(flt), batch_size=SCAN_BATCH)
+        for batch in batches:
             table = pa.Table.from_batches([batch])
             yield arrow_to_records(table), arrow_vectors(table) if with_vectors else None
 
     def page(self, flt: Filter | None, offset: int, limit: int) -> list[Record]:
-        query = self._table.search().offset(offset).limit(limit)
-        sql = to_sql(flt)
-        if sql is not None:
-            query = query.where(sql)
-        return arrow_to_records(query.select(metadata_columns()).to_arrow())
+        table = self._table.to_table(
+            columns=metadata_columns(), filter=to_sql(flt), offset=offset, limit=limit
+        )
+        return arrow_to_records(table)
 
     def drop(self) -> None:
         with self._lock:
-            self._db.drop_table(self._name)
+            shutil.rmtree(self._uri, ignore_errors=True)
             ann.discard(self._graph_path)
-            self._memory_index = self._pinned = None
+            self._memory_index = None
 
     def refresh(self) -> None:
         self._checked_at = -VERSION_CHECK_S
-        self._table.checkout_latest()  # type: ignore[no-untyped-call]
 
     def persist(self) -> None:
         """Compact, index ids once the table is large, and bring the graph up to date: built
         once the table reaches ``ANN_FROM`` rows (and again when a quarter of it is dead),
         otherwise the rows written since are inserted; then saved for other processes."""
-        self._table.optimize()
+        self.refresh()
+        table = self._table
+        table.optimize.compact_files()
+        if self._indexed("id"):
+            table.optimize.optimize_indices()
+        table.cleanup_old_versions(older_than=CLEANUP_OLDER_THAN)
         count = self.count()
         if count >= ID_INDEX_FROM and not self._indexed("id"):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the scalar-index call is marked deprecated
-                self._table.create_scalar_index("id", index_type="BTREE")
+            table.create_scalar_index("id", index_type="BTREE")
         if count < ANN_FROM or not self._stable:
             return
         with self._lock:
             memory = self.memory_index()
+            if memory is not None and ann.saved_stamp(self._graph_path) != memory.graph.stamp:
+                self._memory_index = None  # another writer saved a graph since: add to that one
+                memory = self.memory_index()
             if memory is None or memory.graph.dead > REBUILD_DEAD * memory.graph.size:
                 memory = self._build(self._table.version)
             else:
@@ -300,7 +289,10 @@ class LanceStore:
         """A new graph of every live row, read in batches (the table is never in memory
         twice: each batch's vectors go into the graph, its columns are kept)."""
         pinned = self._pinned_at(version)
-        graph = ann.Graph(self._dim)
+        for stale in self._graph_path.parent.glob(f"{self._graph_path.name}.f32.*.tmp"):
+            stale.unlink(missing_ok=True)  # vectors of builds that never finished
+        building = ann.ExactVectors(ann.building_path(self._graph_path), self._dim)
+        graph = ann.Graph(self._dim, building)
         parts: list[pa.Table] = []
         pending: list[pa.Table] = []
 
@@ -310,9 +302,8 @@ class LanceStore:
             parts.append(batch.drop_columns([VECTOR]))
             pending.clear()
 
-        query = pinned.search().select(full_scan_columns()).limit(None)
         rows = 0
-        for batch in query.to_batches(batch_size=SCAN_BATCH):
+        for batch in pinned.to_batches(columns=full_scan_columns(), batch_size=SCAN_BATCH):
             pending.append(pa.Table.from_batches([batch]))
             rows += batch.num_rows
             if rows >= GRAPH_BATCH:
@@ -330,4 +321,22 @@ class LanceStore:
         return memory
 
     def _indexed(self, column: str) -> bool:
-        return any(list(index.columns) == [column] for index in self._table.list_indices())
+        return any(list(index.field_names) == [column] for index in self._table.describe_indices())
+
+
+def _open_or_create(uri: str, dim: int) -> Any:
+    """The dataset at ``uri``, created empty (with stable row ids) when there is none; a
+    second process creating it at the same moment opens the one that won."""
+    import lance
+
+    try:
+        return lance.dataset(uri)
+    except (FileNotFoundError, ValueError):
+        pass
+    schema = record_schema(dim)
+    try:
+        return lance.write_dataset(
+            schema.empty_table(), uri, schema=schema, mode="create", enable_stable_row_ids=True
+        )
+    except (OSError, ValueError):
+        return lance.dataset(uri)
