@@ -1,6 +1,6 @@
 """The collection jobs in Chromium: duplicate groups marked and exported, an outside image
-matched with the part that matched drawn, images classified, the models listed and a
-reindex followed to the end."""
+matched with the part that matched drawn, images classified, the models listed, a reindex
+followed to the end and searches switched back to the first index."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from pixseek.collection import open_collection
+from pixseek.demo.factory import build_clip
 from pixseek.ingest import CocoSource, FolderSource, ingest
 from tests.conftest import CHROMIUM_FLAGS, make_image
 from tests.serving import running_server
@@ -47,14 +48,15 @@ def shop(coco, tmp_path_factory, torch_embedder):  # type: ignore[no-untyped-def
     x, y, w, h = biggest["bbox"]
     crop = Image.open(coco / "val2017" / image["file_name"]).crop((x, y, x + w, y + h))
     crop.save(work / "outside-crop.jpg")
-    return root, photos, work / "outside-crop.jpg"
+    build_clip(work / "models" / "other-clip", seed=1)  # a second model to reindex with
+    return root, photos, work / "outside-crop.jpg", work / "models"
 
 
-def test_every_job_panel(shop, tiny_model, chromium_path, shots) -> None:  # noqa: F811
+def test_every_job_panel(shop, chromium_path, shots) -> None:  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
-    root, photos, crop = shop
-    models = ("--models-root", str(tiny_model.parent))
+    root, photos, crop, models_root = shop
+    models = ("--models-root", str(models_root))
     with running_server(root, "--runtime", "torch", *models) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport=DESKTOP, accept_downloads=True)
@@ -125,11 +127,26 @@ def test_every_job_panel(shop, tiny_model, chromium_path, shots) -> None:  # noq
         expect(page.locator("#models-table tr.current")).to_contain_text("shop")
         expect(page.locator("#models-table tr.current")).to_contain_text("tiny-clip")
         expect(page.locator("#job-list")).to_contain_text("no background jobs")
-        page.fill("#reindex-model", tiny_model.name)
+        page.fill("#reindex-model", "other-clip")
         page.click(".reindex-form button")
         job = page.locator("#job-list .job").first
-        expect(job).to_contain_text(f"reindex {tiny_model.name}")
+        expect(job).to_contain_text("reindex other-clip")
         expect(job).to_have_class("job job-done", timeout=60_000)
         expect(job).to_contain_text("100%")
         page.screenshot(path=str(shots / "4-models-reindexed.png"), full_page=True)
+
+        # the collection's indexes: the new one is active; switch searches back to the first
+        expect(page.locator("#indexes-table tr[data-index]")).to_have_count(2)
+        active = page.locator("#indexes-table tr.active")
+        expect(active).to_contain_text("other-clip")
+        expect(active).to_have_attribute("data-index", open_collection(root / "shop").default_index)
+        first = page.locator("#indexes-table tr:not(.active)[data-index]")
+        expect(first).to_contain_text("tiny-clip")
+        name = first.get_attribute("data-index")
+        first.locator("button.activate-index").click()
+        expect(page.locator("#indexes-table tr.active")).to_have_attribute("data-index", name)
+        expect(page.locator("#status")).to_contain_text(f"use the index {name} now")
+        expect(page.locator("#models-table tr.current")).to_contain_text("tiny-clip")
+        assert open_collection(root / "shop").default_index == name
+        page.screenshot(path=str(shots / "5-index-switched.png"), full_page=True)
     assert not errors, errors

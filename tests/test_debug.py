@@ -193,6 +193,30 @@ def test_blindspots_on_the_collection(debugged) -> None:
     assert sum(s.errors for s in false.blindspots) == expected["FP"] + expected["wrong_class"]
 
 
+def test_blindspots_within_a_selection_over_http(debugged) -> None:
+    """A selection's blind spots (the map's lasso, a sample): only its images' objects."""
+    from fastapi.testclient import TestClient
+
+    from pixseek.api import ServeSettings, create_app
+
+    collection = debugged[0]
+    images = [r.id for r in collection.records(Filter.where({"kind": "image"}))]
+    chosen = images[: len(images) // 2]
+    whole = find_blindspots(collection, kinds=["box"])
+    inside = find_blindspots(collection, kinds=["box"], images=chosen)
+    assert 0 < inside.objects < whole.objects
+    assert all(e.image_id in chosen for s in inside.blindspots for e in s.examples)
+    client = TestClient(
+        create_app(ServeSettings(root=collection.root.parent)), base_url="http://localhost"
+    )
+    body = {"image_ids": chosen, "kind": ["box"], "top": 500}
+    answer = client.post("/collections/c/blindspots", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == json.loads(json.dumps(inside.to_dict()))
+    none = client.post("/collections/c/blindspots", json={"image_ids": ["nope"]})
+    assert none.status_code == 422 and "these images" in none.text
+
+
 def test_wilson_intervals_widen_for_small_slices() -> None:
     small, large = wilson(4, 5), wilson(400, 500)
     assert small[0] < 0.4 < 0.8 < small[1] and large[0] > 0.76 and large[1] < 0.84

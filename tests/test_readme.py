@@ -122,6 +122,9 @@ COMMANDS: dict[str, Check] = {
     "pixseek map val-map.png --collection val --color-by outcome": mentions(
         "map of", "(fitted)", "wrote val-map.png"
     ),
+    "pixseek uniqueness --collection val [--sample 10] [--json]": mentions(
+        "20 most unusual of 20 images", "1. 1.000"
+    ),
     "pixseek serve --root ~/collections --api-key s3cret": no_check,  # and the curls after it
 }
 

@@ -48,7 +48,8 @@ def decode_slot(request: Request, needed: bool = True) -> Iterator[None]:
 # listed here only read (or store a judgement), image uploads and deletes need ``write``,
 # and anything else (collections, training and reindexing jobs, exports) needs ``admin``.
 SEARCH_POSTS = frozenset(
-    f"/collections/{{name}}/{tail}" for tail in ("search", "match", "classify", "slice", "feedback")
+    f"/collections/{{name}}/{tail}"
+    for tail in ("search", "match", "classify", "slice", "feedback", "uniqueness", "blindspots")
 )
 WRITES = frozenset(
     {

@@ -1,5 +1,5 @@
-"""``pixseek slice``, ``blindspots``, ``label-errors`` and ``map``: where a model or its
-data go wrong, measured."""
+"""``pixseek slice``, ``blindspots``, ``label-errors``, ``map`` and ``uniqueness``: where a
+model or its data go wrong, measured."""
 
 from __future__ import annotations
 
@@ -83,6 +83,28 @@ def register(commands: Any) -> None:
     mapper.add_argument("--refit", action="store_true", help="fit the whole layout again")
     mapper.add_argument("--json", action="store_true", help="print the update as JSON")
     mapper.set_defaults(handler=run_map)
+
+    unique = commands.add_parser(
+        "uniqueness",
+        aliases=["unique"],
+        help="the most unusual images (mean cosine distance to their nearest neighbours) and "
+        "a representative sample (k-centre greedy)",
+        description="Uniqueness is an image's mean cosine distance to its k nearest "
+        "neighbours over the largest such mean (1: the most unusual). --sample N picks N "
+        "images that cover the collection: the first nearest the mean, then each time the "
+        "image farthest from those picked.",
+    )
+    add_collection(unique)
+    unique.add_argument("--sample", type=int, metavar="N", help="a representative sample of N")
+    unique.add_argument("-k", type=int, default=5, help="neighbours each score averages over (5)")
+    unique.add_argument("--top", type=int, default=20, help="how many unusual ones to list (20)")
+    unique.add_argument("--where", help="only records matching a filter, e.g. 'split=train'")
+    unique.add_argument(
+        "--kind", choices=["image", "object"], default="image", help="images (default) or objects"
+    )
+    unique.add_argument("--model", default="", help="the index (default: the active one)")
+    unique.add_argument("--json", action="store_true", help="print as JSON")
+    unique.set_defaults(handler=run_uniqueness)
 
 
 def slice_ids(args: argparse.Namespace, collection: Any) -> list[str]:
@@ -207,4 +229,45 @@ def run_map(args: argparse.Namespace) -> int:
     print(f"map of {report.points} points in index {report.index} ({how})")
     if args.output:
         print(f"wrote {args.output} (colour: {args.color_by})")
+    return 0
+
+
+def run_uniqueness(args: argparse.Namespace) -> int:
+    from pixseek.collection import open_collection
+    from pixseek.core.filters import Filter
+    from pixseek.jobs.uniqueness import find_uniqueness
+
+    collection = open_collection(args.collection)
+    report = find_uniqueness(
+        collection,
+        collection.index(args.model),
+        k=args.k,
+        top=args.top,
+        sample=args.sample,
+        where=Filter.parse(args.where),
+        kind=args.kind,
+    )
+    if args.json:
+        print(json.dumps(report.to_dict()))
+        return 0
+    print(
+        f"{len(report.unusual)} most unusual of {report.checked} {args.kind}s (uniqueness: "
+        f"mean cosine distance to the {report.neighbours} nearest, over the largest):"
+    )
+    for rank, item in enumerate(report.unusual, 1):
+        label = f" [{item.record.label}]" if item.record.label else ""
+        print(
+            f"{rank:3d}. {item.uniqueness:.3f} ({item.distance:.4f}) {item.record.id}{label}  "
+            f"{item.record.path}"
+        )
+    if report.sample:
+        print(
+            f"representative sample of {len(report.sample)}: every {args.kind} is within "
+            f"cosine distance {report.coverage:.4f} of one of them"
+        )
+        for item in report.sample:
+            label = f" [{item.record.label}]" if item.record.label else ""
+            print(
+                f"{item.rank:3d}. covers {item.covers} {item.record.id}{label}  {item.record.path}"
+            )
     return 0

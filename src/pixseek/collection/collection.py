@@ -295,21 +295,26 @@ class Collection:
             objects=self.count(Filter.where({"kind": "object"})),
             failures=self.failures.count(),
             failed_files=self.failures.list(failure_limit),
-            indexes=[
-                IndexInfo(
-                    name,
-                    i.entry.key,
-                    i.entry.family,
-                    i.dim,
-                    i.entry.runtime,
-                    i.entry.precision,
-                    i.store.count(),
-                    i.entry.state,
-                )
-                for name, i in sorted(self.indexes.items())
-            ],
+            indexes=self.index_infos(),
             calibration=index.entry.calibration,
         )
+
+    def index_infos(self) -> list[IndexInfo]:
+        """Every index by name: model, family, size and state (:attr:`default_index` names
+        the active one)."""
+        return [
+            IndexInfo(
+                name,
+                i.entry.key,
+                i.entry.family,
+                i.dim,
+                i.entry.runtime,
+                i.entry.precision,
+                i.store.count(),
+                i.entry.state,
+            )
+            for name, i in sorted(self.indexes.items())
+        ]
 
     def remove(self, image_ids: list[str]) -> int:
         """Delete images and their objects from every index, with their judgements;

@@ -183,15 +183,18 @@ def find_blindspots(
     examples: int = 5,
     kinds: Sequence[str] = KINDS,
     brightness: bool = True,
+    images: Iterable[str] | None = None,
 ) -> BlindspotReport:
     """Every slice of ``kinds`` over the objects ``outcome`` is about, best-supported lift
-    first (the lower end of its interval)."""
+    first (the lower end of its interval). ``images``: only the objects of these image ids
+    (a selection: rates and lifts are then within it)."""
     if outcome not in (FN, FP):
         raise InvalidInputError(f"blind spots are of FN (missed) or FP objects, not {outcome!r}")
     unknown = set(kinds) - set(KINDS)
     if unknown or not kinds:
         raise InvalidInputError(f"slice kinds are {', '.join(KINDS)}, not {sorted(unknown)}")
-    population = _population(collection, index or collection.index(), outcome)
+    chosen = None if images is None else frozenset(images)
+    population = _population(collection, index or collection.index(), outcome, chosen)
     spots: list[Blindspot] = []
     if "cluster" in kinds:
         spots += _clusters(population, index or collection.index(), clusters, vocabulary, examples)
@@ -205,12 +208,18 @@ def find_blindspots(
     return BlindspotReport(outcome, len(population.records), int(population.failing.sum()), spots)
 
 
-def _population(collection: Collection, index: Index, outcome: str) -> _Population:
+def _population(
+    collection: Collection, index: Index, outcome: str, images: frozenset[str] | None
+) -> _Population:
     source = "gt" if outcome == FN else "pred"
     records, everything = load_all(index.store, Filter.where({"kind": "object", "source": source}))
+    if images is not None:
+        rows = [n for n, r in enumerate(records) if r.image_id in images]
+        records, everything = [records[n] for n in rows], everything[rows]
     failing = np.array([r.outcome in (outcome, WRONG_CLASS) for r in records], bool)
     if not failing.any():
-        raise InvalidInputError(f"no {outcome} objects in this collection")
+        where = "this collection" if images is None else "these images"
+        raise InvalidInputError(f"no {outcome} objects in {where}")
     labels = {r.label for r, bad in zip(records, failing, strict=True) if bad and r.label}
     keep = np.array([r.label in labels and r.outcome != "ignored" for r in records], bool)
     kept = [r for r, k in zip(records, keep, strict=True) if k]

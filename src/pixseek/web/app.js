@@ -703,11 +703,19 @@ async function showBlindspots() {
   const panel = $("debug-panel");
   panel.hidden = false;
   panel.textContent = "finding blind spots…";
+  // with a selection (the map's, a sample) as the current results: blind spots within it
+  const selected = state.selection;
   try {
-    const { blindspots } = await json(base() + "/blindspots?clusters=6&top=12");
-    panel.innerHTML = "<p>Where the detector misses objects most often: embedding clusters, " +
+    const { blindspots } = selected
+      ? await json(base() + "/blindspots", { image_ids: selected, clusters: 6, top: 12 })
+      : await json(base() + "/blindspots?clusters=6&top=12");
+    const intro = document.createElement("p");
+    intro.textContent = (selected ? `Among the ${plural(selected.length, "selected image")}: w`
+      : "W") + "here the detector misses objects most often: embedding clusters, " +
       "box attributes and metadata, ranked by the lower end of the lift's 95% interval " +
-      "(lift: how many times the miss rate of the same classes everywhere):</p>";
+      "(lift: how many times the miss rate of the same classes " +
+      `${selected ? "there" : "everywhere"}):`;
+    panel.replaceChildren(intro);
     for (const spot of blindspots) {
       const div = document.createElement("div");
       div.className = "spot";

@@ -1,8 +1,9 @@
 // pixseek web UI: the collection jobs. Duplicates (groups with their keeper; mark members
 // and export the marked as CSV), match (an outside image: the copies found and the part that
 // matched), classify (images: a label with its confidence) and models (the collections'
-// indexes and the background jobs). Uses app.js's functions ($, json, base, loadImage,
-// thumbnailPath, queryImage, plural, status, state).
+// active models, the current collection's indexes with a switch, and the background jobs).
+// Uses app.js's functions ($, api, json, base, loadImage, thumbnailPath, queryImage, plural,
+// status, state, runSearch).
 "use strict";
 
 const jobsView = { duplicates: null, marked: new Map(), across: "", threshold: "", shown: 0,
@@ -326,7 +327,8 @@ async function showModels() {
   const holder = jobPanel("loading the indexes…", "models");
   try {
     const shown = jobsView.shown;
-    const [collections, jobs] = await Promise.all([json("/collections"), json("/jobs")]);
+    const [collections, jobs, indexes] = await Promise.all([json("/collections"), json("/jobs"),
+      json(`${base()}/indexes`)]);
     if (shown !== jobsView.shown) return;
     holder.firstChild.textContent = "The model each collection searches with (its active " +
       "index), and the training, reindexing and comparing jobs.";
@@ -344,12 +346,54 @@ async function showModels() {
       table.appendChild(row);
     }
     holder.appendChild(table);
+    holder.appendChild(indexTable(indexes));
     holder.appendChild(reindexForm());
     const jobList = element("div", "job-list");
     jobList.id = "job-list";
     holder.appendChild(jobList);
     if (renderJobs(jobs)) setTimeout(pollJobs, 1000);
   } catch (error) { holder.firstChild.textContent = error.message; }
+}
+
+// The current collection's indexes (one per model), the active one marked; "Switch searches
+// to it" makes another the active one (for every user of the server: it needs an admin key).
+function indexTable(listing) {
+  const box = element("div", "index-list");
+  box.appendChild(element("p", "", `Indexes of ${state.collection}: searches, the map and ` +
+    "the jobs use the active one."));
+  const table = element("table", "indexes-table");
+  table.id = "indexes-table";
+  const head = element("tr");
+  for (const text of ["index", "model", "family", "dim", "records", "state", ""]) {
+    head.appendChild(element("th", "", text));
+  }
+  table.appendChild(head);
+  for (const index of listing.indexes) {
+    const row = element("tr", index.active ? "active" : "");
+    row.dataset.index = index.name;
+    for (const value of [index.name, fileName(index.model) || index.model, index.family,
+      index.dim, index.records, index.state]) row.appendChild(element("td", "", String(value)));
+    const cell = element("td");
+    if (index.active) cell.appendChild(element("span", "active-badge", "active"));
+    else if (index.state === "ready") {
+      cell.appendChild(button("Switch searches to it", "activate-index",
+        () => activateIndex(index.name)));
+    }
+    row.appendChild(cell);
+    table.appendChild(row);
+  }
+  box.appendChild(table);
+  return box;
+}
+
+async function activateIndex(name) {
+  try {
+    await api(`${base()}/indexes/active`, { method: "PUT",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ index: name }) });
+    await showModels();
+    status(`searches in ${state.collection} use the index ${name} now`);
+    if (state.query) runSearch(state.query);
+  } catch (error) { status(error.message, true); }
 }
 
 // Building an index with another model runs in the background; "switch to it" activates it
@@ -409,7 +453,15 @@ function renderJobs(jobs) {
 async function pollJobs() {
   try {
     if (renderJobs(await json("/jobs"))) setTimeout(pollJobs, 1000);
+    else await refreshIndexes();      // a finished reindex adds an index, and may switch to it
   } catch (error) { status(error.message, true); }
+}
+
+async function refreshIndexes() {
+  const shown = document.querySelector(".index-list");
+  if (!shown) return;
+  const listing = await json(`${base()}/indexes`);
+  if (shown.isConnected) shown.replaceWith(indexTable(listing));
 }
 
 $("duplicates-button").addEventListener("click", showDuplicates);

@@ -1,8 +1,10 @@
-"""``/collections``: list, create, inspect and delete collections."""
+"""``/collections``: list, create, inspect and delete collections; list their indexes and
+choose the active one."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +12,14 @@ from fastapi import APIRouter, Depends, HTTPException
 
 from pixseek.api.deps import collection, principal, settings, workspace
 from pixseek.api.keys import Principal
-from pixseek.api.schemas.collections import CollectionCreate, CollectionSummary, Labels
+from pixseek.api.schemas.collections import (
+    ActiveIndexIn,
+    CollectionCreate,
+    CollectionSummary,
+    Indexes,
+    IndexOut,
+    Labels,
+)
 from pixseek.api.settings import ServeSettings
 from pixseek.collection.collection import Collection
 from pixseek.collection.workspace import Workspace
@@ -89,3 +98,24 @@ def labels(found: Annotated[Collection, Depends(collection)], kind: str | None =
     if kind not in (None, "image", "object"):
         raise InvalidInputError("kind is image or object")
     return Labels(labels=found.labels(kind))
+
+
+def index_list(found: Collection) -> Indexes:
+    active = found.default_index
+    rows = [IndexOut(**asdict(i), active=i.name == active) for i in found.index_infos()]
+    return Indexes(active=active, indexes=rows)
+
+
+@router.get("/{name}/indexes", response_model=Indexes)
+def indexes(found: Annotated[Collection, Depends(collection)]) -> Indexes:
+    """The collection's indexes (one per model), the active one marked."""
+    return index_list(found)
+
+
+@router.put("/{name}/indexes/active", response_model=Indexes)
+def activate_index(
+    found: Annotated[Collection, Depends(collection)], body: ActiveIndexIn
+) -> Indexes:
+    """Switch searches to another (complete) index: one atomic manifest write."""
+    found.activate(body.index)
+    return index_list(found)

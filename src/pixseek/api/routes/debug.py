@@ -1,5 +1,5 @@
-"""``/collections/{name}/slice``, ``/blindspots``, ``/label-errors`` and ``/map``: where a
-model or its data go wrong."""
+"""``/collections/{name}/slice``, ``/blindspots``, ``/label-errors``, ``/map`` and
+``/uniqueness``: where a model or its data go wrong."""
 
 from __future__ import annotations
 
@@ -10,20 +10,25 @@ from fastapi import APIRouter, Depends, Query, Request
 from pixseek.api.deps import collection, decode_slot
 from pixseek.api.schemas.debug import (
     Blindspots,
+    BlindspotsIn,
     LabelErrors,
     MapIn,
     MapPage,
     MapUpdate,
     SliceIn,
     SliceOut,
+    UniquenessIn,
+    UniquenessOut,
     VerdictIn,
     Verdicts,
 )
 from pixseek.collection.collection import Collection
+from pixseek.core.filters import Filter
 from pixseek.jobs.blindspots import KINDS, find_blindspots
 from pixseek.jobs.embedding_map import MAX_PAGE, load_map, update_map
 from pixseek.jobs.label_errors import find_label_errors, review
 from pixseek.jobs.slices import slice_report
+from pixseek.jobs.uniqueness import find_uniqueness
 from pixseek.search.engine import search
 
 router = APIRouter(prefix="/collections/{name}", tags=["debugging"])
@@ -51,6 +56,19 @@ def blindspots(
 ) -> dict[str, Any]:
     report = find_blindspots(found, outcome=outcome, clusters=clusters, kinds=kind or KINDS)
     return {**report.to_dict(), "blindspots": [s.to_dict() for s in report.blindspots[:top]]}
+
+
+@router.post("/blindspots", response_model=Blindspots)
+def selection_blindspots(found: Found, body: BlindspotsIn) -> dict[str, Any]:
+    """Blind spots within a selection of images (the map's, a sample)."""
+    report = find_blindspots(
+        found,
+        outcome=body.outcome,
+        clusters=body.clusters,
+        kinds=tuple(body.kind) or KINDS,
+        images=body.image_ids,
+    )
+    return {**report.to_dict(), "blindspots": [s.to_dict() for s in report.blindspots[: body.top]]}
 
 
 @router.get("/label-errors", response_model=LabelErrors)
@@ -81,3 +99,17 @@ def map_page(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10_000,
 ) -> dict[str, Any]:
     return load_map(found, found.index(model)).page_dict(offset, limit)
+
+
+@router.post("/uniqueness", response_model=UniquenessOut)
+def uniqueness(found: Found, body: UniquenessIn) -> dict[str, Any]:
+    report = find_uniqueness(
+        found,
+        found.index(body.model),
+        k=body.k,
+        top=body.top,
+        sample=body.sample,
+        where=Filter.parse(body.where),
+        kind=body.kind,
+    )
+    return report.to_dict()

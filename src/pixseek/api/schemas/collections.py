@@ -1,4 +1,4 @@
-"""Collections: create, summarise, labels."""
+"""Collections: create, summarise, labels, indexes."""
 
 from __future__ import annotations
 
@@ -25,3 +25,28 @@ class CollectionSummary(BaseModel):
 
 class Labels(BaseModel):
     labels: dict[str, int]
+
+
+class IndexOut(BaseModel):
+    name: str
+    model: str
+    family: str
+    dim: int
+    runtime: str
+    precision: str
+    records: int
+    state: str
+    active: bool
+
+
+class Indexes(BaseModel):
+    """A collection's indexes; ``active`` names the one searches use by default."""
+
+    active: str
+    indexes: list[IndexOut]
+
+
+class ActiveIndexIn(BaseModel):
+    """The index (by name or model) that searches should use from now on."""
+
+    index: str = Field(min_length=1, max_length=500)

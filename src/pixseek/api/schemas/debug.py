@@ -55,6 +55,16 @@ class BlindspotOut(BaseModel):
     examples: list[RecordOut]  # type: ignore[valid-type]
 
 
+class BlindspotsIn(BaseModel):
+    """Blind spots among the objects of these images (a selection)."""
+
+    image_ids: list[str] = Field(max_length=100_000)
+    outcome: Literal["FN", "FP"] = "FN"
+    clusters: int = Field(default=8, ge=1, le=50)
+    kind: list[Literal["cluster", "box", "metadata"]] = Field(default_factory=list, max_length=3)
+    top: int = Field(default=50, ge=1, le=500)
+
+
 class Blindspots(BaseModel):
     outcome: str
     objects: int
@@ -122,3 +132,33 @@ class MapPage(BaseModel):
     total: int
     offset: int
     points: list[MapPoint]
+
+
+class UniquenessIn(BaseModel):
+    """The most unusual records, and a representative sample of ``sample`` when given."""
+
+    kind: Literal["image", "object"] = "image"
+    k: int = Field(default=5, ge=1, le=100)
+    top: int = Field(default=20, ge=0, le=1000)
+    sample: int | None = Field(default=None, ge=1, le=10_000)
+    where: str = Field(default="", max_length=2000, description="a filter, as the CLI's --where")
+    model: str = Field(default="", max_length=500, description="the index (default: the active)")
+
+
+class ScoredOut(BaseModel):
+    id: str
+    uniqueness: float
+    distance: float
+    rank: int | None
+    covering: float | None
+    covers: int | None
+    record: RecordOut  # type: ignore[valid-type]
+
+
+class UniquenessOut(BaseModel):
+    kind: str
+    checked: int
+    neighbours: int
+    unusual: list[ScoredOut]
+    sample: list[ScoredOut]
+    coverage: float | None
