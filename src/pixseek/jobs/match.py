@@ -1,6 +1,7 @@
 """Which collection images does an outside image copy? The unauthorised-use check.
 
-Tiers, strongest first: the same bytes (exact); the same picture after re-encoding,
+Tiers, strongest first: the same bytes (exact: found among the embedding candidates,
+since the same bytes embed the same way); the same picture after re-encoding,
 resizing or small edits (perceptual hashes within the calibrated radius, compared with
 the hashes stored at ingest: no collection file is read); or an embedding at or above the
 calibrated threshold, to a collection image or, when the collection has region windows or
@@ -27,6 +28,7 @@ from pixseek.core.vectors import Vectors
 from pixseek.imaging.decode import decode_image, decode_options_for
 from pixseek.imaging.hashes import ImageHashes, hamming, image_hashes, phash_score
 from pixseek.jobs.dedup import TIER_RANK, CopyRule, copy_rule
+from pixseek.stores.knn import search_many
 
 ROTATIONS = (-10.0, 10.0)
 CENTRE = 0.8
@@ -104,9 +106,15 @@ def query_views(image: Image.Image) -> list[tuple[str, Image.Image]]:
 
 class _Matcher:
     def __init__(
-        self, collection: Collection, index: Index, options: MatchOptions, rule: CopyRule
+        self,
+        collection: Collection,
+        index: Index,
+        options: MatchOptions,
+        rule: CopyRule,
+        digest: str = "",
     ) -> None:
         self.collection = collection
+        self.digest = digest
         self.index = index
         self.options = options
         self.rule = rule
@@ -120,34 +128,38 @@ class _Matcher:
         ):
             self.found[match.record.id] = match
 
-    def search(self, vector: Vectors, hashes: ImageHashes, view: str) -> None:
+    def search(self, vectors: Vectors, hashes: list[ImageHashes], views: list[str]) -> None:
+        """Every view's image and part candidates, in one store call each."""
+        store = self.index.store
         images = Filter.where({"kind": "image"})
-        for record, score in self.index.store.search(vector, self.options.candidates, images):
-            if score >= self.rule.threshold:
-                self.offer(
-                    Match(
-                        record,
-                        "embedding",
-                        round(score, 6),
-                        self.rule.probability("embedding", score),
-                        view=view,
-                    )
-                )
-            stored = ImageHashes.decode(record.hashes)
-            if (
-                stored is not None
-                and hamming(hashes.phash, stored.phash) <= self.rule.phash_distance
-            ):
-                value = round(phash_score(hashes.phash, stored.phash), 6)
-                self.offer(
-                    Match(record, "phash", value, self.rule.probability("phash", value), view=view)
-                )
+        found = search_many(store, vectors, self.options.candidates, images)
+        for hits, query_hashes, view in zip(found, hashes, views, strict=True):
+            for record, score in hits:
+                self._image_candidate(record, score, query_hashes, view)
         objects = Filter.where({"kind": "object"})
-        parts = [
-            (r, s)
-            for r, s in self.index.store.search(vector, self.options.candidates, objects)
-            if s >= self.rule.threshold
-        ]
+        for hits, view in zip(
+            search_many(store, vectors, self.options.candidates, objects), views, strict=True
+        ):
+            self._part_candidates([(r, s) for r, s in hits if s >= self.rule.threshold], view)
+
+    def _image_candidate(
+        self, record: Record, score: float, hashes: ImageHashes, view: str
+    ) -> None:
+        if self.digest and record.content_hash == self.digest:
+            self.offer(Match(record, "exact", 1.0, 1.0, view=view))
+        if score >= self.rule.threshold:
+            probability = self.rule.probability("embedding", score)
+            self.offer(Match(record, "embedding", round(score, 6), probability, view=view))
+        stored = ImageHashes.decode(record.hashes)
+        if stored is not None and hamming(hashes.phash, stored.phash) <= self.rule.phash_distance:
+            value = round(phash_score(hashes.phash, stored.phash), 6)
+            self.offer(
+                Match(record, "phash", value, self.rule.probability("phash", value), view=view)
+            )
+
+    def _part_candidates(self, parts: list[tuple[Record, float]], view: str) -> None:
+        if not parts:
+            return
         parents = self.collection.get_many([r.image_id for r, _ in parts])
         for record, score in parts:
             parent = parents.get(record.image_id)
@@ -169,18 +181,15 @@ def match_image(
     index = index or collection.index()
     measure = options.threshold is None or options.phash_distance is None
     rule = copy_rule(collection, index, options.threshold, options.phash_distance, measure)
-    matcher = _Matcher(collection, index, options, rule)
-    digest = content_hash(data)
-    for record in collection.records(Filter.where({"kind": "image", "content_hash": digest})):
-        matcher.offer(Match(record, "exact", 1.0, 1.0))
+    # the same bytes embed the same way, so exact copies are among the first candidates:
+    # no scan of the collection by content hash
+    matcher = _Matcher(collection, index, options, rule, content_hash(data))
     image = decode_image(data, decode_options_for(index.embedder.capabilities.input_size))
-    hashes = image_hashes(image)
-    matcher.search(index.embedder.embed_images([image])[0], hashes, "as is")
+    matcher.search(index.embedder.embed_images([image]), [image_hashes(image)], ["as is"])
     if options.views and not matcher.found:
         views = query_views(image)
         vectors = index.embedder.embed_images([view for _, view in views])
-        for (name, view), vector in zip(views, vectors, strict=True):
-            matcher.search(vector, image_hashes(view), name)
+        matcher.search(vectors, [image_hashes(v) for _, v in views], [n for n, _ in views])
     matches = sorted(
         matcher.found.values(), key=lambda m: (TIER_RANK[m.tier], -m.score, m.record.id)
     )

@@ -15,8 +15,10 @@ and the records' columns, so that a search touches no disk.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -25,8 +27,8 @@ from numpy.typing import NDArray
 from pixseek.core.filters import Filter
 from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
-from pixseek.stores.knn import exact_neighbours
-from pixseek.stores.lance.ann import Graph, Ints, Mask
+from pixseek.stores.knn import FEW_QUERIES, exact_neighbours
+from pixseek.stores.lance.ann import Graph, Ints, Mask, bitmap
 from pixseek.stores.lance.mask import filter_mask
 from pixseek.stores.lance.schema import VECTOR, arrow_to_records, arrow_vectors, metadata_columns
 from pixseek.stores.lance.sql import to_sql
@@ -65,7 +67,7 @@ class MemoryIndex:
         self._pos_of: Ints = np.empty(0, np.int64)  # row id -> live graph position or -1
         self._slot_of: Ints = np.empty(0, np.int64)  # row id -> live buffer slot or -1
         self._buffer_rowids: Ints = np.empty(0, np.int64)
-        self._buffer: Vectors = np.empty((0, self.dim), np.float32)
+        self._buffer = FlatBuffer(self.dim)
         self._buffer_alive: Mask = np.empty(0, np.bool_)
         self._buffered = 0
         self._allowed: OrderedDict[str, Allowed] = OrderedDict()
@@ -91,7 +93,7 @@ class MemoryIndex:
         rowids: Ints = table.column(ROWID).to_numpy().astype(np.int64)
         self._grow(int(rowids.max()) + 1 if len(rowids) else 0)
         start = len(self._rowid_of_row)
-        # one chunk per append: taking rows from many small chunks costs a millisecond
+        # one chunk per append (see _take)
         self._chunks.append(table.select(metadata_columns()).combine_chunks())
         self._rows = None
         self._rowid_of_row = np.concatenate([self._rowid_of_row, rowids])
@@ -143,15 +145,12 @@ class MemoryIndex:
 
     def _add_to_buffer(self, vectors: Vectors, rowids: Ints) -> None:
         needed = self._buffered + len(rowids)
-        if needed > len(self._buffer):
-            size = max(needed, 2 * len(self._buffer), 1024)
-            buffer = np.empty((size, self.dim), np.float32)
-            buffer[: self._buffered] = self._buffer[: self._buffered]
-            self._buffer = buffer
+        if needed > len(self._buffer_rowids):
+            size = max(needed, 2 * len(self._buffer_rowids), 1024)
             self._buffer_rowids = np.resize(self._buffer_rowids, size)
             self._buffer_alive = np.resize(self._buffer_alive, size)
         slots = np.arange(self._buffered, needed)
-        self._buffer[slots] = vectors
+        self._buffer.add(vectors)
         self._buffer_rowids[slots] = rowids
         self._buffer_alive[slots] = True
         self._slot_of[rowids] = slots
@@ -162,9 +161,9 @@ class MemoryIndex:
         slots = np.flatnonzero(self._buffer_alive[: self._buffered])
         if len(slots):
             rowids = self._buffer_rowids[slots]
-            self._pos_of[rowids] = self.graph.add(self._buffer[slots], rowids)
+            self._pos_of[rowids] = self.graph.add(self._buffer.vectors()[slots], rowids)
             self._slot_of[rowids] = -1
-        self._buffer = np.empty((0, self.dim), np.float32)
+        self._buffer = FlatBuffer(self.dim)
         self._buffer_rowids = np.empty(0, np.int64)
         self._buffer_alive = np.empty(0, np.bool_)
         self._buffered = 0
@@ -181,7 +180,23 @@ class MemoryIndex:
     def records(self, rowids: Ints) -> list[Record]:
         if not len(rowids):
             return []
-        return arrow_to_records(self.rows().take(self._row_of[rowids]))
+        return arrow_to_records(self._take(self._row_of[rowids]))
+
+    def _take(self, rows: Ints) -> pa.Table:
+        """Rows by position, taken from each chunk on its own: Arrow's take on a table of
+        several chunks first concatenates them (a millisecond at 100,000 rows)."""
+        self.rows()  # combines the chunks when there are many
+        starts = np.cumsum([0] + [chunk.num_rows for chunk in self._chunks])
+        chunk_of = np.searchsorted(starts, rows, side="right") - 1
+        parts, order = [], []
+        for chunk in np.unique(chunk_of):
+            picked = np.flatnonzero(chunk_of == chunk)
+            parts.append(self._chunks[chunk].take(rows[picked] - starts[chunk]))
+            order.append(picked)
+        taken = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+        if len(parts) == 1:
+            return taken
+        return taken.take(np.argsort(np.concatenate(order)))
 
     def allowed(self, flt: Filter) -> Allowed:
         key = to_sql(flt) or ""
@@ -250,14 +265,55 @@ class MemoryIndex:
     def _search_buffer(
         self, queries: Vectors, k: int, allowed: Allowed | None
     ) -> tuple[Ints, Scores]:
-        keep = self._buffer_alive[: self._buffered].copy()
+        keep = self._buffer_alive[: self._buffered]
         if allowed is not None and self._buffered:
-            keep &= allowed.by_rowid[self._buffer_rowids[: self._buffered]]
-        slots = np.flatnonzero(keep)
-        if not len(slots):
+            keep = keep & allowed.by_rowid[self._buffer_rowids[: self._buffered]]
+        available = int(np.count_nonzero(keep))
+        if not available:
             return _empty(len(queries))
-        found, scores = exact_neighbours(queries, self._buffer[slots], min(k, len(slots)))
-        return self._buffer_rowids[slots[found]], scores
+        every = available == self._buffered
+        scores, slots = self._buffer.search(queries, min(k, available), None if every else keep)
+        return np.where(slots >= 0, self._buffer_rowids[slots], -1), scores
+
+
+class FlatBuffer:
+    """Vectors searched exactly (faiss's flat index): the rows written since the graph was
+    built, or every row of a table too small for a graph. Rows left out (deleted, replaced,
+    filtered) are skipped by a bitmap inside the scan, so nothing is copied per search."""
+
+    def __init__(self, dim: int) -> None:
+        import faiss
+
+        self.dim = dim
+        self._index: Any = faiss.IndexFlatIP(dim)
+
+    def add(self, vectors: Vectors) -> None:
+        self._index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    def vectors(self) -> Vectors:
+        import faiss
+
+        count = self._index.ntotal
+        if not count:
+            return np.empty((0, self.dim), np.float32)
+        flat = faiss.rev_swig_ptr(self._index.get_xb(), count * self.dim)
+        return np.asarray(flat).reshape(count, self.dim)
+
+    def search(self, queries: Vectors, k: int, keep: Mask | None) -> tuple[Scores, Ints]:
+        import faiss
+
+        params: Any = None
+        if keep is not None:
+            bits = bitmap(keep)
+            params = faiss.SearchParameters()  # type: ignore[attr-defined]
+            params.sel = faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(bits))
+        faiss.omp_set_num_threads(1 if len(queries) <= FEW_QUERIES else os.cpu_count() or 1)
+        scores, slots = self._index.search(queries, k, params=params)
+        slots = slots.astype(np.int64)
+        # equal scores in row order (faiss leaves ties in heap order): a whole-image
+        # object ties with its image, which was written first
+        order = np.lexsort((np.where(slots >= 0, slots, np.iinfo(np.int64).max), -scores))
+        return np.take_along_axis(scores, order, 1), np.take_along_axis(slots, order, 1)
 
 
 def _empty(queries: int) -> tuple[Ints, Scores]:

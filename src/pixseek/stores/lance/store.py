@@ -47,6 +47,7 @@ ID_CHUNK = 500
 SCAN_BATCH = 4096
 ID_INDEX_FROM = 10_000  # rows; below this a scan is as fast as the index
 ANN_FROM = 50_000  # rows; below this exact search is fast enough and always right
+FLAT_UP_TO = 2 * ANN_FROM  # rows held whole in memory and searched exactly without a graph
 GRAPH_BATCH = 65_536  # rows read and inserted into the graph at a time when it is built
 REBUILD_DEAD = 0.25  # a graph with this share of dead points is rebuilt at persist
 # How often a reader asks for the table's latest version (a listing of its versions):
@@ -173,13 +174,38 @@ class LanceStore:
                 return memory
             version = self._table.version
             if memory is None:
-                memory = self._load(version)
-            elif memory.version != version:
+                return self._load(version)
+            if memory.version != version:
+                if not memory.graph.size and ann.saved_stamp(self._graph_path) is not None:
+                    return self._load(version)  # a graph was built since: use it
                 self._catch_up(memory, version)
+                if not memory.graph.size and memory.count > FLAT_UP_TO:
+                    return self._load(version)  # grown past a flat scan, and still no graph
             return memory
 
     def _load(self, version: int) -> MemoryIndex | None:
-        """The saved graph, the live rows' columns, and the rows written since the graph."""
+        """The saved graph, the live rows' columns, and the rows written since the graph;
+        without a graph, a table of at most ``FLAT_UP_TO`` rows is held whole in memory
+        and searched exactly there."""
+        self._memory_index = None
+        pinned = self._pinned_at(version)
+        loaded = self._saved_graph()
+        if loaded is None:
+            if int(pinned.count_rows()) > FLAT_UP_TO:
+                return None
+            building = ann.ExactVectors(ann.building_path(self._graph_path), self._dim)
+            memory = MemoryIndex(ann.Graph(self._dim, building), 0)
+            memory.apply(pinned.to_table(columns=full_scan_columns()), None, version)
+        else:
+            graph, since = loaded
+            memory = MemoryIndex(graph, min(since, version))
+            columns = [*metadata_columns(), ROWID]
+            memory.set_rows(pinned.to_table(columns=columns))
+            memory.apply(self._written_since(pinned, memory.version), None, version)
+        self._memory_index = memory
+        return memory
+
+    def _saved_graph(self) -> tuple[ann.Graph, int] | None:
         try:
             stamp = self._graph_path.stat().st_mtime
         except OSError:
@@ -189,15 +215,7 @@ class LanceStore:
         loaded = ann.Graph.load(self._graph_path, self._dim)
         if loaded is None:
             self._unloadable = stamp
-            return None
-        graph, since = loaded
-        pinned = self._pinned_at(version)
-        memory = MemoryIndex(graph, min(since, version))
-        columns = [*metadata_columns(), ROWID]
-        memory.set_rows(pinned.to_table(columns=columns))
-        memory.apply(self._written_since(pinned, memory.version), None, version)
-        self._memory_index = memory
-        return memory
+        return loaded
 
     def _catch_up(self, memory: MemoryIndex, version: int) -> None:
         """Read the rows written since ``memory.version``; read every live row id only when
@@ -275,15 +293,21 @@ class LanceStore:
             return
         with self._lock:
             memory = self.memory_index()
-            if memory is not None and ann.saved_stamp(self._graph_path) != memory.graph.stamp:
-                self._memory_index = None  # another writer saved a graph since: add to that one
-                memory = self.memory_index()
+            saved = ann.saved_stamp(self._graph_path)
+            if memory is not None and self._other_graph(memory, saved):
+                memory = self._load(self._table.version)
             if memory is None or memory.graph.dead > REBUILD_DEAD * memory.graph.size:
                 memory = self._build(self._table.version)
             else:
                 memory.fold()
             memory.graph.save(self._graph_path, memory.version)
             self._unloadable = None
+
+    @staticmethod
+    def _other_graph(memory: MemoryIndex, saved: tuple[str, int] | None) -> bool:
+        """Whether another writer saved (or removed) a graph since this one was loaded: rows
+        are then added to the saved graph, never to a stale copy of it."""
+        return saved != memory.graph.stamp and (saved is not None or memory.graph.size > 0)
 
     def _build(self, version: int) -> MemoryIndex:
         """A new graph of every live row, read in batches (the table is never in memory

@@ -1,0 +1,45 @@
+"""Neighbours of many vectors at once: the inverted-file path agrees with the exact one."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pixseek.core.vectors import l2_normalize
+from pixseek.stores.knn import exact_neighbours, ivf_neighbours, neighbours
+
+
+def clustered(count: int, dim: int = 64) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    centres = l2_normalize(rng.normal(size=(count // 50, dim)))
+    members = rng.integers(0, len(centres), count)
+    return l2_normalize(centres[members] + rng.normal(scale=0.08, size=(count, dim))).astype(
+        np.float32
+    )
+
+
+def test_inverted_file_finds_the_exact_neighbours() -> None:
+    """Coded candidates re-ranked exactly: the scores are exact cosines and planted
+    near-copies are each other's nearest neighbours. Among points of a cluster that are
+    all about equally near each other the order is approximate (bench/dedup.py measures
+    0.98 of the exact neighbours on its clustered million)."""
+    rng = np.random.default_rng(1)
+    vectors = clustered(6000, dim=128)
+    sources, copies = np.arange(0, 600), np.arange(600, 1200)
+    vectors[copies] = l2_normalize(vectors[sources] + rng.normal(scale=0.01, size=(600, 128)))
+    found, scores = ivf_neighbours(vectors, 5)
+    truth, _ = exact_neighbours(vectors, vectors, 5)
+    assert found.shape == (6000, 5) and (found >= 0).all()
+    recomputed = np.einsum("qkd,qd->qk", vectors[found], vectors)
+    assert np.allclose(scores, recomputed, atol=1e-5)
+    assert np.mean(found[copies, 1] == sources) >= 0.99
+    overlap = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(found, truth, strict=True)])
+    assert overlap >= 0.6
+
+
+def test_small_sets_are_exact_and_odd_dimensions_work() -> None:
+    vectors = clustered(300, dim=33)
+    found, scores = neighbours(vectors, 4)
+    truth, _ = exact_neighbours(vectors, vectors, 4)
+    assert (found == truth).all() and np.allclose(scores[:, 0], 1.0, atol=1e-5)
+    coded, _ = ivf_neighbours(vectors, 4)  # 33 dimensions: no product codes, plain lists
+    assert np.mean(coded[:, 1] == truth[:, 1]) >= 0.95
