@@ -94,6 +94,13 @@ COMMANDS: dict[str, Check] = {
         "copies at cosine >="
     ),
     "pixseek duplicates --collection labelled --across split": mentions("groups"),
+    "pixseek train --collection pics --mode copy --out models/pics-copy": mentions(
+        "validation copy top-1", "use it with --model"
+    ),
+    "pixseek reindex --collection pics --model models/pics-copy --name copies": mentions(
+        "calibrated copy detection for index 'copies'", "is ready"
+    ),
+    "pixseek duplicates --collection pics --index copies": mentions("groups"),
     "pixseek duplicates --collection pics [--threshold 0.95] [--json | --csv groups.csv]": (
         no_check
     ),

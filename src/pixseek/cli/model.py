@@ -25,12 +25,16 @@ def register(commands: Any) -> None:
     )
     train.add_argument(
         "--mode",
-        choices=["full", "lit", "projection"],
+        choices=["full", "lit", "projection", "copy"],
         default="full",
-        help="train everything, lock the text tower (lit), or only the projections",
+        help="train everything, lock the text tower (lit), or only the projections; copy: "
+        "train the image tower alone to see edited copies of the collection's images as "
+        "their sources (no labels or captions needed)",
     )
     train.add_argument("--epochs", type=int, default=10, help="at most this many epochs")
-    train.add_argument("--batch-size", type=int, default=64, help="pairs per step")
+    train.add_argument(
+        "--batch-size", type=int, default=64, help="pairs per step (images with --mode copy)"
+    )
     train.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
     train.add_argument(
         "--val-fraction",
@@ -103,6 +107,8 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     progress = None if args.quiet else TrainBar()
+    if args.mode == "copy":
+        return _train_copy(args, collection, options, progress)
     pairs, negatives = list(_pairs(args, collection)), None
     if args.from_feedback:
         from pixseek.training.feedback import pairs_from_feedback
@@ -119,6 +125,26 @@ def run_train(args: argparse.Namespace) -> int:
         raise InvalidInputError("give --labels, --captions FILE or --from-feedback")
     base = args.base or collection.model
     report = train(base, pairs, args.out, options, progress, negatives=negatives)
+    if progress is not None:
+        progress.close()
+    print(train_text(report))
+    return 0
+
+
+def _train_copy(args: argparse.Namespace, collection: Any, options: Any, progress: Any) -> int:
+    from pixseek.cli.render import train_text
+    from pixseek.training.copy import images_for_copy, train_copy
+
+    if args.labels or args.captions is not None or args.from_feedback:
+        from pixseek.core.errors import InvalidInputError
+
+        raise InvalidInputError(
+            "--mode copy trains on the collection's images alone: drop --labels, --captions "
+            "and --from-feedback"
+        )
+    report = train_copy(
+        args.base or collection.model, images_for_copy(collection), args.out, options, progress
+    )
     if progress is not None:
         progress.close()
     print(train_text(report))

@@ -134,7 +134,7 @@ class TrainBar:
         self.close()
         print(
             f"epoch {stats.epoch}: loss {stats.loss:.4f}, "
-            f"validation text→image recall@5 {stats.val_recall_at_5:.3f}",
+            f"validation {stats.metric} {stats.score:.3f}",
             file=self.stream,
         )
 
@@ -146,8 +146,8 @@ class TrainBar:
 
 def train_text(report: Any) -> str:
     return (
-        f"saved the model of epoch {report.best_epoch} (validation recall@5 "
-        f"{report.best_recall_at_5:.3f}; {report.train_pairs} training pairs, "
+        f"saved the model of epoch {report.best_epoch} (validation {report.metric} "
+        f"{report.best_score:.3f}; {report.train_pairs} training {report.unit}, "
         f"{report.val_pairs} held out) to {report.out}\n"
         f"use it with --model {report.out}"
     )

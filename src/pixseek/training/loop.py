@@ -2,8 +2,12 @@
 
 Modes: ``full`` trains everything; ``lit`` locks the text tower (and its
 projection) and tunes the image side to it; ``projection`` trains only the two
-projection heads and the temperature, which is fast and needs little data.
-Images are decoded and preprocessed once, so each epoch is pure model work.
+projection heads and the temperature, which is fast and needs little data;
+``copy`` trains the image side alone on edited copies of images (see
+:mod:`pixseek.training.copy`, which makes new copies every epoch). For pairs, images
+are decoded and preprocessed once, so each epoch is pure model work. The pieces every
+mode shares (loading, the optimizer and its schedule, keeping the best epoch, saving)
+are the small functions here.
 """
 
 from __future__ import annotations
@@ -23,10 +27,13 @@ from pixseek.imaging.decode import load_image_file
 from pixseek.models.hf_clip.policy import TextPolicy
 from pixseek.training.data import Pair
 
-Mode = Literal["full", "lit", "projection"]
-MODES: tuple[Mode, ...] = ("full", "lit", "projection")
+Mode = Literal["full", "lit", "projection", "copy"]
+MODES: tuple[Mode, ...] = ("full", "lit", "projection", "copy")
+PAIR_MODES: tuple[Mode, ...] = ("full", "lit", "projection")  # image-text pairs
 LOCKED_FOR_LIT = ("text_model", "text_projection")
 TRAINED_FOR_PROJECTION = ("visual_projection", "text_projection", "logit_scale")
+IMAGE_SIDE = ("vision_model", "visual_projection")  # the image tower and its projection
+RECALL_AT_5 = "text→image recall@5"
 MAX_LOGIT_SCALE = float(np.log(100.0))
 
 
@@ -46,17 +53,20 @@ class TrainOptions:
 class EpochStats:
     epoch: int
     loss: float
-    val_recall_at_5: float
+    score: float  # on the held-out data, by ``metric``
+    metric: str = RECALL_AT_5
 
 
 @dataclass(slots=True)
 class TrainReport:
     out: Path
     best_epoch: int = 0
-    best_recall_at_5: float = 0.0
+    best_score: float = 0.0
+    metric: str = RECALL_AT_5
     epochs: list[EpochStats] = field(default_factory=list)
-    train_pairs: int = 0
+    train_pairs: int = 0  # training examples: pairs, or images for ``copy``
     val_pairs: int = 0
+    unit: str = "pairs"
 
 
 class TrainProgress(Protocol):
@@ -70,6 +80,8 @@ def trainable(name: str, mode: Mode) -> bool:
         return True
     if mode == "lit":
         return not name.startswith(LOCKED_FOR_LIT)
+    if mode == "copy":
+        return name.startswith(IMAGE_SIDE)
     return name.startswith(TRAINED_FOR_PROJECTION)
 
 
@@ -180,13 +192,82 @@ def warmup_cosine(optimizer: Any, total_steps: int, warmup_fraction: float = 0.0
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _seed(seed: int) -> Any:
+def seed_everything(seed: int) -> Any:
+    """Seed Python, NumPy and torch; returns a torch generator for the batch order."""
     import torch
 
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def load_for_training(model_name: str, mode: Mode) -> tuple[Any, Any]:
+    """The processor and the model, with only the parameters ``mode`` trains left trainable."""
+    from pixseek.models.hf_clip.loading import load_model, load_processor
+
+    processor, model = load_processor(model_name), load_model(model_name)
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(trainable(name, mode))
+    return processor, model
+
+
+def optimizer_for(model: Any, options: TrainOptions, steps_per_epoch: int) -> tuple[Any, Any]:
+    """AdamW over the trainable parameters, and its warm-up + cosine schedule."""
+    import torch
+
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        parameters, lr=options.learning_rate, weight_decay=options.weight_decay
+    )
+    return optimizer, warmup_cosine(optimizer, steps_per_epoch * options.epochs)
+
+
+def step(optimizer: Any, schedule: Any, loss: Any) -> float:
+    """One optimizer step on ``loss``; returns its value."""
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    schedule.step()
+    return float(loss.item())
+
+
+class BestEpoch:
+    """The weights of the best epoch so far, by held-out score (a tuple: later items
+    break ties), and when to stop: after ``patience`` epochs without a better one.
+    Without held-out data (``validated`` false) every epoch is better: the last is kept."""
+
+    def __init__(self, patience: int, validated: bool) -> None:
+        self.patience, self.validated = patience, validated
+        self.epoch, self.stale = 0, 0
+        self.score: tuple[float, ...] = (0.0,)
+        self.state: Any = None
+
+    def offer(self, model: Any, epoch: int, score: tuple[float, ...]) -> bool:
+        """Keep this epoch's weights if it is the best so far; True when training should stop."""
+        if not self.validated or self.state is None or score > self.score:
+            self.epoch, self.score, self.stale = epoch, score, 0
+            self.state = copy.deepcopy(model.state_dict())
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
+
+    def restore(self, model: Any) -> None:
+        if self.state is not None:
+            model.load_state_dict(self.state)
+
+
+def end_epoch(report: TrainReport, progress: TrainProgress | None, stats: EpochStats) -> None:
+    report.epochs.append(stats)
+    if progress:
+        progress.epoch(stats)
+
+
+def save_model(model: Any, processor: Any, out: Path) -> None:
+    """A normal model directory: it loads by path like any checkpoint."""
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
 
 
 def _judged_loss(
@@ -223,14 +304,15 @@ def train(
     of :func:`feedback_loss`; without them, every other pair of a batch is a negative."""
     import torch
 
-    from pixseek.models.hf_clip.loading import load_model, load_processor
-
-    if options.mode not in MODES:
-        raise InvalidInputError(f"unknown mode {options.mode!r}; choose from {MODES}")
+    if options.mode not in PAIR_MODES:
+        hint = " (it trains on images alone: train_copy)" if options.mode == "copy" else ""
+        raise InvalidInputError(
+            f"unknown mode {options.mode!r} for pairs{hint}; choose from {PAIR_MODES}"
+        )
     if len(pairs) < 2:
         raise InvalidInputError("training needs at least two image-text pairs")
-    generator = _seed(options.seed)
-    processor, model = load_processor(model_name), load_model(model_name)
+    generator = seed_everything(options.seed)
+    processor, model = load_for_training(model_name, options.mode)
     train_pairs, val_pairs = split(pairs, options.val_fraction, options.seed)
     policy = TextPolicy.for_config(model.config, processor.tokenizer)
     judged = negatives is not None
@@ -238,16 +320,11 @@ def train(
     train_data = _Tensors(processor, [*train_pairs, *negatives], policy)
     negative_rows = torch.arange(len(train_pairs), len(train_pairs) + len(negatives))
     val_data = _Tensors(processor, val_pairs, policy) if val_pairs else None
-    for name, parameter in model.named_parameters():
-        parameter.requires_grad_(trainable(name, options.mode))
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        parameters, lr=options.learning_rate, weight_decay=options.weight_decay
+    optimizer, schedule = optimizer_for(
+        model, options, max(1, len(train_pairs) // options.batch_size)
     )
-    steps_per_epoch = max(1, len(train_pairs) // options.batch_size)
-    schedule = warmup_cosine(optimizer, steps_per_epoch * options.epochs)
     report = TrainReport(out=out, train_pairs=len(train_pairs), val_pairs=len(val_pairs))
-    best_state, stale = None, 0
+    best = BestEpoch(options.patience, validated=val_data is not None)
     for epoch in range(1, options.epochs + 1):
         model.train()
         order = torch.randperm(len(train_pairs), generator=generator)
@@ -263,31 +340,19 @@ def train(
                 loss = _judged_loss(model, train_data, batch, negative_rows, image, text, generator)
             else:
                 loss = clip_loss(image, text, model.logit_scale)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+            losses.append(step(optimizer, schedule, loss))
             with torch.no_grad():
                 model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
-            losses.append(loss.item())
             if progress:
                 progress.step(epoch, losses[-1])
         model.eval()
         recall = text_to_image_recall(model, val_data, val_pairs) if val_data else 0.0
-        stats = EpochStats(epoch, float(np.mean(losses)) if losses else 0.0, recall)
-        report.epochs.append(stats)
-        if progress:
-            progress.epoch(stats)
-        if val_data is None or best_state is None or recall > report.best_recall_at_5:
-            report.best_epoch, report.best_recall_at_5 = epoch, recall
-            best_state, stale = copy.deepcopy(model.state_dict()), 0
-        else:
-            stale += 1
-            if val_data is not None and stale >= options.patience:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
+        end_epoch(
+            report, progress, EpochStats(epoch, float(np.mean(losses)) if losses else 0.0, recall)
+        )
+        if best.offer(model, epoch, (recall,)):
+            break
+    best.restore(model)
+    report.best_epoch, report.best_score = best.epoch, best.score[0]
+    save_model(model, processor, out)
     return report
