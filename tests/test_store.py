@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pixseek.core.filters import Filter
 from pixseek.stores.base import VectorStore
 from pixseek.stores.contract import CHECKS
 from pixseek.stores.registry import open_store
@@ -102,3 +103,29 @@ def test_a_collection_on_milvus(milvus_server, tmp_path, photo_folder, capsys) -
     assert collection.remove([hits[0].id]) == 1
     reopened = open_collection(tmp_path / "c", embedder=embedder)
     assert reopened.count() == 5 and reopened.info().store == milvus_server
+
+
+def test_milvus_widens_the_graph_walk_for_selective_filters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A filter keeping 1% of the rows walks a graph about k / 1% wide (the fixed breadth
+    of 64 found about half of the true top 10 at 100,000 rows); the share is counted once
+    and reused."""
+    from pixseek.stores.milvus.store import MAX_EF, MilvusStore
+
+    store = object.__new__(MilvusStore)
+    store._shares = {}
+    counts = {"": 100_000, "rare": 1_000, "none": 0}
+    calls: list[str] = []
+
+    def count(flt: Filter | None = None) -> int:
+        key = "" if flt is None else flt.conditions[0].values[0]
+        calls.append(key)
+        return counts[key]
+
+    monkeypatch.setattr(store, "count", count)
+    assert store._breadth(10, None) == 64
+    assert store._breadth(10, Filter.parse("label=rare")) == 1000
+    assert store._breadth(10, Filter.parse("label=rare")) == 1000
+    assert calls.count("rare") == 1
+    assert store._breadth(10, Filter.parse("label=none")) == MAX_EF

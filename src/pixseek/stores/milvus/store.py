@@ -12,6 +12,7 @@ costs hundreds of milliseconds a query). Only ``MilvusClient`` calls that Milvus
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
@@ -32,6 +33,8 @@ CHUNK = 1000
 SCAN_BATCH = 4096
 MAX_TEXT = 4096
 HNSW = {"M": 16, "efConstruction": 200}
+EF, MAX_EF = 64, 32_768  # the graph walk's breadth: unfiltered, and Milvus's limit
+SHARE_TTL_S, SHARES_KEPT = 60.0, 64  # how long a filter's share of the rows is reused
 CONSISTENCY = "Session"
 DELETE_VISIBLE_S = 2.0  # after a delete, reads are strong for this long
 
@@ -67,6 +70,7 @@ class MilvusStore:
         self._dim = dim
         self._name = table
         self._strong_reads = 0
+        self._shares: dict[str, tuple[float, float]] = {}  # filter -> (counted at, share)
         # a new handle starts from every write made before it opened (other clients' too)
         self._strong_until = time.monotonic() + DELETE_VISIBLE_S
         try:
@@ -167,10 +171,28 @@ class MilvusStore:
             limit=k,
             filter=to_expr(flt),
             output_fields=[RECORD],
-            search_params={"metric_type": "IP", "params": {"ef": max(64, k)}},
+            search_params={"metric_type": "IP", "params": {"ef": self._breadth(k, flt)}},
             consistency_level=self._consistency(),
         )
         return [(_record(hit["entity"]), float(hit["distance"])) for hit in results[0]]
+
+    def _breadth(self, k: int, flt: Filter | None) -> int:
+        """The graph walk's breadth: ``k`` hits among the rows a filter keeps need a walk
+        about ``k / share`` wide (a 1% filter with the unfiltered breadth found about half
+        of its true top 10), up to Milvus's limit; the share is counted once a minute."""
+        expr = to_expr(flt)
+        if not expr:
+            return max(EF, k)
+        now = time.monotonic()
+        cached = self._shares.get(expr)
+        if cached is None or now - cached[0] > SHARE_TTL_S:
+            total = max(self.count(), 1)
+            cached = (now, self.count(flt) / total)
+            self._shares[expr] = cached
+            if len(self._shares) > SHARES_KEPT:
+                self._shares.pop(next(iter(self._shares)))
+        share = max(cached[1], 1e-6)
+        return int(min(MAX_EF, max(EF, k, math.ceil(k / share))))
 
     def count(self, flt: Filter | None = None) -> int:
         rows = self._query(to_expr(flt), ["count(*)"])
