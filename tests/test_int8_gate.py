@@ -26,7 +26,9 @@ SHAPE = ClipShape(
 )
 
 
-def with_outliers(directory: Path, scale: float = 50.0, channels: int = 3) -> Path:
+def with_outliers(
+    directory: Path, scale: float = 50.0, channels: int = 3, tower: str = "vision_model"
+) -> Path:
     """Real ViTs have a few LayerNorm channels tens of times larger than the rest: so here."""
     import torch
 
@@ -34,7 +36,7 @@ def with_outliers(directory: Path, scale: float = 50.0, channels: int = 3) -> Pa
 
     model = load_model(str(directory))
     with torch.no_grad():
-        for layer in model.vision_model.encoder.layers:
+        for layer in getattr(model, tower).encoder.layers:
             for norm in (layer.layer_norm1, layer.layer_norm2):
                 norm.weight[:channels] *= scale
                 norm.bias[:channels] *= scale
@@ -47,7 +49,12 @@ def models(tmp_path_factory) -> dict[str, Path]:  # type: ignore[no-untyped-def]
     root = tmp_path_factory.mktemp("gate")
     clean = build_clip(root / "clean", SHAPE)
     outliers = with_outliers(build_clip(root / "outliers", SHAPE))
-    return {"clean": clean.resolve(), "outliers": outliers.resolve()}
+    text_outliers = with_outliers(build_clip(root / "text-outliers", SHAPE), tower="text_model")
+    return {
+        "clean": clean.resolve(),
+        "outliers": outliers.resolve(),
+        "text-outliers": text_outliers.resolve(),
+    }
 
 
 def auto(model: Path) -> EmbedderOptions:
@@ -55,9 +62,30 @@ def auto(model: Path) -> EmbedderOptions:
 
 
 def test_a_clean_model_keeps_int8(models) -> None:
+    """Both towers pass their checks: text queries run in int8 too, close to fp32."""
     embedder = load_embedder(auto(models["clean"]))
     assert embedder.precision == "int8"  # type: ignore[attr-defined]
     assert "checked against fp32" in embedder.precision_note  # type: ignore[attr-defined]
+    assert "text tower int8 too" in embedder.precision_note  # type: ignore[attr-defined]
+    exact = load_embedder(
+        EmbedderOptions(model=str(models["clean"]), runtime="onnx", precision="fp32")
+    )
+    prompts = ["a red circle", "two blue squares", "a dark picture"]
+    text_int8, text_fp32 = embedder.embed_texts(prompts), exact.embed_texts(prompts)
+    assert not np.allclose(text_int8, text_fp32, atol=1e-6)  # really the int8 tower
+    assert np.sum(text_int8 * text_fp32, axis=1).min() >= MIN_COSINE
+
+
+def test_a_text_tower_that_fails_its_check_stays_fp32(models) -> None:
+    """Outliers in the text tower alone: images stay int8, text queries fp32."""
+    embedder = load_embedder(auto(models["text-outliers"]))
+    assert embedder.precision == "int8"  # type: ignore[attr-defined]
+    assert "text tower fp32" in embedder.precision_note  # type: ignore[attr-defined]
+    exact = load_embedder(
+        EmbedderOptions(model=str(models["text-outliers"]), runtime="onnx", precision="fp32")
+    )
+    prompts = ["a red circle", "two blue squares"]
+    assert np.allclose(embedder.embed_texts(prompts), exact.embed_texts(prompts), atol=1e-5)
 
 
 def test_outliers_fail_the_check_and_fall_back_to_fp32(models) -> None:

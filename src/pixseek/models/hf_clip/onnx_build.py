@@ -31,7 +31,7 @@ from pixseek.models.options import EmbedderOptions
 
 ONNX_PRECISIONS = ("fp32", "int8", "fp16")
 OPSET = 17
-RECIPE = "r3"  # bump when the export or quantisation recipe changes
+RECIPE = "r4"  # bump when the export or quantisation recipe changes
 
 
 def _fingerprint(model: str) -> str:
@@ -139,8 +139,10 @@ def _convert_towers(fp32: Path, out: Path, precision: str) -> None:
     for tower in ("image", "text"):
         source, target = fp32 / f"{tower}.onnx", out / f"{tower}.onnx"
         if precision == "int8" and tower == "text":
-            shutil.copyfile(source, target)  # the text tower is cheap: it stays fp32
-        elif precision == "int8":
+            # fp32 until the int8 candidate passes its own check (see ensure_export)
+            shutil.copyfile(source, target)
+            target = text_candidate(out)
+        if precision == "int8":
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             # MatMuls only (a quantised patch Conv is slower than fp32 here); reduce_range
@@ -159,6 +161,10 @@ def _convert_towers(fp32: Path, out: Path, precision: str) -> None:
 
             half = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
             onnx.save(half, str(target))
+
+
+def text_candidate(directory: Path) -> Path:
+    return directory / "text.int8.onnx"
 
 
 def ensure_export(
@@ -185,8 +191,13 @@ def ensure_export(
         else:
             fp32 = ensure_export(model, "fp32", processor, cache_dir)
             _convert(fp32, work, precision)
+            candidate = text_candidate(work)
             if precision == "int8" and policy is not None:
-                measure(fp32, work, processor, policy, calibration).save(work)
+                quality = measure(fp32, work, processor, policy, calibration, candidate)
+                quality.save(work)
+                if quality.text_passed:
+                    os.replace(candidate, work / "text.onnx")
+            candidate.unlink(missing_ok=True)
         try:
             os.replace(work, final)
         except OSError:

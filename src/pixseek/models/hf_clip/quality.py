@@ -7,14 +7,19 @@ So the automatic precision is int8 only when, on a calibration sample (the
 user's own images when ingesting, else generated ones), int8 image vectors keep
 a mean cosine of at least :data:`MIN_COSINE` to fp32 and the top-10 results of a
 small retrieval (text→image and image→image) agree on at least
-:data:`MIN_OVERLAP` of their members. Text vectors stay fp32: the text tower is cheap.
+:data:`MIN_OVERLAP` of their members.
+
+The text tower is checked on its own, by the same two numbers on a set of prompts:
+its int8 vectors against fp32 ones, and the top 10 images each prompt finds with them
+(about 1.8 times faster a query on one CPU core, 8 ms instead of 15 for ViT-B/32).
+When it fails, that tower stays fp32 and the image tower is judged by its own check.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,22 +60,37 @@ class Quality:
     top10_overlap: float
     images: int
     source: str
+    text_cosine: float = 1.0  # the text tower's int8 check (1.0: not measured, kept fp32)
+    text_overlap: float = 0.0
+    texts: int = 0
 
     @property
     def passed(self) -> bool:
         return self.mean_cosine >= MIN_COSINE and self.top10_overlap >= MIN_OVERLAP
+
+    @property
+    def text_passed(self) -> bool:
+        good = self.text_cosine >= MIN_COSINE and self.text_overlap >= MIN_OVERLAP
+        return self.texts > 0 and good
 
     def note(self) -> str:
         measured = (
             f"mean cosine {self.mean_cosine:.4f} (min {self.min_cosine:.4f}), top-10 agreement "
             f"{self.top10_overlap:.2f} on {self.images} {self.source} images"
         )
-        if self.passed:
-            return f"int8 image tower checked against fp32: {measured}"
-        return (
-            f"int8 rejected, fp32 used: {measured}; needs cosine >= {MIN_COSINE} "
-            f"and agreement >= {MIN_OVERLAP}"
+        if not self.passed:
+            return (
+                f"int8 rejected, fp32 used: {measured}; needs cosine >= {MIN_COSINE} "
+                f"and agreement >= {MIN_OVERLAP}"
+            )
+        text = (
+            f"text tower int8 too: cosine {self.text_cosine:.4f}, top-10 agreement "
+            f"{self.text_overlap:.2f} on {self.texts} prompts"
+            if self.text_passed
+            else f"text tower fp32 (int8 cosine {self.text_cosine:.4f}, agreement "
+            f"{self.text_overlap:.2f})"
         )
+        return f"int8 image tower checked against fp32: {measured}; {text}"
 
     def save(self, directory: Path) -> None:
         (directory / QUALITY_FILE).write_text(json.dumps(asdict(self), indent=2))
@@ -128,9 +148,15 @@ def user_images(paths: Sequence[Path], limit: int = GENERATED_IMAGES) -> list[Im
 
 
 def measure(
-    fp32: Path, int8: Path, processor: Any, policy: TextPolicy, calibration: Sequence[Path] = ()
+    fp32: Path,
+    int8: Path,
+    processor: Any,
+    policy: TextPolicy,
+    calibration: Sequence[Path] = (),
+    text_candidate: Path | None = None,
 ) -> Quality:
-    """Compare the two exports' image towers on the calibration sample."""
+    """Compare the two exports' image towers on the calibration sample, and the int8 text
+    tower ``text_candidate`` (when given) with the fp32 one on the calibration prompts."""
     from pixseek.models.runtimes.onnx_session import OnnxSession
 
     images, source = user_images(calibration), "of your"
@@ -141,18 +167,42 @@ def measure(
     )
     inputs = {key: np.asarray(value) for key, value in pixels.items()}
     reference = OnnxSession(fp32 / "image.onnx", fp32 / "text.onnx")
-    quantised = OnnxSession(int8 / "image.onnx", int8 / "text.onnx")
+    quantised = OnnxSession(int8 / "image.onnx", text_candidate or int8 / "text.onnx")
     exact = l2_normalize(reference.encode_images(inputs))
     approx = l2_normalize(quantised.encode_images(inputs))
     cosines = np.sum(exact * approx, axis=1)
-    texts = l2_normalize(
-        reference.encode_texts(policy.tokenize(processor.tokenizer, CALIBRATION_TEXTS))
-    )
-    queries = np.concatenate([texts, exact])
+    tokens = policy.tokenize(processor.tokenizer, CALIBRATION_TEXTS)
+    texts = l2_normalize(reference.encode_texts(tokens))
     k = min(10, len(images) // 2)
-    top_exact = np.argsort(-(queries @ exact.T), axis=1)[:, :k]
-    top_approx = np.argsort(-(queries @ approx.T), axis=1)[:, :k]
-    overlap = np.mean(
-        [len(set(a) & set(b)) / k for a, b in zip(top_exact, top_approx, strict=True)]
+    overlap = top_overlap(np.concatenate([texts, exact]), exact, approx, k)
+    quality = Quality(
+        float(cosines.mean()), float(cosines.min()), float(overlap), len(images), source
     )
-    return Quality(float(cosines.mean()), float(cosines.min()), float(overlap), len(images), source)
+    if text_candidate is None:
+        return quality
+    approx_texts = l2_normalize(quantised.encode_texts(tokens))
+    text_cosines = np.sum(texts * approx_texts, axis=1)
+    text_overlap = top_overlap_by_queries(texts, approx_texts, exact, k)
+    return replace(
+        quality,
+        text_cosine=float(text_cosines.mean()),
+        text_overlap=float(text_overlap),
+        texts=len(CALIBRATION_TEXTS),
+    )
+
+
+def top_overlap(queries: np.ndarray, base: np.ndarray, other_base: np.ndarray, k: int) -> float:
+    """How much of each query's top ``k`` among ``base`` is also its top ``k`` among
+    ``other_base`` (the same items embedded another way)."""
+    top_a = np.argsort(-(queries @ base.T), axis=1)[:, :k]
+    top_b = np.argsort(-(queries @ other_base.T), axis=1)[:, :k]
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(top_a, top_b, strict=True)]))
+
+
+def top_overlap_by_queries(
+    queries: np.ndarray, other_queries: np.ndarray, base: np.ndarray, k: int
+) -> float:
+    """The same, with the queries embedded two ways and the items once."""
+    top_a = np.argsort(-(queries @ base.T), axis=1)[:, :k]
+    top_b = np.argsort(-(other_queries @ base.T), axis=1)[:, :k]
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(top_a, top_b, strict=True)]))
