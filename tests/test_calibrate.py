@@ -247,3 +247,58 @@ def test_too_few_images_to_measure(tmp_path, photos, tiny_model, capsys) -> None
     assert [len(g["members"]) for g in result["groups"]] == [2]
     assert main(["duplicates", "--collection", str(tmp_path / "c")]) == 0
     assert "not calibrated" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model", [ThumbnailDescriptor, CompressedDescriptor])
+def test_min_score_auto_is_the_calibrated_no_match_cutoff(tmp_path, photos, model) -> None:
+    """A query by image keeps what is alike and drops unrelated images, on either model's
+    scale (no fixed number does both); text queries are told to give a number."""
+    import io
+
+    from PIL import Image
+
+    from pixseek.core.errors import InvalidInputError
+    from pixseek.core.query import ImageQuery, SearchOptions, Term, TextQuery
+    from pixseek.search import search
+
+    every = sorted(photos.iterdir())
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in every[:30]:
+        shutil.copy(path, folder / path.name)
+    collection = open_collection(tmp_path / "c", embedder=model(), create=True)
+    ingest(collection, FolderSource([folder]))
+    calibration = calibrate(collection, options=CalibrationOptions(0.95, sample=20))
+
+    def query(path: Path, resized: bool = False) -> Term:
+        image = Image.open(path).convert("RGB")
+        if resized:
+            image = image.resize((image.width // 2, image.height // 2))
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=85)
+        return Term(ImageQuery(buffer.getvalue()))
+
+    auto = SearchOptions(k=5, kind="image", min_score="auto")
+    copy = search(collection, [query(every[3], resized=True)], auto)
+    assert copy and copy[0].record.path.endswith(every[3].name)
+    assert all(hit.score >= calibration.unrelated for hit in copy)
+    unseen = [search(collection, [query(path)], auto) for path in every[60:80]]
+    assert sum(bool(hits) for hits in unseen) <= 2  # the 99th percentile of unrelated
+    everything = search(collection, [query(every[60])], SearchOptions(k=5, kind="image"))
+    assert len(everything) == 5  # without the cutoff, unrelated images are returned
+    with pytest.raises(InvalidInputError, match="give a number for text queries"):
+        search(collection, [Term(TextQuery("a dog"))], auto)
+
+
+def test_min_score_auto_through_the_cli_and_the_api() -> None:
+    from pixseek.api.schemas.search import SearchIn
+    from pixseek.cli.main import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["similar", "x.jpg", "--collection", "c", "--min-score", "auto"])
+    assert args.min_score == "auto"
+    assert (
+        parser.parse_args(["search", "x", "--collection", "c", "--min-score", "0.3"]).min_score
+        == 0.3
+    )
+    assert SearchIn(image_id="a", min_score="auto").options().min_score == "auto"

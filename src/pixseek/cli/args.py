@@ -77,7 +77,12 @@ def add_query(parser: argparse.ArgumentParser) -> None:
         help='filter, e.g. "label=dog,cat and split!=train", "label in (a, b) or tags=x" '
         "(fields: kind, label, split, source, image_id, tags, path, id, content_hash, outcome)",
     )
-    parser.add_argument("--min-score", type=float, help="drop hits below this cosine similarity")
+    parser.add_argument(
+        "--min-score",
+        type=score_or_auto,
+        help='drop hits below this cosine similarity; "auto" (queries by image): below the '
+        "index's calibrated cutoff for unrelated images",
+    )
     parser.add_argument(
         "--index", default="", help="the collection's index to search (see `pixseek models`)"
     )
@@ -100,3 +105,13 @@ def read_image_arg(path: Path) -> bytes:
         return read_image_bytes(path)
     except OSError as exc:
         raise ImageDecodeError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def score_or_auto(text: str) -> float | str:
+    """A number, or ``auto`` for the index's calibrated cutoff."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number or "auto"') from None

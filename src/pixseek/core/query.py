@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pixseek.core.errors import EmptyQueryError, InvalidInputError
 from pixseek.core.filters import Filter
 from pixseek.core.records import BoxTuple, Kind
 
 MAX_QUERY_CHARS = 1000  # CLIP-family models read at most a few dozen tokens
+AUTO = "auto"  # min_score: the index's calibrated cutoff
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +101,19 @@ class SearchOptions:
     k: int = 10
     kind: Kind | None = None
     where: Filter = field(default_factory=Filter)
-    min_score: float | None = None
+    # a cosine, or "auto": the index's calibrated cutoff under which images are unrelated
+    # (for queries by image; see pixseek.search.engine.resolve_min_score)
+    min_score: float | Literal["auto"] | None = None
     feedback: Feedback = DEFAULT_FEEDBACK
     index: str = ""
 
     def __post_init__(self) -> None:
         if self.k < 1:
             raise InvalidInputError(f"k must be at least 1, got {self.k}")
-        if self.min_score is not None and not math.isfinite(self.min_score):
+        if isinstance(self.min_score, str):
+            if self.min_score != AUTO:
+                raise InvalidInputError(f'min_score is a number or "auto", got {self.min_score!r}')
+        elif self.min_score is not None and not math.isfinite(self.min_score):
             raise InvalidInputError(f"min_score must be a finite number, got {self.min_score}")
 
     def store_filter(self) -> Filter:

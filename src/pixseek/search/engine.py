@@ -7,6 +7,7 @@ stored vectors; relevance feedback moves the vector (Rocchio).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image
@@ -16,6 +17,7 @@ from pixseek.collection.index import Index
 from pixseek.core.errors import EmptyQueryError, ImageDecodeError, InvalidInputError, UnknownIdError
 from pixseek.core.paths import local_path
 from pixseek.core.query import (
+    AUTO,
     Feedback,
     ImageQuery,
     RecordQuery,
@@ -105,9 +107,32 @@ def apply_feedback(index: Index, query: Vectors | None, feedback: Feedback) -> V
 def search_vector(index: Index, vector: Vectors, options: SearchOptions) -> list[Hit]:
     scored = index.store.search(vector, options.k, options.store_filter())
     hits = [Hit(record, score) for record, score in scored]
-    if options.min_score is not None:
-        hits = [hit for hit in hits if hit.score >= options.min_score]
+    cutoff = options.min_score
+    if isinstance(cutoff, str):
+        raise InvalidInputError('min_score "auto" is resolved by search() from its query')
+    if cutoff is not None:
+        hits = [hit for hit in hits if hit.score >= cutoff]
     return hits
+
+
+def resolve_min_score(index: Index, terms: Sequence[Term], min_score: object) -> float | None:
+    """``"auto"``: the cosine under which the index's calibration found 99% of images'
+    nearest unrelated images, so a query by image that has nothing alike gets nothing,
+    whatever the model's scale. Text and image vectors live on another scale (a caption
+    scores far below a copy), so text queries need a number."""
+    if min_score != AUTO:
+        return min_score if isinstance(min_score, float | int) else None
+    if not terms or any(isinstance(term.part, TextQuery) for term in terms):
+        raise InvalidInputError(
+            'min_score "auto" is measured for queries by image (the index\'s copy '
+            "calibration); give a number for text queries"
+        )
+    calibration = index.entry.calibration
+    if calibration is None:
+        raise InvalidInputError(
+            f'index {index.name!r} has no calibration for min_score "auto": run `pixseek calibrate`'
+        )
+    return calibration.unrelated
 
 
 def search(
@@ -125,8 +150,9 @@ def search(
     if isinstance(query, str | Term):
         query = [query]
     terms = [Term(TextQuery(item)) if isinstance(item, str) else item for item in query]
+    cutoff = resolve_min_score(index, terms, options.min_score)
     vector = query_vector(collection, index, terms) if terms or not options.feedback else None
     if options.feedback:
         vector = apply_feedback(index, vector, options.feedback)
     assert vector is not None
-    return search_vector(index, vector, options)
+    return search_vector(index, vector, replace(options, min_score=cutoff))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -108,7 +108,11 @@ class SearchIn(QueryIn):
     k: int = Field(default=10, ge=1, le=1000)
     kind: str = Field(default="both", pattern="^(image|object|both)$")
     where: Where | None = None
-    min_score: float | None = None
+    min_score: float | Literal["auto"] | None = Field(
+        default=None,
+        description='drop hits below this cosine; "auto" (queries by image): below the '
+        "index's calibrated cutoff for unrelated images",
+    )
     index: str = ""
     remember: bool = Field(
         default=False, description="store more_like/less_like as judgements of this query"
