@@ -138,3 +138,33 @@ def test_the_api_lists_them_and_keeps_verdicts(swapped) -> None:
     )
     assert client.get("/collections/c/label-errors", params={"kind": "region"}).status_code == 422
     client.put(f"/collections/c/label-errors/{first}", json={"verdict": None})
+
+
+def test_the_map_shows_the_swapped_boxes_among_another_class(swapped) -> None:
+    """On the embedding map (built and paged through the API), a swapped box sits among
+    boxes of its true class, so its label disagrees with its neighbours on the map far
+    more often than a correctly labelled box's does: the swaps stand out by colour."""
+    from fastapi.testclient import TestClient
+
+    from pixseek.api import ServeSettings, create_app
+
+    collection, planted = swapped
+    settings = ServeSettings(root=collection.root.parent)
+    client = TestClient(create_app(settings), base_url="http://localhost")
+    assert client.post("/collections/c/map", json={}).status_code == 200
+    points = client.get("/collections/c/map", params={"limit": 50_000}).json()["points"]
+    boxes = [p for p in points if p["kind"] == "object" and p["source"] == "gt"]
+    coco_ids = {
+        r.id: r.metadata.get("coco_id")
+        for r in collection.records(Filter.where({"kind": "object", "source": "gt"}))
+    }
+    xy = np.array([[p["x"], p["y"]] for p in boxes])
+    labels = np.array([p["label"] for p in boxes])
+    distances = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(distances, np.inf)
+    nearest = np.argsort(distances, axis=1)[:, :10]
+    disagreement = (labels[nearest] != labels[:, None]).mean(axis=1)
+    swapped_rows = np.array([coco_ids[p["id"]] in planted for p in boxes])
+    assert swapped_rows.sum() == SWAPS
+    assert disagreement[swapped_rows].mean() >= 0.8
+    assert disagreement[swapped_rows].mean() >= 2 * disagreement[~swapped_rows].mean()

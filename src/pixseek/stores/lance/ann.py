@@ -79,6 +79,7 @@ class ExactVectors:
 
     def move(self, path: Path) -> None:
         if path != self.path:
+            self.path.touch()  # a graph of no points has written no file yet
             os.replace(self.path, path)
             self.path = path
 
