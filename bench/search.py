@@ -52,14 +52,15 @@ open_store(location, table, vectors.shape[1]).upsert(records, vectors)
 """
 
 
-# A fresh process: builds the graph (persist) and reports its peak resident memory.
+# A fresh process: builds the graph (persist) and reports its peak resident memory
+# (VmHWM: ru_maxrss would carry over the benchmark's own peak across fork and exec).
 BUILDER = """
-import resource, sys
+import sys
 from pixseek.stores.lance import store as lance_store
 from pixseek.stores.registry import open_store
 lance_store.ANN_FROM = 0
 open_store(sys.argv[1], sys.argv[2], int(sys.argv[3])).persist()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+print(next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM")))
 """
 # A fresh process: what opening the table and answering one search keeps resident,
 # beyond the libraries themselves.
