@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -90,3 +91,54 @@ def test_the_loop_as_jobs_that_survive_a_restart(judged, tiny_model, capsys) -> 
         )["state"]
         == "failed"
     )
+
+
+def test_copy_training_as_a_job(tmp_path, tiny_model, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``mode: copy`` trains the image tower on the collection's images alone (stored
+    judgements are not asked for); texts with it, an unknown device or one the server lacks
+    are refused before a job starts."""
+    import torch
+
+    from pixseek.cli import main
+    from tests.test_jobs import scene
+
+    root = tmp_path / "served"
+    for seed in range(10):
+        (tmp_path / "photos").mkdir(exist_ok=True)
+        scene(seed, (128, 96)).save(tmp_path / "photos" / f"scene{seed}.png")
+    index = ["index", str(tmp_path / "photos"), "--collection", str(root / "photos")]
+    assert main([*index, "--model", str(tiny_model), "--runtime", "torch", "--quiet"]) == 0
+    settings = ServeSettings(root=root, runtime="torch", model=str(tiny_model), api_key="s3cret")
+    client = TestClient(create_app(settings), raise_server_exceptions=False)
+
+    def start(**body: object):  # type: ignore[no-untyped-def]
+        body = {"kind": "train", **body}
+        return client.post("/collections/photos/jobs", json=body, headers=ADMIN)
+
+    for texts, named in [
+        ({"labels": True}, "labels"),
+        ({"from_feedback": True}, "from_feedback"),
+        ({"labels": True, "from_feedback": True}, "labels and from_feedback"),
+    ]:
+        refused = start(mode="copy", **texts)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"] == (
+            f"mode 'copy' trains on the collection's images alone: drop {named}"
+        )
+    assert start(mode="copy", device="tpu").status_code == 422
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    no_gpu = start(mode="copy", device="cuda")
+    assert no_gpu.status_code == 422 and "device 'cuda' is not available" in no_gpu.json()["detail"]
+    assert client.get("/jobs", headers=ADMIN).json() == []
+
+    started = start(mode="copy", epochs=2, batch_size=4, device="cpu", from_feedback=False)
+    assert started.status_code == 202, started.text
+    assert started.json()["params"]["from_feedback"] is False
+    assert started.json()["params"]["device"] == "cpu"
+    done = wait(client, started.json()["id"])
+    assert done["state"] == "done", done
+    result = done["result"]
+    assert result["train_images"] == 8 and 0 <= result["copy_top_1"] <= 1
+    assert result["best_epoch"] in (1, 2)
+    assert (Path(result["model"]) / "model.safetensors").is_file()

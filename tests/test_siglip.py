@@ -66,7 +66,7 @@ def test_training_tokenises_as_inference_does(tmp_path) -> None:
     """SigLIP reads max-length padding with no mask: training must feed it the same."""
     from pixseek.models.hf_clip.policy import TextPolicy
     from pixseek.training.data import Pair
-    from pixseek.training.loop import _Tensors
+    from pixseek.training.loop import PairTensors
 
     model, processor = build_siglip(tmp_path / "model")
     image = tmp_path / "a.png"
@@ -74,7 +74,7 @@ def test_training_tokenises_as_inference_does(tmp_path) -> None:
     texts = ["a dog", "a photo of a cat"]
     pairs = [Pair("a", str(image), texts[0]), Pair("a", str(image), texts[1])]
     policy = TextPolicy.for_config(model.config, processor.tokenizer)
-    tensors = _Tensors(processor, pairs, policy)
+    tensors = PairTensors(processor, pairs, policy)
     assert set(tensors.tokens) == {"input_ids"}
     assert tensors.tokens["input_ids"].shape == (2, policy.max_length)
     embedder = load_embedder(EmbedderOptions(model=str(tmp_path / "model"), runtime="torch"))

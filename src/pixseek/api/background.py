@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pixseek.collection.atomic import write_atomic
+from pixseek.collection.collection import Collection
 from pixseek.collection.workspace import Workspace
 from pixseek.core.errors import InvalidInputError, NotFoundError, PixseekError
 from pixseek.ingest.options import IngestReport
@@ -27,6 +28,7 @@ from pixseek.jobs.compare import compare
 from pixseek.jobs.reindex import reindex
 from pixseek.models.registry import family_name, load_embedder
 from pixseek.training import TrainOptions, pairs_from_labels, train
+from pixseek.training.copy import images_for_copy, train_copy
 from pixseek.training.feedback import pairs_from_feedback
 from pixseek.training.loop import EpochStats
 
@@ -147,28 +149,10 @@ class JobRunner:
         started = time.monotonic()
         with self.workspace.using(job.collection) as collection:
             params = job.params
-            if job.kind == "train":
-                pairs = pairs_from_labels(collection) if params.get("labels") else []
-                negatives = None
-                if params.get("from_feedback", True):
-                    judged = pairs_from_feedback(collection)
-                    pairs, negatives = [*pairs, *judged.positives], judged.negatives
-                options = TrainOptions(
-                    mode=params.get("mode", "full"),
-                    epochs=params.get("epochs", 10),
-                    batch_size=params.get("batch_size", 64),
-                    learning_rate=params.get("lr", 5e-4),
-                    val_fraction=0.0 if negatives is not None and not params.get("labels") else 0.1,
-                )
-                out = self.models / job.id
-                progress = _TrainProgress(self, job.id, options.epochs)
-                report = train(collection.model, pairs, out, options, progress, negatives=negatives)
-                result: dict[str, Any] = {
-                    "model": str(out),
-                    "best_epoch": report.best_epoch,
-                    "train_pairs": report.train_pairs,
-                    "hard_negatives": len(negatives or ()),
-                }
+            if job.kind == "train" and params.get("mode") == "copy":
+                result: dict[str, Any] = self._train_copy(job, collection)
+            elif job.kind == "train":
+                result = self._train(job, collection)
             elif job.kind == "reindex":
                 chosen = replace(self.workspace.defaults, model=self._model(params["model"]))
                 embedder = load_embedder(chosen)
@@ -194,6 +178,48 @@ class JobRunner:
             else:
                 raise InvalidInputError(f"unknown job kind {job.kind!r}")
         return {**result, "seconds": round(time.monotonic() - started, 3)}
+
+    def _options(self, params: dict[str, Any], val_fraction: float) -> TrainOptions:
+        return TrainOptions(
+            mode=params.get("mode", "full"),
+            epochs=params.get("epochs", 10),
+            batch_size=params.get("batch_size", 64),
+            learning_rate=params.get("lr", 5e-4),
+            val_fraction=val_fraction,
+            device=params.get("device", "auto"),
+        )
+
+    def _train(self, job: Job, collection: Collection) -> dict[str, Any]:
+        params = job.params
+        pairs = pairs_from_labels(collection) if params.get("labels") else []
+        negatives = None
+        if params.get("from_feedback", True):
+            judged = pairs_from_feedback(collection)
+            pairs, negatives = [*pairs, *judged.positives], judged.negatives
+        alone = negatives is not None and not params.get("labels")
+        options = self._options(params, 0.0 if alone else 0.1)
+        out = self.models / job.id
+        progress = _TrainProgress(self, job.id, options.epochs)
+        report = train(collection.model, pairs, out, options, progress, negatives=negatives)
+        return {
+            "model": str(out),
+            "best_epoch": report.best_epoch,
+            "train_pairs": report.train_pairs,
+            "hard_negatives": len(negatives or ()),
+        }
+
+    def _train_copy(self, job: Job, collection: Collection) -> dict[str, Any]:
+        """``mode: copy``: the image tower on edited copies of the collection's images."""
+        options = self._options(job.params, 0.1)
+        out = self.models / job.id
+        progress = _TrainProgress(self, job.id, options.epochs)
+        report = train_copy(collection.model, images_for_copy(collection), out, options, progress)
+        return {
+            "model": str(out),
+            "best_epoch": report.best_epoch,
+            "train_images": report.train_pairs,
+            "copy_top_1": report.best_score,  # of the saved epoch, on held-out images
+        }
 
     def _model(self, model: str) -> str:
         """A model named by the request, or ``job:ID``: the model a train job made."""

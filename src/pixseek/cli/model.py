@@ -44,6 +44,13 @@ def register(commands: Any) -> None:
     )
     train.add_argument("--patience", type=int, default=3, help="epochs without improvement")
     train.add_argument("--seed", type=int, default=0, help="random seed")
+    train.add_argument(
+        "--device",
+        default="auto",
+        metavar="auto|cuda|mps|cpu",
+        help="where to train (auto: a CUDA GPU when torch sees one, else mps, else the CPU; "
+        "cuda:N for one GPU); the model directory is saved the same way on any device",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(handler=run_train)
 
@@ -95,7 +102,9 @@ def run_train(args: argparse.Namespace) -> int:
     from pixseek.cli.render import TrainBar, train_text
     from pixseek.collection import open_collection
     from pixseek.training import TrainOptions, train
+    from pixseek.training.loop import training_device
 
+    training_device(args.device)  # a device this machine lacks fails before any work
     collection = open_collection(args.collection)
     options = TrainOptions(
         mode=args.mode,
@@ -105,6 +114,7 @@ def run_train(args: argparse.Namespace) -> int:
         val_fraction=_val_fraction(args),
         patience=args.patience,
         seed=args.seed,
+        device=args.device,
     )
     progress = None if args.quiet else TrainBar()
     if args.mode == "copy":
@@ -133,15 +143,14 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _train_copy(args: argparse.Namespace, collection: Any, options: Any, progress: Any) -> int:
     from pixseek.cli.render import train_text
-    from pixseek.training.copy import images_for_copy, train_copy
+    from pixseek.training.copy import images_for_copy, refuse_texts, train_copy
 
-    if args.labels or args.captions is not None or args.from_feedback:
-        from pixseek.core.errors import InvalidInputError
-
-        raise InvalidInputError(
-            "--mode copy trains on the collection's images alone: drop --labels, --captions "
-            "and --from-feedback"
-        )
+    given = {
+        "--labels": args.labels,
+        "--captions": args.captions is not None,
+        "--from-feedback": args.from_feedback,
+    }
+    refuse_texts([flag for flag, value in given.items() if value], "--mode copy")
     report = train_copy(
         args.base or collection.model, images_for_copy(collection), args.out, options, progress
     )

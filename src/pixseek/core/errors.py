@@ -65,6 +65,11 @@ class ImageDecodeError(InvalidInputError):
     """An image that cannot be decoded: corrupt, truncated, too large or not an image."""
 
 
+class DeviceError(InvalidInputError):
+    """A device name that is not known, or one this machine does not have (cuda without
+    a GPU)."""
+
+
 class WrongModelError(PixseekError):
     """The collection was built with another model (vectors would not be comparable)."""
 

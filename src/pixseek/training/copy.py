@@ -13,6 +13,9 @@ same bytes, or perceptual hashes within :data:`SAME_PICTURE_BITS`) are not each 
 negatives. The best epoch is chosen on held-out images by copy retrieval: each held-out
 image's copies (every named edit once) must find their own source first among the
 held-out sources.
+
+Like the pair modes, it trains on ``TrainOptions.device``: the pictures and their copies
+are made on the CPU, and each batch of pixels is moved to the device.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
-from pixseek.collection.collection import Collection
 from pixseek.core.errors import ImageDecodeError, InvalidInputError
 from pixseek.core.filters import Filter
 from pixseek.core.paths import local_path
@@ -39,16 +41,20 @@ from pixseek.training.loop import (
     TrainOptions,
     TrainProgress,
     TrainReport,
+    batches,
     end_epoch,
     load_for_training,
     optimizer_for,
     save_model,
     seed_everything,
     step,
+    training_device,
 )
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from pixseek.collection.collection import Collection
 
 COPY_TOP_1 = "copy top-1"
 SAME_PICTURE_BITS = 4  # perceptual hashes this close: the same picture already
@@ -126,6 +132,14 @@ def _grey(rng: random.Random) -> tuple[int, int, int]:
     return (level, level, level)
 
 
+def refuse_texts(given: Sequence[str], mode: str = "mode copy") -> None:
+    """Copy training takes no texts: the options in ``given`` (labels, captions or stored
+    judgements, as the caller names them) are an error, which names ``mode`` the same way."""
+    if given:
+        named = given[-1] if len(given) == 1 else f"{', '.join(given[:-1])} and {given[-1]}"
+        raise InvalidInputError(f"{mode} trains on the collection's images alone: drop {named}")
+
+
 def copy_loss(a: Any, b: Any, same: Any, options: CopyOptions) -> Any:
     """NT-Xent over the two views ``a`` and ``b`` (rows: the batch's images, unit vectors):
     each view must pick its other view among all 2N - 1; ``same`` (N x N) marks images that
@@ -134,13 +148,13 @@ def copy_loss(a: Any, b: Any, same: Any, options: CopyOptions) -> Any:
     import torch
     import torch.nn.functional as F
 
-    n = len(a)
+    n, device = len(a), a.device
     views = torch.cat([a, b])
     cosines = views @ views.T
-    copies = same.repeat(2, 2)  # every view of the same picture, itself included
-    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+    copies = same.to(device).repeat(2, 2)  # every view of the same picture, itself included
+    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(device)
     hidden = copies.clone()
-    hidden[torch.arange(2 * n), targets] = False  # the positive stays
+    hidden[torch.arange(2 * n, device=device), targets] = False  # the positive stays
     logits = (cosines / options.temperature).masked_fill(hidden, float("-inf"))
     loss = F.cross_entropy(logits, targets)
     if options.entropy_weight > 0:
@@ -152,7 +166,7 @@ def copy_loss(a: Any, b: Any, same: Any, options: CopyOptions) -> Any:
     return loss
 
 
-class _Images:
+class CopyPictures:
     """Images decoded once, at about twice the model's input size, and what says which are
     copies of each other."""
 
@@ -201,11 +215,13 @@ def _pixels(processor: Any, pictures: Sequence[Image.Image]) -> Any:
 
 
 def _embed(model: Any, pixels: Any) -> Any:
+    """Unit vectors of ``pixels`` (in host memory), on the model's device."""
     import torch.nn.functional as F
 
     from pixseek.models.runtimes.torch_session import features_tensor
 
-    return F.normalize(features_tensor(model.get_image_features(pixel_values=pixels)), dim=-1)
+    features = model.get_image_features(pixel_values=pixels.to(model.device))
+    return F.normalize(features_tensor(features), dim=-1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +231,7 @@ class _Validation:
     of: Any  # the source row of each copy
 
 
-def _validation(processor: Any, held: _Images, seed: int) -> _Validation | None:
+def _validation(processor: Any, held: CopyPictures, seed: int) -> _Validation | None:
     import torch
 
     if len(held.pictures) < 2:
@@ -238,7 +254,7 @@ def copy_retrieval(model: Any, data: _Validation, batch_size: int = 256) -> tupl
     with torch.inference_mode():
         sources = torch.cat([_embed(model, p) for p in data.sources.split(batch_size)])
         copies = torch.cat([_embed(model, p) for p in data.copies.split(batch_size)])
-    cosines = copies @ sources.T
+    cosines = (copies @ sources.T).cpu()
     rows = torch.arange(len(copies))
     own = cosines[rows, data.of]
     others = cosines.masked_fill(torch.nn.functional.one_hot(data.of, len(sources)).bool(), -2.0)
@@ -272,19 +288,17 @@ def train_copy(
         raise InvalidInputError(f"train_copy trains mode 'copy', not {options.mode!r}")
     if len(images) < MIN_IMAGES:
         raise InvalidInputError(f"copy training needs at least {MIN_IMAGES} images")
+    device = training_device(options.device)
     generator = seed_everything(options.seed)
     rng = random.Random(options.seed)
-    processor, model = load_for_training(model_name, "copy")
-    input_size = _input_size(model_name, model)
+    processor, model = load_for_training(model_name, "copy", device)
+    input_size = model_input_size(model_name, model)
     train_images, held_images = _split(images, options.val_fraction, options.seed)
-    data = _Images(train_images, input_size)
+    data = CopyPictures(train_images, input_size)
     if len(data.pictures) < 2:
         raise InvalidInputError("copy training needs at least two readable training images")
-    validation = _validation(processor, _Images(held_images, input_size), options.seed)
-    batch_size = max(2, options.batch_size)
-    # every batch of at least two images is a step
-    steps = len(range(0, len(data.pictures) - 1, batch_size))
-    optimizer, schedule = optimizer_for(model, options, steps)
+    validation = _validation(processor, CopyPictures(held_images, input_size), options.seed)
+    optimizer, schedule = optimizer_for(model, options, len(data.pictures))
     report = TrainReport(
         out=out,
         metric=COPY_TOP_1,
@@ -297,16 +311,8 @@ def train_copy(
         model.train()
         order = torch.randperm(len(data.pictures), generator=generator).tolist()
         losses = []
-        for start in range(0, len(order) - 1, batch_size):
-            batch = order[start : start + batch_size]
-            if len(batch) < 2:
-                continue
-            first, second = _views(data, batch, rng, copy)
-            a, b = (
-                _embed(model, _pixels(processor, first)),
-                _embed(model, _pixels(processor, second)),
-            )
-            losses.append(step(optimizer, schedule, copy_loss(a, b, data.same(batch), copy)))
+        for batch in batches(order, options.batch_size):
+            losses.append(copy_step(model, processor, optimizer, schedule, data, batch, rng, copy))
             if progress:
                 progress.step(epoch, losses[-1])
         model.eval()
@@ -321,8 +327,25 @@ def train_copy(
     return report
 
 
+def copy_step(
+    model: Any,
+    processor: Any,
+    optimizer: Any,
+    schedule: Any,
+    data: CopyPictures,
+    batch: Sequence[int],
+    rng: random.Random,
+    options: CopyOptions = CopyOptions(),
+) -> float:
+    """One optimizer step on the pictures ``batch`` (rows of ``data``): two random copies
+    of each, made on the CPU, and the loss of :func:`copy_loss`; returns the loss."""
+    first, second = _views(data, batch, rng, options)
+    a, b = _embed(model, _pixels(processor, first)), _embed(model, _pixels(processor, second))
+    return step(optimizer, schedule, copy_loss(a, b, data.same(batch), options))
+
+
 def _views(
-    data: _Images, batch: Sequence[int], rng: random.Random, options: CopyOptions
+    data: CopyPictures, batch: Sequence[int], rng: random.Random, options: CopyOptions
 ) -> tuple[list[Image.Image], list[Image.Image]]:
     first, second = [], []
     for row in batch:
@@ -333,7 +356,8 @@ def _views(
     return first, second
 
 
-def _input_size(model_name: str, model: Any) -> int:
+def model_input_size(model_name: str, model: Any) -> int:
+    """The side of the model's square input, in pixels."""
     from pixseek.models.hf_clip.light import image_input_size
 
     size = image_input_size(model_name)

@@ -13,11 +13,14 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pixseek.collection.collection import Collection
 from pixseek.core.errors import InvalidInputError
 from pixseek.core.filters import Filter
-from pixseek.core.records import Record
+
+if TYPE_CHECKING:  # only in annotations: training pairs load no collection code
+    from pixseek.collection.collection import Collection
+    from pixseek.core.records import Record
 
 DEFAULT_TEMPLATES = ("a photo of a {label}",)
 

@@ -6,13 +6,16 @@ projection heads and the temperature, which is fast and needs little data;
 ``copy`` trains the image side alone on edited copies of images (see
 :mod:`pixseek.training.copy`, which makes new copies every epoch). For pairs, images
 are decoded and preprocessed once, so each epoch is pure model work. The pieces every
-mode shares (loading, the optimizer and its schedule, keeping the best epoch, saving)
-are the small functions here.
+mode shares (the device, loading, the batches and the optimizer with its schedule, keeping
+the best epoch, saving) are the small functions here.
+
+Training runs on ``TrainOptions.device`` (``auto``: a CUDA GPU when torch sees one, else
+Apple's MPS, else the CPU). Data stays in host memory and each batch is moved to the
+device; the best epoch's weights are kept, and the model is saved, from the CPU.
 """
 
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +24,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from pixseek.core.errors import InvalidInputError
+from pixseek.core.errors import DeviceError, InvalidInputError
 from pixseek.core.paths import local_path
 from pixseek.imaging.decode import load_image_file
 from pixseek.models.hf_clip.policy import TextPolicy
@@ -35,6 +38,7 @@ TRAINED_FOR_PROJECTION = ("visual_projection", "text_projection", "logit_scale")
 IMAGE_SIDE = ("vision_model", "visual_projection")  # the image tower and its projection
 RECALL_AT_5 = "text→image recall@5"
 MAX_LOGIT_SCALE = float(np.log(100.0))
+DEVICES = ("auto", "cuda", "mps", "cpu")  # cuda:N names one GPU
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,7 @@ class TrainOptions:
     val_fraction: float = 0.1
     patience: int = 3
     seed: int = 0
+    device: str = "auto"  # see training_device
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +98,9 @@ def split(pairs: Sequence[Pair], fraction: float, seed: int) -> tuple[list[Pair]
     return [p for p in pairs if p.image_id not in held], [p for p in pairs if p.image_id in held]
 
 
-class _Tensors:
-    """Pixels of every distinct image and tokens of every distinct text, computed once."""
+class PairTensors:
+    """Pixels of every distinct image and tokens of every distinct text, computed once and
+    kept in host memory (a batch goes to the device when it is used)."""
 
     def __init__(self, processor: Any, pairs: Sequence[Pair], policy: TextPolicy) -> None:
         import torch
@@ -112,15 +118,28 @@ class _Tensors:
         self.pair_text = torch.tensor([self.text_index[p.text] for p in pairs])
 
 
-def _features(model: Any, tensors: _Tensors, images: Any, texts: Any) -> tuple[Any, Any]:
+def _image_features(model: Any, tensors: PairTensors, rows: Any) -> Any:
+    """Unit vectors of the images ``rows`` (indices), on the model's device."""
     import torch.nn.functional as F
 
     from pixseek.models.runtimes.torch_session import features_tensor
 
-    image = features_tensor(model.get_image_features(pixel_values=tensors.pixels[images]))
-    text_inputs = {key: value[texts] for key, value in tensors.tokens.items()}
-    text = features_tensor(model.get_text_features(**text_inputs))
-    return F.normalize(image, dim=-1), F.normalize(text, dim=-1)
+    pixels = tensors.pixels[rows].to(model.device)
+    return F.normalize(features_tensor(model.get_image_features(pixel_values=pixels)), dim=-1)
+
+
+def _text_features(model: Any, tensors: PairTensors, rows: Any) -> Any:
+    """Unit vectors of the texts ``rows`` (indices), on the model's device."""
+    import torch.nn.functional as F
+
+    from pixseek.models.runtimes.torch_session import features_tensor
+
+    inputs = {key: value[rows].to(model.device) for key, value in tensors.tokens.items()}
+    return F.normalize(features_tensor(model.get_text_features(**inputs)), dim=-1)
+
+
+def _features(model: Any, tensors: PairTensors, images: Any, texts: Any) -> tuple[Any, Any]:
+    return _image_features(model, tensors, images), _text_features(model, tensors, texts)
 
 
 def clip_loss(image: Any, text: Any, logit_scale: Any) -> Any:
@@ -128,7 +147,7 @@ def clip_loss(image: Any, text: Any, logit_scale: Any) -> Any:
     import torch.nn.functional as F
 
     logits = logit_scale.exp() * image @ text.T
-    targets = torch.arange(len(image))
+    targets = torch.arange(len(image), device=image.device)
     return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
 
 
@@ -141,9 +160,11 @@ def feedback_loss(
     import torch
     import torch.nn.functional as F
 
+    device = image.device
+    texts, negative_texts = texts.to(device), negative_texts.to(device)
     scale = logit_scale.exp()
     same = texts[:, None] == texts[None, :]
-    own = torch.eye(len(texts), dtype=torch.bool)
+    own = torch.eye(len(texts), dtype=torch.bool, device=device)
     candidates = torch.cat([image, negative]) if len(negative) else image
     to_images = scale * text @ candidates.T
     hidden = same & ~own
@@ -151,27 +172,30 @@ def feedback_loss(
         hidden = torch.cat([hidden, texts[:, None] != negative_texts[None, :]], dim=1)
     to_images = to_images.masked_fill(hidden, float("-inf"))
     to_texts = (scale * image @ text.T).masked_fill(same & ~own, float("-inf"))
-    targets = torch.arange(len(texts))
+    targets = torch.arange(len(texts), device=device)
     return (F.cross_entropy(to_images, targets) + F.cross_entropy(to_texts, targets)) / 2
 
 
-def text_to_image_recall(model: Any, tensors: _Tensors, pairs: Sequence[Pair], k: int = 5) -> float:
+def text_to_image_recall(
+    model: Any, tensors: PairTensors, pairs: Sequence[Pair], k: int = 5, batch_size: int = 256
+) -> float:
     """Share of validation texts whose image, or an image with the same text, ranks in the top k."""
     import torch
 
     if not pairs:
         return 0.0
-    with torch.inference_mode():
-        images = torch.arange(len(tensors.image_index))
-        texts = torch.arange(len(tensors.text_index))
-        image, text = _features(model, tensors, images, texts)
-    ranked = (text @ image.T).topk(min(k, len(image)), dim=1).indices.numpy()
+    with torch.inference_mode():  # a batch at a time on the device
+        image_rows = torch.arange(len(tensors.image_index)).split(batch_size)
+        text_rows = torch.arange(len(tensors.text_index)).split(batch_size)
+        image = torch.cat([_image_features(model, tensors, rows) for rows in image_rows])
+        text = torch.cat([_text_features(model, tensors, rows) for rows in text_rows])
+    ranked = (text @ image.T).topk(min(k, len(image)), dim=1).indices.cpu().numpy()
     texts_of_image: dict[int, set[int]] = {}
     for p in pairs:
         texts_of_image.setdefault(tensors.image_index[p.image_id], set()).add(
             tensors.text_index[p.text]
         )
-    hits = [any(t in texts_of_image.get(int(i), ()) for i in ranked[t]) for t in range(len(texts))]
+    hits = [any(t in texts_of_image.get(int(i), ()) for i in ranked[t]) for t in range(len(text))]
     return float(np.mean(hits))
 
 
@@ -202,25 +226,72 @@ def seed_everything(seed: int) -> Any:
     return torch.Generator().manual_seed(seed)
 
 
-def load_for_training(model_name: str, mode: Mode) -> tuple[Any, Any]:
-    """The processor and the model, with only the parameters ``mode`` trains left trainable."""
+def training_device(requested: str = "auto") -> Any:
+    """The torch device to train on: ``auto`` is cuda when torch sees a GPU, else mps, else
+    the CPU; ``cuda:N`` names one GPU. An unknown name, or a device this machine does not
+    have, is a :class:`DeviceError`."""
+    import torch
+
+    from pixseek.models.runtimes.base import select_device
+
+    name = (requested or "auto").strip().lower()
+    kind, colon, number = name.partition(":")
+    if kind not in DEVICES or (colon and not (kind == "cuda" and number.isdigit())):
+        raise DeviceError(f"unknown device {requested!r}: choose from {', '.join(DEVICES)}")
+    chosen = select_device(name)
+    if chosen.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count <= int(number or 0):
+            built = f"CUDA {torch.version.cuda}" if torch.version.cuda else "no CUDA"
+            raise DeviceError(
+                f"device {requested!r} is not available: torch sees {count} CUDA GPU(s) on "
+                f"this machine (torch {torch.__version__}, built with {built}); use cpu or auto"
+            )
+    elif chosen == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise DeviceError(
+                f"device {requested!r} is not available: torch sees no Apple GPU (MPS) on "
+                "this machine; use cpu or auto"
+            )
+    return torch.device(chosen)
+
+
+def load_for_training(model_name: str, mode: Mode, device: Any = "cpu") -> tuple[Any, Any]:
+    """The processor and the model on ``device``, with only the parameters ``mode`` trains
+    left trainable."""
     from pixseek.models.hf_clip.loading import load_model, load_processor
 
     processor, model = load_processor(model_name), load_model(model_name)
     for name, parameter in model.named_parameters():
         parameter.requires_grad_(trainable(name, mode))
-    return processor, model
+    return processor, model.to(device)
 
 
-def optimizer_for(model: Any, options: TrainOptions, steps_per_epoch: int) -> tuple[Any, Any]:
-    """AdamW over the trainable parameters, and its warm-up + cosine schedule."""
+def batch_starts(count: int, batch_size: int) -> range:
+    """Where each batch of an epoch over ``count`` shuffled examples starts. Every batch
+    has at least two examples (a lone last one has no negative and is left out), so
+    this is also the number of optimizer steps an epoch takes."""
+    return range(0, count - 1, max(2, batch_size))
+
+
+def batches(order: Any, batch_size: int) -> list[Any]:
+    """The batches of one epoch: slices of ``order``, at :func:`batch_starts`."""
+    size = max(2, batch_size)
+    return [order[start : start + size] for start in batch_starts(len(order), size)]
+
+
+def optimizer_for(model: Any, options: TrainOptions, examples: int) -> tuple[Any, Any]:
+    """AdamW over the trainable parameters, and its warm-up + cosine schedule over the
+    steps that ``options.epochs`` epochs of ``examples`` take."""
     import torch
 
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
         parameters, lr=options.learning_rate, weight_decay=options.weight_decay
     )
-    return optimizer, warmup_cosine(optimizer, steps_per_epoch * options.epochs)
+    steps = max(1, len(batch_starts(examples, options.batch_size)) * options.epochs)
+    return optimizer, warmup_cosine(optimizer, steps)
 
 
 def step(optimizer: Any, schedule: Any, loss: Any) -> float:
@@ -244,10 +315,14 @@ class BestEpoch:
         self.state: Any = None
 
     def offer(self, model: Any, epoch: int, score: tuple[float, ...]) -> bool:
-        """Keep this epoch's weights if it is the best so far; True when training should stop."""
+        """Keep this epoch's weights (a copy in host memory) if it is the best so far; True
+        when training should stop."""
         if not self.validated or self.state is None or score > self.score:
             self.epoch, self.score, self.stale = epoch, score, 0
-            self.state = copy.deepcopy(model.state_dict())
+            self.state = {
+                name: value.detach().to("cpu", copy=True)
+                for name, value in model.state_dict().items()
+            }
             return False
         self.stale += 1
         return self.stale >= self.patience
@@ -264,14 +339,14 @@ def end_epoch(report: TrainReport, progress: TrainProgress | None, stats: EpochS
 
 
 def save_model(model: Any, processor: Any, out: Path) -> None:
-    """A normal model directory: it loads by path like any checkpoint."""
+    """A normal model directory, saved from the CPU: it loads by path like any checkpoint."""
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
+    model.to("cpu").save_pretrained(out)
     processor.save_pretrained(out)
 
 
 def _judged_loss(
-    model: Any, data: _Tensors, batch: Any, negatives: Any, image: Any, text: Any, generator: Any
+    model: Any, data: PairTensors, batch: Any, negatives: Any, image: Any, text: Any, generator: Any
 ) -> Any:
     """The feedback loss of a batch, with up to a batch's worth of hard negatives whose
     text is in the batch."""
@@ -286,8 +361,32 @@ def _judged_loss(
     negative_texts = data.pair_text[chosen]
     negative = text[:0]
     if len(chosen):
-        negative, _ = _features(model, data, data.pair_image[chosen], negative_texts[:1])
+        negative = _image_features(model, data, data.pair_image[chosen])
     return feedback_loss(image, text, texts, negative, negative_texts, model.logit_scale)
+
+
+def pair_step(
+    model: Any,
+    optimizer: Any,
+    schedule: Any,
+    data: PairTensors,
+    batch: Any,
+    negatives: Any = None,
+    generator: Any = None,
+) -> float:
+    """One optimizer step on the pairs ``batch`` (rows of ``data``): the CLIP loss, or with
+    ``negatives`` (rows of judged irrelevant pairs) the feedback loss; returns the loss."""
+    import torch
+
+    image, text = _features(model, data, data.pair_image[batch], data.pair_text[batch])
+    if negatives is not None:
+        loss = _judged_loss(model, data, batch, negatives, image, text, generator)
+    else:
+        loss = clip_loss(image, text, model.logit_scale)
+    value = step(optimizer, schedule, loss)
+    with torch.no_grad():
+        model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+    return value
 
 
 def train(
@@ -311,38 +410,28 @@ def train(
         )
     if len(pairs) < 2:
         raise InvalidInputError("training needs at least two image-text pairs")
+    device = training_device(options.device)
     generator = seed_everything(options.seed)
-    processor, model = load_for_training(model_name, options.mode)
+    processor, model = load_for_training(model_name, options.mode, device)
     train_pairs, val_pairs = split(pairs, options.val_fraction, options.seed)
     policy = TextPolicy.for_config(model.config, processor.tokenizer)
     judged = negatives is not None
     negatives = [n for n in negatives or () if n.text in {p.text for p in train_pairs}]
-    train_data = _Tensors(processor, [*train_pairs, *negatives], policy)
-    negative_rows = torch.arange(len(train_pairs), len(train_pairs) + len(negatives))
-    val_data = _Tensors(processor, val_pairs, policy) if val_pairs else None
-    optimizer, schedule = optimizer_for(
-        model, options, max(1, len(train_pairs) // options.batch_size)
+    train_data = PairTensors(processor, [*train_pairs, *negatives], policy)
+    hard_rows = (  # the rows of the hard negatives
+        torch.arange(len(train_pairs), len(train_pairs) + len(negatives)) if judged else None
     )
+    val_data = PairTensors(processor, val_pairs, policy) if val_pairs else None
+    optimizer, schedule = optimizer_for(model, options, len(train_pairs))
     report = TrainReport(out=out, train_pairs=len(train_pairs), val_pairs=len(val_pairs))
     best = BestEpoch(options.patience, validated=val_data is not None)
     for epoch in range(1, options.epochs + 1):
         model.train()
-        order = torch.randperm(len(train_pairs), generator=generator)
         losses = []
-        for start in range(0, len(order) - 1, options.batch_size):
-            batch = order[start : start + options.batch_size]
-            if len(batch) < 2:
-                continue
-            image, text = _features(
-                model, train_data, train_data.pair_image[batch], train_data.pair_text[batch]
-            )
-            if judged:
-                loss = _judged_loss(model, train_data, batch, negative_rows, image, text, generator)
-            else:
-                loss = clip_loss(image, text, model.logit_scale)
-            losses.append(step(optimizer, schedule, loss))
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+        order = torch.randperm(len(train_pairs), generator=generator)
+        for batch in batches(order, options.batch_size):
+            loss = pair_step(model, optimizer, schedule, train_data, batch, hard_rows, generator)
+            losses.append(loss)
             if progress:
                 progress.step(epoch, losses[-1])
         model.eval()

@@ -14,7 +14,7 @@ from pixseek.api.routes.collections import allowed_model
 from pixseek.api.schemas.background import JobIn, JobOut
 
 router = APIRouter(tags=["jobs"])
-TRAIN = ("from_feedback", "labels", "mode", "epochs", "batch_size", "lr")
+TRAIN = ("from_feedback", "labels", "mode", "epochs", "batch_size", "lr", "device")
 PARAMS = {
     "train": TRAIN,
     "reindex": ("model", "activate"),
@@ -33,9 +33,32 @@ Who = Annotated[Principal, Depends(principal)]
 @router.post("/collections/{name}/jobs", response_model=JobOut, status_code=202)
 def start_job(request: Request, name: str, body: JobIn, jobs: Runner) -> dict[str, Any]:
     params = {key: getattr(body, key) for key in PARAMS[body.kind]}
+    if body.kind == "train":
+        params.update(_train_checks(body))
     if body.kind == "reindex" and not body.model.startswith("job:"):
         params["model"] = allowed_model(body.model, settings(request)) or body.model
     return jobs.submit(name, body.kind, params).to_dict()
+
+
+def _train_checks(body: JobIn) -> dict[str, Any]:
+    """Refuse now what a train job would fail on: labels or judgements asked for with mode
+    copy (which trains on images alone: judgements are off unless asked for), a device this
+    server does not have. Returns the parameters to change."""
+    changes: dict[str, Any] = {}
+    if body.mode == "copy":
+        from pixseek.training.copy import refuse_texts
+
+        given = {
+            "labels": body.labels,
+            "from_feedback": body.from_feedback and "from_feedback" in body.model_fields_set,
+        }
+        refuse_texts([name for name, value in given.items() if value], "mode 'copy'")
+        changes["from_feedback"] = False
+    if body.device not in ("auto", "cpu"):
+        from pixseek.training.loop import training_device
+
+        training_device(body.device)
+    return changes
 
 
 @router.get("/jobs", response_model=list[JobOut])

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class JobIn(BaseModel):
     """``train``: fine-tune the collection's model on its judgements (``from_feedback``),
-    its labels, or both. ``reindex``: build an index with ``model`` (a hub id, a folder
+    its labels, or both; with ``mode`` ``copy``, its image tower on edited copies of the
+    collection's images (no labels or judgements), on ``device`` (``auto``: a GPU when the
+    server has one). ``reindex``: build an index with ``model`` (a hub id, a folder
     under the models root, or ``job:ID`` of a train job). ``compare``: the active index
     against ``index`` (default the newest), switching when it wins and
     ``activate_if_better``."""
@@ -19,10 +21,11 @@ class JobIn(BaseModel):
     kind: Literal["train", "reindex", "compare"]
     from_feedback: bool = True
     labels: bool = False
-    mode: Literal["full", "lit", "projection"] = "full"
+    mode: Literal["full", "lit", "projection", "copy"] = "full"
     epochs: int = Field(default=10, ge=1, le=1000)
     batch_size: int = Field(default=64, ge=2, le=4096)
     lr: float = Field(default=5e-4, gt=0, le=1)
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|mps|cuda(:[0-9]{1,2})?)$")
     model: str = Field(default="", max_length=512)
     activate: bool = False
     index: str = Field(default="", max_length=128)
