@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,19 @@ def run(capsys, *argv: str) -> str:  # type: ignore[no-untyped-def]
     captured = capsys.readouterr()
     assert code == 0, captured.err
     return captured.out
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """One torch thread: the same summation order every run, so training follows the same
+    path (with two threads, two runs ended on different sides of the nDCG bar), and a
+    model this small trains fastest so anyway."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture()

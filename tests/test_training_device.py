@@ -109,7 +109,9 @@ def test_device_cpu_trains_as_before(
     assert trained.keys() == start.keys() == automatic.keys()
     assert any(not torch.equal(trained[name], start[name]) for name in start)
     assert all(torch.equal(trained[name], automatic[name]) for name in trained)
-    assert {p.name for p in out.iterdir()} == {p.name for p in tiny_model.iterdir()}
+    # the same model files (other tests may have cached an ONNX export in the start model)
+    files = {p.name for p in out.iterdir()}
+    assert files == {p.name for p in tiny_model.iterdir() if not p.name.startswith(".")}
 
 
 @pytest.mark.parametrize(
