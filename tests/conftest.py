@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +128,16 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
         yield f"milvus://127.0.0.1:{port}"
     finally:
         default_server.stop()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread for a test module that trains a tiny model: the same summation
+    order every run (two threads sent a training test to either side of its bar), and a
+    model this small trains fastest so, whatever else the cores run."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

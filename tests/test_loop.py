@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from pixseek.collection.collection import open_collection
 from pixseek.collection.feedback import held_out
 from tests.conftest import make_image
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 QUERIES = {"a red thing": "red", "a blue thing": "blue"}
 
 
@@ -29,19 +28,6 @@ def run(capsys, *argv: str) -> str:  # type: ignore[no-untyped-def]
     captured = capsys.readouterr()
     assert code == 0, captured.err
     return captured.out
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One torch thread: the same summation order every run, so training follows the same
-    path (with two threads, two runs ended on different sides of the nDCG bar), and a
-    model this small trains fastest so anyway."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,8 @@ from pixseek.models import EmbedderOptions, load_embedder
 from pixseek.training.loop import trainable
 from tests.conftest import CALTECH
 from tests.test_jobs import scene
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TRAINING, HELD_OUT = 60, 24
 
@@ -38,15 +39,6 @@ def lay_out(folder: Path, count: int, skip: int) -> list[Path]:
         first = sorted(c.glob("*.jpg"))[0]
         shutil.copy(first, folder / f"{c.name}-{first.name}")
     return sorted(folder.iterdir())
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """A model this small trains fastest on one thread, whatever else the cores run."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ traceback. CI has no GPU: the absence of one is simulated where a test needs it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,16 +17,9 @@ from pixseek.training import TrainOptions
 from pixseek.training.loop import training_device
 from tests.conftest import make_image
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 IMAGES = 12
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """A model this small trains fastest on one thread, whatever else the cores run."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def no_accelerator(monkeypatch: pytest.MonkeyPatch) -> None:

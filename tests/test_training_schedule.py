@@ -5,7 +5,6 @@ decay that reaches zero only after the last step."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +17,10 @@ from pixseek.training.copy import CopyImage, train_copy
 from pixseek.training.data import Pair
 from pixseek.training.loop import TrainOptions, batch_starts, train, warmup_cosine
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 LR = 1e-3
 EPOCHS = 7
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """A model this small trains fastest on one thread, whatever else the cores run."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def expected(steps: int) -> list[float]:
