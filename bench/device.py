@@ -27,6 +27,7 @@ from PIL import Image
 
 from pixseek.demo.factory import ClipShape, build_clip
 from pixseek.demo.synthetic import generate
+from pixseek.models.hf_clip.quality import top_overlap
 from pixseek.models.options import EmbedderOptions
 from pixseek.models.registry import load_embedder, resolve_runtime
 
@@ -65,14 +66,6 @@ def measure(label: str, options: EmbedderOptions, images: list, texts: list[str]
     return Run(
         label, image_vectors, text_vectors, images_per_s, texts_per_s, np.median(single) * 1000
     )
-
-
-def top10_overlap(queries: np.ndarray, base: np.ndarray, q2: np.ndarray, b2: np.ndarray) -> float:
-    def top(q: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.argsort(-(q @ b.T), axis=1)[:, :10]
-
-    a, c = top(queries, base), top(q2, b2)
-    return float(np.mean([len(set(x) & set(y)) / 10 for x, y in zip(a, c, strict=True)]))
 
 
 def main() -> int:
@@ -115,8 +108,8 @@ def main() -> int:
             f"{run.label:34} {run.images_per_s:8.1f} {run.images_per_s / base.images_per_s:7.1f}x "
             f"{run.texts_per_s:8.1f} {run.query_ms:11.2f} "
             f"{cosines.mean():7.5f}/{cosines.min():7.5f} "
-            f"{top10_overlap(run.images, run.images, base.images, base.images):10.3f} "
-            f"{top10_overlap(run.texts, run.images, base.texts, base.images):11.3f}"
+            f"{top_overlap(run.images @ run.images.T, base.images @ base.images.T, 10):10.3f} "
+            f"{top_overlap(run.texts @ run.images.T, base.texts @ base.images.T, 10):11.3f}"
         )
     return 0
 

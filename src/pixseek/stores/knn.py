@@ -107,13 +107,15 @@ def ivf_neighbours(vectors: Vectors, k: int, probes: int = PROBES) -> Neighbours
     for start in range(0, count, RERANK_BLOCK):
         block = data[start : start + RERANK_BLOCK]
         _, candidates = index.search(block, wanted)
-        found, exact = _rerank(data, block, candidates.astype(np.int64), k)
-        indices[start : start + len(block)], scores[start : start + len(block)] = found, exact
+        found, exact = rerank(data, block, candidates.astype(np.int64), k)
+        indices[start : start + len(block)] = found
+        scores[start : start + len(block)] = np.where(np.isfinite(exact), exact, -1.0)
     return indices, scores
 
 
-def _rerank(data: Vectors, queries: Vectors, candidates: Ints, k: int) -> Neighbours:
-    """The ``k`` best candidates of each query by exact cosine (-1 where fewer were found)."""
+def rerank(data: Vectors, queries: Vectors, candidates: Ints, k: int) -> Neighbours:
+    """The ``k`` best candidates of each query by exact cosine against ``data`` (an array
+    or a memory map); where fewer were found, index -1 and score -inf."""
     valid = candidates >= 0
     safe = np.where(valid, candidates, 0)
     exact = np.empty(candidates.shape, np.float32)
@@ -124,7 +126,7 @@ def _rerank(data: Vectors, queries: Vectors, candidates: Ints, k: int) -> Neighb
     order = np.argsort(-exact, axis=1, kind="stable")[:, :k]
     best = np.take_along_axis(exact, order, axis=1)
     chosen = np.where(np.isfinite(best), np.take_along_axis(candidates, order, axis=1), -1)
-    return chosen, np.where(np.isfinite(best), best, -1.0).astype(np.float32)
+    return chosen, best
 
 
 def search_many(

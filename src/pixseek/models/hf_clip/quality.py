@@ -174,7 +174,8 @@ def measure(
     tokens = policy.tokenize(processor.tokenizer, CALIBRATION_TEXTS)
     texts = l2_normalize(reference.encode_texts(tokens))
     k = min(10, len(images) // 2)
-    overlap = top_overlap(np.concatenate([texts, exact]), exact, approx, k)
+    queries = np.concatenate([texts, exact])
+    overlap = top_overlap(queries @ exact.T, queries @ approx.T, k)
     quality = Quality(
         float(cosines.mean()), float(cosines.min()), float(overlap), len(images), source
     )
@@ -182,7 +183,7 @@ def measure(
         return quality
     approx_texts = l2_normalize(quantised.encode_texts(tokens))
     text_cosines = np.sum(texts * approx_texts, axis=1)
-    text_overlap = top_overlap_by_queries(texts, approx_texts, exact, k)
+    text_overlap = top_overlap(texts @ exact.T, approx_texts @ exact.T, k)
     return replace(
         quality,
         text_cosine=float(text_cosines.mean()),
@@ -191,18 +192,9 @@ def measure(
     )
 
 
-def top_overlap(queries: np.ndarray, base: np.ndarray, other_base: np.ndarray, k: int) -> float:
-    """How much of each query's top ``k`` among ``base`` is also its top ``k`` among
-    ``other_base`` (the same items embedded another way)."""
-    top_a = np.argsort(-(queries @ base.T), axis=1)[:, :k]
-    top_b = np.argsort(-(queries @ other_base.T), axis=1)[:, :k]
-    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(top_a, top_b, strict=True)]))
-
-
-def top_overlap_by_queries(
-    queries: np.ndarray, other_queries: np.ndarray, base: np.ndarray, k: int
-) -> float:
-    """The same, with the queries embedded two ways and the items once."""
-    top_a = np.argsort(-(queries @ base.T), axis=1)[:, :k]
-    top_b = np.argsort(-(other_queries @ base.T), axis=1)[:, :k]
+def top_overlap(scores: np.ndarray, other_scores: np.ndarray, k: int) -> float:
+    """How much of each query's top ``k`` by ``scores`` is also its top ``k`` by
+    ``other_scores`` (the same queries and items, one side embedded another way)."""
+    top_a = np.argsort(-scores, axis=1)[:, :k]
+    top_b = np.argsort(-other_scores, axis=1)[:, :k]
     return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(top_a, top_b, strict=True)]))

@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixseek.core.vectors import Vectors
+from pixseek.stores.knn import rerank
 
 M, EF_CONSTRUCTION, EF_SEARCH = 16, 200, 128
 RERANK, RERANK_MIN = 4, 40  # candidates re-ranked exactly: RERANK per hit, at least RERANK_MIN
@@ -180,14 +181,8 @@ class Graph:
 
     def rerank(self, queries: Vectors, positions: Ints, k: int) -> tuple[Scores, Ints]:
         """The ``k`` best candidates by exact cosine (the codes only chose the candidates)."""
-        found = positions >= 0
-        rows = self.vectors()[np.where(found, positions, 0).ravel()]
-        scores = np.einsum("qcd,qd->qc", rows.reshape(*positions.shape, self.dim), queries)
-        scores = np.where(found, scores, -np.inf).astype(np.float32)
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        best = np.take_along_axis(scores, order, axis=1)
-        chosen = np.take_along_axis(positions, order, axis=1)
-        return best, np.where(np.isfinite(best), chosen, -1)
+        chosen, best = rerank(self.vectors(), queries, positions, k)
+        return best, chosen
 
     def save(self, path: Path, version: int) -> None:
         """The graph, its vectors, its position map and the table version it matches; the
