@@ -32,6 +32,7 @@ from pixseek.core.filters import Filter
 from pixseek.core.records import Record
 from pixseek.core.vectors import l2_normalize
 from pixseek.stores.knn import search_many
+from pixseek.stores.lance import ann
 from pixseek.stores.lance import store as lance_store
 from pixseek.stores.registry import open_store
 
@@ -56,6 +57,7 @@ open_store(location, table, vectors.shape[1]).upsert(records, vectors)
 # (VmHWM: ru_maxrss would carry over the benchmark's own peak across fork and exec).
 BUILDER = """
 import sys
+from pixseek.stores.lance import ann
 from pixseek.stores.lance import store as lance_store
 from pixseek.stores.registry import open_store
 lance_store.ANN_FROM = 0
@@ -152,6 +154,27 @@ def bandwidth_floor_ms(vectors: np.ndarray) -> float:
     return min(times)
 
 
+def batched(store: Any, queries: np.ndarray, truth: list[list[int]], index: Any) -> None:
+    """The store's batched search per query, at the default breadth of a batch's graph walk
+    and at others, so that the default is seen against its neighbours."""
+    default = ann.EF_BATCH
+    try:
+        for ef in sorted({32, default, 64, 128}):
+            ann.EF_BATCH = ef
+            started = time.perf_counter()
+            batch = search_many(store, queries, 10)
+            per_query = (time.perf_counter() - started) * 1000 / len(queries)
+            found = [[index[r.id] for r, _ in hits] for hits in batch]
+            mark = " (default)" if ef == default else ""
+            print(
+                f"{'  batched, per query':<22} {'':>8} {'':>9} {per_query:8.3f} "
+                f"({len(queries)} queries in one call, walk breadth {ef}{mark}, "
+                f"recall@10 {recall(found, truth):.3f})"
+            )
+    finally:
+        ann.EF_BATCH = default
+
+
 def run(count: int, queries_n: int, milvus: str | None, raw: bool) -> None:
     vectors = clustered(count)
     tags = labels(count)
@@ -210,14 +233,12 @@ def run(count: int, queries_n: int, milvus: str | None, raw: bool) -> None:
     if raw:
         import hnswlib
 
-        from pixseek.stores.lance.ann import EF_CONSTRUCTION, EF_SEARCH, M
-
         before = rss_mib()
         started = time.perf_counter()
         graph = hnswlib.Index(space="ip", dim=DIM)
-        graph.init_index(max_elements=count, ef_construction=EF_CONSTRUCTION, M=M)
+        graph.init_index(max_elements=count, ef_construction=ann.EF_CONSTRUCTION, M=ann.M)
         graph.add_items(vectors, np.arange(count))
-        graph.set_ef(EF_SEARCH)
+        graph.set_ef(ann.EF_SEARCH)
         graph.set_num_threads(1)
         build = time.perf_counter() - started
         found, times = timed(lambda q: [int(i) for i in graph.knn_query(q, k=10)[0][0]], queries)
@@ -290,14 +311,7 @@ def run(count: int, queries_n: int, milvus: str | None, raw: bool) -> None:
                     f"the process that built the graph peaked at {build_peak / 2**30:.2f} GiB"
                 )
             if name.startswith("pixseek"):
-                started = time.perf_counter()
-                batch = search_many(store, queries, 10)
-                per_query = (time.perf_counter() - started) * 1000 / len(queries)
-                print(
-                    f"{'  batched, per query':<22} {'':>8} {'':>9} {per_query:8.3f} "
-                    f"({len(queries)} queries in one call, recall@10 "
-                    f"{recall([[index[r.id] for r, _ in hits] for hits in batch], truth):.3f})"
-                )
+                batched(store, queries, truth, index)
                 path = Path(work) / "written.npy"
                 np.save(path, written)
                 subprocess.run(

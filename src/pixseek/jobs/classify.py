@@ -19,6 +19,7 @@ from pixseek.core.filters import Condition, Filter
 from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
 from pixseek.imaging.decode import decode_image, decode_options_for
+from pixseek.stores.knn import search_many
 
 ALTERNATIVES = 5
 
@@ -65,8 +66,10 @@ def classify_vectors(
     index: Index, vectors: Vectors, options: ClassifyOptions = ClassifyOptions()
 ) -> list[Prediction]:
     pool = Filter.where({"kind": "image"}).and_(options.where)
-    # unlabelled images may sit among the neighbours: ask for more, vote with the labelled
-    return [vote(index.store.search(v, options.k * 3, pool), options.k) for v in vectors]
+    # unlabelled images may sit among the neighbours: ask for more, vote with the labelled;
+    # one batched search for all (the graph walks run on every core)
+    found = search_many(index.store, vectors, options.k * 3, pool)
+    return [vote(hits, options.k) for hits in found]
 
 
 def classify_images(

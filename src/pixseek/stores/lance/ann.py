@@ -18,6 +18,7 @@ while it walks the graph).
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import uuid
 from pathlib import Path
@@ -27,9 +28,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixseek.core.vectors import Vectors
-from pixseek.stores.knn import rerank
+from pixseek.stores.knn import FEW_QUERIES, rerank
 
 M, EF_CONSTRUCTION, EF_SEARCH = 16, 200, 128
+# Breadth of the walk when many queries come at once (kNN votes, jobs): there throughput
+# counts, and the exact re-rank of RERANK_MIN candidates keeps recall (bench/search.py
+# prints recall and time per query by breadth, at each size it runs).
+EF_BATCH = 48
 RERANK, RERANK_MIN = 4, 40  # candidates re-ranked exactly: RERANK per hit, at least RERANK_MIN
 RANGE_SLACK = 0.1  # the quantizer's range is widened by this share for rows added later
 FORMAT = 3  # 8-bit codes in the graph, exact vectors beside it (2: float32 in the graph)
@@ -70,12 +75,22 @@ class ExactVectors:
         self._view = None
 
     def view(self) -> Vectors:
-        """All rows as one read-only (rows, dim) matrix, mapped rather than read."""
+        """All rows as one read-only (rows, dim) matrix, mapped rather than read.
+
+        The kernel is asked to read the whole file ahead, in the background, into its page
+        cache: otherwise the first searches after a start each wait on the disk for the
+        pages of their candidates (a p99 of 47 ms at a million rows). Cached pages are the
+        kernel's to drop under memory pressure; the process only maps them."""
         if self._view is None:
             if not self.rows:
                 return np.empty((0, self.dim), np.float32)
-            mapped = np.memmap(self.path, np.float32, "r", shape=(self.rows, self.dim))
-            self._view = mapped
+            with open(self.path, "rb") as handle:
+                mapped = mmap.mmap(
+                    handle.fileno(), self.rows * self.row_bytes, access=mmap.ACCESS_READ
+                )
+            if hasattr(mmap, "MADV_WILLNEED"):
+                mapped.madvise(mmap.MADV_WILLNEED)
+            self._view = np.frombuffer(mapped, np.float32).reshape(self.rows, self.dim)
         return self._view
 
     def move(self, path: Path) -> None:
@@ -154,10 +169,11 @@ class Graph:
         return self.exact.view()
 
     def search(
-        self, queries: Vectors, k: int, allowed: Mask | None = None, ef: int = EF_SEARCH
+        self, queries: Vectors, k: int, allowed: Mask | None = None, ef: int | None = None
     ) -> tuple[Scores, Ints]:
         """Top ``k`` (exact scores, positions) per query among ``allowed`` positions
-        (default: the live ones); position -1 where the graph walk found fewer."""
+        (default: the live ones); position -1 where the graph walk found fewer. The walk's
+        breadth is ``ef``, by default EF_SEARCH for a few queries and EF_BATCH for more."""
         import faiss
 
         if allowed is None and self.dead == 0:
@@ -170,6 +186,8 @@ class Graph:
             selector_bits = bitmap(allowed)
         candidates = min(max(k * RERANK, RERANK_MIN), self.size)
         params: Any = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+        if ef is None:
+            ef = EF_SEARCH if len(queries) <= FEW_QUERIES else EF_BATCH
         params.efSearch = max(ef, candidates)
         if selector_bits is not None:
             selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(selector_bits))

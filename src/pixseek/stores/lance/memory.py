@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from pixseek.core.filters import Filter
 from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
+from pixseek.stores.base import ScoredRecords
 from pixseek.stores.knn import FEW_QUERIES, exact_neighbours
 from pixseek.stores.lance.ann import Graph, Ints, Mask, bitmap
 from pixseek.stores.lance.mask import filter_mask
@@ -181,6 +182,18 @@ class MemoryIndex:
         if not len(rowids):
             return []
         return arrow_to_records(self._take(self._row_of[rowids]))
+
+    def scored(self, found: list[tuple[Ints, Scores]]) -> list[ScoredRecords]:
+        """Each query's hits as (record, score): the records of every query are taken in
+        one pass, since a take per query cost more than a batch's graph walk."""
+        every = self.records(np.concatenate([ids for ids, _ in found])) if found else []
+        out: list[ScoredRecords] = []
+        start = 0
+        for ids, scores in found:
+            hits = every[start : start + len(ids)]
+            out.append(list(zip(hits, scores.tolist(), strict=True)))
+            start += len(ids)
+        return out
 
     def _take(self, rows: Ints) -> pa.Table:
         """Rows by position, taken from each chunk on its own: Arrow's take on a table of

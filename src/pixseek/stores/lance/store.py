@@ -160,11 +160,7 @@ class LanceStore:
             memory = self.memory_index()
             if memory is None:
                 return [self._exact_search(v, k, flt) for v in vectors]
-            found = memory.search(vectors, k, flt)
-            return [
-                list(zip(memory.records(ids), (float(s) for s in scores), strict=True))
-                for ids, scores in found
-            ]
+            return memory.scored(memory.search(vectors, k, flt))
 
     def memory_index(self) -> MemoryIndex | None:
         """The in-memory index brought up to the table's latest version, or None while the
