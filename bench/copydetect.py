@@ -1,6 +1,7 @@
 """Copy detection on real photos: pixseek's defaults against imagededup, on the same files.
 
     python bench/copydetect.py [--sources 100] [--distractors 300] [--model M]
+                               [--references 100000]
 
 Caltech-101 photos from ../shared/data: each source photo gets every edit of
 ``pixseek.imaging.edits`` (resize, JPEG, crops of 80% and 60% from a corner, flip,
@@ -11,6 +12,8 @@ rotation, brightness, contrast, grayscale, text, logo, border), beside distracto
   source. Precision counts the (keeper, member) pairs of the groups.
 - ``match``: each copy queried against a collection of the sources and distractors
   only; top-1 must be its source. Unseen photos must match nothing (false alarms).
+  ``--references N`` then adds N more reference images to that collection's index (random
+  unit vectors with records, no files: they only cost search time) and times match again.
 - imagededup's PHash, DHash and WHash at their default distance (10), on the same files:
   the baseline of the ratios. Install it for this benchmark only, without its deep-learning
   dependencies: ``pip install --no-deps imagededup && pip install PyWavelets matplotlib``.
@@ -34,7 +37,9 @@ from types import ModuleType
 import numpy as np
 from PIL import Image
 
-from pixseek.collection import open_collection
+from pixseek.collection import Collection, open_collection
+from pixseek.core.records import Record
+from pixseek.core.vectors import l2_normalize
 from pixseek.demo.demo import SHIPPED_MODEL
 from pixseek.imaging.edits import EDITS, edited
 from pixseek.ingest import FolderSource, ingest
@@ -155,17 +160,45 @@ def imagededup_duplicates(
     return results
 
 
-def pixseek_match(work: Path, model: str, truth: dict[str, str], unseen: list[Path]) -> None:
+def pixseek_match(
+    work: Path, model: str, truth: dict[str, str], unseen: list[Path], references: int
+) -> None:
     collection = open_collection(work / "c-ref", EmbedderOptions(model=model), create=True)
     ingest(collection, FolderSource([work / "reference"]))
     calibrate_missing(collection)
+    copies = {name: kind for name, kind in truth.items() if kind not in ("source", "distractor")}
+    time_match(collection, work, copies, unseen, "match at its defaults")
+    if references:
+        add_references(collection, references)
+        time_match(collection, work, copies, unseen, f"with {references:,} more references")
+
+
+def add_references(collection: Collection, count: int) -> None:
+    """Reference images that are only records and vectors (random directions, far from the
+    photos): what a large collection costs a search, without a hundred thousand files."""
+    store = collection.index().store
+    rng = np.random.default_rng(4)
+    for start in range(0, count, 50_000):
+        size = min(50_000, count - start)
+        vectors = l2_normalize(rng.normal(size=(size, store.dim))).astype(np.float32)
+        records = [
+            Record(id=f"ref{i}", kind="image", image_id=f"ref{i}", path="", width=1, height=1)
+            for i in range(start, start + size)
+        ]
+        store.upsert(records, vectors)
+    store.persist()
+
+
+def time_match(
+    collection: Collection, work: Path, copies: dict[str, str], unseen: list[Path], title: str
+) -> None:
+    """Each copy (name -> its edit) matched against the collection: top-1 by edit, false
+    alarms on unseen photos, and the time over the model's own."""
     right: dict[str, list[bool]] = defaultdict(list)
     times: list[float] = []
     model_times: list[float] = []
     embedder = collection.index().embedder
-    for name, kind in truth.items():
-        if kind in ("source", "distractor"):
-            continue
+    for name, edit in copies.items():
         data = (work / "all" / name).read_bytes()
         started = time.perf_counter()
         result = match_image(collection, data)
@@ -174,12 +207,13 @@ def pixseek_match(work: Path, model: str, truth: dict[str, str], unseen: list[Pa
         embedder.embed_images([Image.open(work / "all" / name).convert("RGB")])
         model_times.append(time.perf_counter() - started)
         top = result.matches[0].record.path if result.matches else ""
-        right[kind].append(Path(top).name == source_of(name) + ".png")
+        right[edit].append(Path(top).name == source_of(name) + ".png")
     alarms = sum(bool(match_image(collection, p.read_bytes()).matches) for p in unseen)
     overall = np.mean([v for values in right.values() for v in values])
     print(
-        f"\nmatch at its defaults: top-1 right {overall:.3f}; false alarms {alarms} of "
-        f"{len(unseen)} unseen photos; {np.median(times) * 1000:.1f} ms a query, "
+        f"\n{title} ({collection.index().store.count():,} reference images): top-1 right "
+        f"{overall:.3f}; false alarms {alarms} of {len(unseen)} unseen photos; "
+        f"{np.median(times) * 1000:.1f} ms a query, "
         f"{(np.median(times) - np.median(model_times)) * 1000:+.1f} ms over the model's own "
         f"{np.median(model_times) * 1000:.1f} ms"
     )
@@ -192,6 +226,7 @@ def main() -> int:
     parser.add_argument("--distractors", type=int, default=300)
     parser.add_argument("--unseen", type=int, default=100)
     parser.add_argument("--model", default=str(SHIPPED_MODEL))
+    parser.add_argument("--references", type=int, default=0, help="then match among N more")
     args = parser.parse_args()
     if not DATA.is_dir():
         print(f"bench/copydetect.py needs Caltech-101 at {DATA}", file=sys.stderr)
@@ -224,7 +259,7 @@ def main() -> int:
                 f"{name:<22} {scores['precision']:>9.3f} {scores['recall']:>7.3f} {ratio:>9} "
                 f"{seconds:>7.1f}  {edits}"
             )
-        pixseek_match(work, args.model, truth, unseen)
+        pixseek_match(work, args.model, truth, unseen, args.references)
     return 0
 
 
