@@ -34,6 +34,7 @@ SCAN_BATCH = 4096
 MAX_TEXT = 4096
 HNSW = {"M": 16, "efConstruction": 200}
 EF, MAX_EF = 64, 32_768  # the graph walk's breadth: unfiltered, and Milvus's limit
+INDEX_WAIT_S, INDEX_POLL_S = 600.0, 0.5  # persist waits for the graph to cover new rows
 SHARE_TTL_S, SHARES_KEPT = 60.0, 64  # how long a filter's share of the rows is reused
 CONSISTENCY = "Session"
 DELETE_VISIBLE_S = 2.0  # after a delete, reads are strong for this long
@@ -178,8 +179,9 @@ class MilvusStore:
 
     def _breadth(self, k: int, flt: Filter | None) -> int:
         """The graph walk's breadth: ``k`` hits among the rows a filter keeps need a walk
-        about ``k / share`` wide (a 1% filter with the unfiltered breadth found about half
-        of its true top 10), up to Milvus's limit; the share is counted once a minute."""
+        about ``k / share`` wide, up to Milvus's limit (Milvus itself scans a segment
+        exactly when a filter keeps under about 7% of its rows); the share is counted once
+        a minute."""
         expr = to_expr(flt)
         if not expr:
             return max(EF, k)
@@ -245,4 +247,17 @@ class MilvusStore:
         self._client.drop_collection(self._name)
 
     def persist(self) -> None:
+        """Flush, then wait (up to INDEX_WAIT_S) until Milvus's graph covers every flushed
+        row. Until it does, Milvus searches those rows through a temporary coarse index:
+        a 1% filter found 0.48 of its true top 10 right after a flush of 100,000 rows and
+        0.96 once the graph was built."""
         self._client.flush(self._name)
+        deadline = time.monotonic() + INDEX_WAIT_S
+        while time.monotonic() < deadline and not self._indexed():
+            time.sleep(INDEX_POLL_S)
+
+    def _indexed(self) -> bool:
+        """No flushed rows wait for the graph (Milvus leaves segments too small for one
+        without it, and does not count them as pending)."""
+        progress = self._client.describe_index(self._name, VECTOR) or {}
+        return int(progress.get("pending_index_rows", 0)) == 0
