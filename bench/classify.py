@@ -1,5 +1,6 @@
 """kNN classification at scale: labelled vectors in many classes, top-1 by a vote of the k
-nearest, through pixseek's store (graph and records in memory) in batches.
+nearest, through pixseek's store (graph and records in memory) in batches, at the default
+breadth of a batch's graph walk and at wider ones.
 
     python bench/classify.py [--vectors 1000000] [--classes 100000] [--queries 2000] [--k 10]
 
@@ -21,6 +22,7 @@ import numpy as np
 from pixseek.core.records import Record
 from pixseek.core.vectors import l2_normalize
 from pixseek.stores.knn import exact_neighbours, search_many
+from pixseek.stores.lance import ann
 from pixseek.stores.lance import store as lance_store
 from pixseek.stores.registry import open_store
 
@@ -84,11 +86,17 @@ def main() -> None:
             store.upsert(records, vectors[start:stop])
         store.persist()
         build = time.perf_counter() - started
-        search_many(store, queries[:10], args.k)  # load what the store keeps in memory
-        started = time.perf_counter()
-        hits = search_many(store, queries, args.k)
-        top1 = [vote([r.label or "" for r, _ in found]) for found in hits]
-        store_s = (time.perf_counter() - started) / args.queries
+        search_many(store, queries, args.k)  # load what the store keeps in memory
+        rows = []
+        default = ann.EF_BATCH
+        for ef in sorted({default, 128, 256, 512}):
+            ann.EF_BATCH = ef
+            started = time.perf_counter()
+            hits = search_many(store, queries, args.k)
+            top1 = [vote([r.label or "" for r, _ in found]) for found in hits]
+            seconds = (time.perf_counter() - started) / args.queries
+            rows.append((ef, ef == default, seconds, top1))
+        ann.EF_BATCH = default
 
     def accuracy(predicted: list[str]) -> float:
         return float(np.mean([p == e for p, e in zip(predicted, expected, strict=True)]))
@@ -102,10 +110,10 @@ def main() -> None:
         f"{'numpy exact kNN (baseline)':<28} {numpy_s * 1000:9.3f} {1.0:8.2f}x "
         f"{accuracy(numpy_top1):15.3f}"
     )
-    print(
-        f"{'pixseek store, batched':<28} {store_s * 1000:9.3f} {store_s / numpy_s:8.2f}x "
-        f"{accuracy(top1):15.3f}   (build {build:.0f} s)"
-    )
+    for ef, is_default, seconds, top1 in rows:
+        name = f"pixseek store, breadth {ef}" + (" *" if is_default else "")
+        print(f"{name:<28} {seconds * 1000:9.3f} {seconds / numpy_s:8.2f}x {accuracy(top1):15.3f}")
+    print(f"(* the default breadth of a batch's graph walk; build {build:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -161,7 +161,7 @@ def batched(store: Any, queries: np.ndarray, truth: list[list[int]], index: Any)
     """The store's batched search per query, at the default breadth of a batch's graph walk
     and at others, so that the default is seen against its neighbours."""
     default = ann.EF_BATCH
-    search_many(store, queries[:32], 10)  # a first batch pays for one-time work
+    search_many(store, queries, 10)  # a first batch pays for one-time work
     try:
         for ef in sorted({32, default, 64, 128}):
             ann.EF_BATCH = ef
