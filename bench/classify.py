@@ -1,6 +1,6 @@
 """kNN classification at scale: labelled vectors in many classes, top-1 by a vote of the k
-nearest, through pixseek's store (graph and records in memory) in batches, at the default
-breadth of a batch's graph walk and at wider ones.
+nearest, through pixseek's store (graph and records in memory) in batches, at the store's
+graph-walk breadth and at others.
 
     python bench/classify.py [--vectors 1000000] [--classes 100000] [--queries 2000] [--k 10]
 
@@ -88,15 +88,15 @@ def main() -> None:
         build = time.perf_counter() - started
         search_many(store, queries, args.k)  # load what the store keeps in memory
         rows = []
-        default = ann.EF_BATCH
+        default = ann.EF_SEARCH
         for ef in sorted({default, 128, 256, 512}):
-            ann.EF_BATCH = ef
+            ann.EF_SEARCH = ef
             started = time.perf_counter()
             hits = search_many(store, queries, args.k)
             top1 = [vote([r.label or "" for r, _ in found]) for found in hits]
             seconds = (time.perf_counter() - started) / args.queries
             rows.append((ef, ef == default, seconds, top1))
-        ann.EF_BATCH = default
+        ann.EF_SEARCH = default
 
     def accuracy(predicted: list[str]) -> float:
         return float(np.mean([p == e for p, e in zip(predicted, expected, strict=True)]))
@@ -113,7 +113,7 @@ def main() -> None:
     for ef, is_default, seconds, top1 in rows:
         name = f"pixseek store, breadth {ef}" + (" *" if is_default else "")
         print(f"{name:<28} {seconds * 1000:9.3f} {seconds / numpy_s:8.2f}x {accuracy(top1):15.3f}")
-    print(f"(* the default breadth of a batch's graph walk; build {build:.0f} s)")
+    print(f"(* the store's graph-walk breadth; build {build:.0f} s)")
 
 
 if __name__ == "__main__":

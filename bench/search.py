@@ -158,13 +158,13 @@ def bandwidth_floor_ms(vectors: np.ndarray) -> float:
 
 
 def batched(store: Any, queries: np.ndarray, truth: list[list[int]], index: Any) -> None:
-    """The store's batched search per query, at the default breadth of a batch's graph walk
-    and at others, so that the default is seen against its neighbours."""
-    default = ann.EF_BATCH
+    """The store's batched search per query, at its graph walk's breadth (EF_SEARCH, the
+    same for one query and for batches) and at narrower ones, the cost of that choice."""
+    default = ann.EF_SEARCH
     search_many(store, queries, 10)  # a first batch pays for one-time work
     try:
         for ef in sorted({32, default, 64, 128}):
-            ann.EF_BATCH = ef
+            ann.EF_SEARCH = ef
             started = time.perf_counter()
             batch = search_many(store, queries, 10)
             per_query = (time.perf_counter() - started) * 1000 / len(queries)
@@ -176,7 +176,7 @@ def batched(store: Any, queries: np.ndarray, truth: list[list[int]], index: Any)
                 f"recall@10 {recall(found, truth):.3f})"
             )
     finally:
-        ann.EF_BATCH = default
+        ann.EF_SEARCH = default
 
 
 def run(count: int, queries_n: int, milvus: str | None, raw: bool) -> None:

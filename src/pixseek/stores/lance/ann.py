@@ -28,14 +28,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixseek.core.vectors import Vectors
-from pixseek.stores.knn import FEW_QUERIES, rerank
+from pixseek.stores.knn import rerank
 
 M, EF_CONSTRUCTION, EF_SEARCH = 16, 200, 128
-# Breadth of the walk when many queries come at once (kNN votes, jobs), where throughput
-# counts. Measured by bench/search.py at a million clustered vectors, 200 queries in one
-# call on 2 cores: breadth 48 took 0.166 ms a query at recall@10 0.941, 64 took 0.187 ms at
-# 0.969, 128 took 0.270 ms at 0.995; 64 is the narrowest that kept recall above 0.95.
-EF_BATCH = 64
+# EF_SEARCH is also the breadth for queries in batches: narrower walks were faster but lost
+# too much where it matters. bench/classify.py, a million vectors in 100,000 classes, kNN
+# vote of 10: breadth 64 took 0.238 ms a query and was right for 0.704 of queries against
+# 1.000 for exact kNN; 128 took 0.442 ms at 0.881; 256, 0.667 ms at 0.971.
 RERANK, RERANK_MIN = 4, 40  # candidates re-ranked exactly: RERANK per hit, at least RERANK_MIN
 RANGE_SLACK = 0.1  # the quantizer's range is widened by this share for rows added later
 FORMAT = 3  # 8-bit codes in the graph, exact vectors beside it (2: float32 in the graph)
@@ -174,7 +173,7 @@ class Graph:
     ) -> tuple[Scores, Ints]:
         """Top ``k`` (exact scores, positions) per query among ``allowed`` positions
         (default: the live ones); position -1 where the graph walk found fewer. The walk's
-        breadth is ``ef``, by default EF_SEARCH for a few queries and EF_BATCH for more."""
+        breadth is ``ef`` (default EF_SEARCH), widened to the candidates wanted."""
         import faiss
 
         if allowed is None and self.dead == 0:
@@ -187,9 +186,7 @@ class Graph:
             selector_bits = bitmap(allowed)
         candidates = min(max(k * RERANK, RERANK_MIN), self.size)
         params: Any = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
-        if ef is None:
-            ef = EF_SEARCH if len(queries) <= FEW_QUERIES else EF_BATCH
-        params.efSearch = max(ef, candidates)
+        params.efSearch = max(EF_SEARCH if ef is None else ef, candidates)
         if selector_bits is not None:
             selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(selector_bits))
             params.sel = selector
