@@ -21,6 +21,8 @@ import numpy as np
 
 from pixseek.core.records import Record
 from pixseek.core.vectors import l2_normalize
+from pixseek.jobs import classify
+from pixseek.jobs.classify import vote_pool
 from pixseek.stores.knn import exact_neighbours, search_many
 from pixseek.stores.lance import ann
 from pixseek.stores.lance import store as lance_store
@@ -97,6 +99,10 @@ def main() -> None:
             seconds = (time.perf_counter() - started) / args.queries
             rows.append((ef, ef == default, seconds, top1))
         ann.EF_SEARCH = default
+        started = time.perf_counter()
+        found = search_many(store, queries, vote_pool(args.k))
+        job = [classify.vote(hits, args.k).label or "" for hits in found]
+        job_s = (time.perf_counter() - started) / args.queries
 
     def accuracy(predicted: list[str]) -> float:
         return float(np.mean([p == e for p, e in zip(predicted, expected, strict=True)]))
@@ -113,6 +119,8 @@ def main() -> None:
     for ef, is_default, seconds, top1 in rows:
         name = f"pixseek store, breadth {ef}" + (" *" if is_default else "")
         print(f"{name:<28} {seconds * 1000:9.3f} {seconds / numpy_s:8.2f}x {accuracy(top1):15.3f}")
+    name = f"pixseek classify (pool {vote_pool(args.k)})"
+    print(f"{name:<28} {job_s * 1000:9.3f} {job_s / numpy_s:8.2f}x {accuracy(job):15.3f}")
     print(f"(* the store's graph-walk breadth; build {build:.0f} s)")
 
 
