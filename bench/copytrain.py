@@ -31,6 +31,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from copydetect import DATA, photos  # bench/ is on the path when a benchmark runs
 from PIL import Image
 
 from pixseek.cli import main as pixseek
@@ -46,19 +47,7 @@ from pixseek.jobs.evaluate import evaluate
 from pixseek.models import EmbedderOptions
 from pixseek.training import pairs_from_captions
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "caltech101" / "101_ObjectCategories"
 NEIGHBOURS = 10
-
-
-def photos(count: int, skip: int = 0) -> list[Path]:
-    """One photo a class, then the next, ...: few near-copies among the originals."""
-    classes = sorted(p for p in DATA.iterdir() if p.is_dir() and p.name != "BACKGROUND_Google")
-    files = [sorted(c.glob("*.jpg")) for c in classes]
-    picked: list[Path] = []
-    for rank in range(max(len(f) for f in files)):
-        picked += [f[rank * 5] for f in files if len(f) > rank * 5]
-    return picked[skip : skip + count]
 
 
 def folder_of(work: Path, name: str, files: list[Path]) -> Path:
