@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -48,6 +49,17 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def torch_embedder(tiny_model: Path):  # type: ignore[no-untyped-def]
     return load_embedder(EmbedderOptions(model=str(tiny_model), runtime="torch"))
+
+
+def stable_folder(name: str) -> Path:
+    """An empty folder whose absolute path is the same in every run. Image ids follow
+    absolute paths, and so does which images or judgements are held out; a test whose
+    outcome rests on that split would otherwise change with pytest's run counter in its
+    temporary paths (a training test passed or failed by which run it was)."""
+    folder = Path(tempfile.gettempdir()) / f"pixseek-tests-{os.getuid()}" / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 def make_image(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -> Path:

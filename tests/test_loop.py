@@ -17,7 +17,7 @@ import pytest
 from pixseek.cli import main
 from pixseek.collection.collection import open_collection
 from pixseek.collection.feedback import held_out
-from tests.conftest import make_image
+from tests.conftest import make_image, stable_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 QUERIES = {"a red thing": "red", "a blue thing": "blue"}
@@ -31,7 +31,8 @@ def run(capsys, *argv: str) -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture()
-def judged(tmp_path, tiny_model, capsys) -> Path:  # type: ignore[no-untyped-def]
+def judged(tiny_model, capsys) -> Path:  # type: ignore[no-untyped-def]
+    tmp_path = stable_folder("loop")  # the held-out judgements follow the images' paths
     rng = random.Random(0)
     for n in range(48):
         red = (rng.randint(150, 255), rng.randint(0, 90), rng.randint(0, 90))

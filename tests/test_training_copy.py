@@ -18,7 +18,7 @@ from pixseek.cli import main
 from pixseek.imaging.edits import EDITS, edited
 from pixseek.models import EmbedderOptions, load_embedder
 from pixseek.training.loop import trainable
-from tests.conftest import CALTECH
+from tests.conftest import CALTECH, stable_folder
 from tests.test_jobs import scene
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -42,8 +42,11 @@ def lay_out(folder: Path, count: int, skip: int) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("copy")
+def trained(one_torch_thread: None, tiny_model: Path) -> tuple[Path, Path]:
+    """Trained once for the module: on one torch thread (a module's fixture is made before
+    the tests' own fixtures apply), in a folder at the same path every run (the images
+    held out for choosing the best epoch follow their paths)."""
+    root = stable_folder("copy-training")
     photos = root / "photos"
     lay_out(photos, TRAINING, skip=0)
     collection, out = root / "photos.pixseek", root / "copy-model"
