@@ -206,10 +206,9 @@ class MemoryIndex:
             picked = np.flatnonzero(chunk_of == chunk)
             parts.append(self._chunks[chunk].take(rows[picked] - starts[chunk]))
             order.append(picked)
-        taken = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
         if len(parts) == 1:
-            return taken
-        return taken.take(np.argsort(np.concatenate(order)))
+            return parts[0]
+        return pa.concat_tables(parts).take(np.argsort(np.concatenate(order)))
 
     def allowed(self, flt: Filter) -> Allowed:
         key = to_sql(flt) or ""

@@ -257,7 +257,6 @@ class MilvusStore:
             time.sleep(INDEX_POLL_S)
 
     def _indexed(self) -> bool:
-        """No flushed rows wait for the graph (Milvus leaves segments too small for one
-        without it, and does not count them as pending)."""
+        """No flushed row waits for the graph, by Milvus's own count of pending rows."""
         progress = self._client.describe_index(self._name, VECTOR) or {}
         return int(progress.get("pending_index_rows", 0)) == 0
