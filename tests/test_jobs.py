@@ -242,17 +242,19 @@ class AngleEmbedder(KeyedEmbedder):
 
 
 def test_duplicates_do_not_chain(tmp_path, capsys) -> None:
+    """a~b, b~c, c~d, nothing else: b, linked to the most (then the larger of b and c),
+    keeps a and c; d is like c, not like the keeper b, and joins no group."""
     folder = tmp_path / "chain"
     folder.mkdir()
-    sizes = {"a": (80, 60), "b": (60, 40), "c": (60, 40)}
-    for name, red in {"a": 0, "b": 100, "c": 200}.items():
+    sizes = {"a": (80, 60), "b": (70, 50), "c": (60, 40), "d": (60, 40)}
+    for name, red in {"a": 0, "b": 80, "c": 160, "d": 240}.items():
         Image.new("RGB", sizes[name], (red, 90, 90)).save(folder / f"{name}.png")
     collection = open_collection(tmp_path / "c", embedder=AngleEmbedder(TEXTS), create=True)
     ingest(collection, FolderSource([folder]))
     args = ["duplicates", "--collection", str(tmp_path / "c"), "--tiers", "embedding"]
-    assert main([*args, "--threshold", "0.9", "--json"]) == 0
+    assert main([*args, "--threshold", "0.9", "--no-views", "--json"]) == 0
     groups = json.loads(capsys.readouterr().out)["groups"]
     names = [sorted(Path(m["record"]["path"]).name for m in g["members"]) for g in groups]
-    assert names == [["a.png", "b.png"]]  # c is like b, not like the keeper a
+    assert names == [["a.png", "b.png", "c.png"]]
     keeper = next(m for m in groups[0]["members"] if m["keeper"])
-    assert keeper["record"]["path"].endswith("a.png")
+    assert keeper["record"]["path"].endswith("b.png")

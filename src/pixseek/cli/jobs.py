@@ -42,6 +42,13 @@ def register(commands: Any) -> None:
     duplicates.add_argument(
         "--tiers", default="exact,phash,embedding", help="tiers to use, comma-separated"
     )
+    duplicates.add_argument(
+        "--no-views",
+        action="store_true",
+        help="compare images only as they are, not also turned ±10° and cut to each 60%% "
+        "corner (views find rotated copies and corner crops; the first run embeds six "
+        "views of each image, kept for later runs)",
+    )
     duplicates.add_argument("--index", default="", help="the index (model) to compare with")
     out = duplicates.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print groups as JSON")
@@ -102,14 +109,19 @@ def _csv_row(group: int, member: dict[str, Any]) -> dict[str, Any]:
     return {
         "group": group,
         **{name: record[name] for name in ("id", "path", "width", "height")},
-        **{name: member[name] for name in ("keeper", "tier", "score", "probability")},
+        **{name: member[name] for name in ("keeper", "tier", "score", "probability", "view")},
     }
 
 
-CSV_FIELDS = ["group", "id", "path", "width", "height", "keeper", "tier", "score", "probability"]
+CSV_FIELDS = [
+    "group",
+    *("id", "path", "width", "height"),
+    *("keeper", "tier", "score", "probability", "view"),
+]
 
 
 def run_duplicates(args: argparse.Namespace) -> int:
+    from pixseek.cli.render import ViewsBar
     from pixseek.collection import open_collection
     from pixseek.jobs.dedup import DedupOptions, find_duplicates
 
@@ -118,9 +130,12 @@ def run_duplicates(args: argparse.Namespace) -> int:
         phash_distance=args.phash_distance,
         tiers=tuple(t.strip() for t in args.tiers.split(",") if t.strip()),
         across=args.across or "",
+        views=not args.no_views,
     )
     collection = open_collection(args.collection)
-    result = find_duplicates(collection, collection.index(args.index), options).to_dict()
+    with ViewsBar() as bar:
+        found = find_duplicates(collection, collection.index(args.index), options, bar.update)
+    result = found.to_dict()
     groups = result["groups"]
     if args.json:
         print(json.dumps(result, indent=2))
@@ -142,9 +157,10 @@ def run_duplicates(args: argparse.Namespace) -> int:
         if given
         else "not calibrated: too few images to measure"
     )
+    views = f", views of {result['views']} images compared" if result["views"] else ""
     print(
         f"embedding tier at cosine >= {result['threshold']:.4f}, perceptual hash within "
-        f"{result['phash_distance']} bits ({how})"
+        f"{result['phash_distance']} bits ({how}){views}"
     )
     for number, group in enumerate(groups, 1):
         print(f"group {number} ({len(group['members'])} images):")
@@ -153,7 +169,9 @@ def run_duplicates(args: argparse.Namespace) -> int:
             chance = "" if m["probability"] is None else f" p={m['probability']:.2f}"
             mark = "keep" if m["keeper"] else f"{m['tier']} {m['score']:.3f}{chance}"
             split = f" [{record['metadata'].get('split')}]" if args.across == "split" else ""
-            print(f"  {mark:>24}  {record['width']}x{record['height']}  {record['path']}{split}")
+            view = f" (via {m['view']})" if m["view"] else ""
+            size = f"{record['width']}x{record['height']}"
+            print(f"  {mark:>24}  {size}  {record['path']}{split}{view}")
     print(
         f"{len(groups)} groups, {sum(len(g['members']) - 1 for g in groups)} duplicates to review"
     )

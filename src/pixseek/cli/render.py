@@ -112,6 +112,29 @@ class TqdmProgress:
             self.bar.close()
 
 
+class ViewsBar:
+    """Progress of the views duplicates embeds on a first run, on stderr; nothing when
+    every view was kept from before."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.bar: Any = None
+
+    def __enter__(self) -> ViewsBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc="views", unit="img", file=self.stream)
+        self.bar.update(done - self.bar.n)
+
+
 class TrainBar:
     """Training progress: one bar per epoch with the running loss."""
 

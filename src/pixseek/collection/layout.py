@@ -44,6 +44,12 @@ class Layout:
         return self.root / "maps"
 
     @property
+    def views(self) -> Path:
+        """Each index's embeddings of turned and cropped views of its images
+        (``<index>.npz``), kept for duplicate detection."""
+        return self.root / "views"
+
+    @property
     def label_reviews(self) -> Path:
         """Suspected label errors a user confirmed or dismissed."""
         return self.root / "label-reviews.json"

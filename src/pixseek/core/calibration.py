@@ -41,6 +41,9 @@ class CopyCalibration:
     copies: int = 0  # edited copies embedded
     neighbours: int = 10  # precision counts each copy's this many nearest images
     hashes: HashCalibration = field(default_factory=HashCalibration)
+    # the views of each image compared besides the image (pixseek.imaging.views): a
+    # copy's score is its best over them
+    views: list[str] = field(default_factory=list)
 
     def probability(self, score: float) -> float:
         """P(copy) for a pair at ``score``, at the calibration's mix of copies and others."""

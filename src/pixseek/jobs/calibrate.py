@@ -7,12 +7,17 @@ From those scores come the cosine that reaches the target precision, the precisi
 recall there (overall and by edit), the probability that a pair at a score is a copy, and
 the same for the perceptual-hash distance. Precision counts each copy's ``neighbours``
 nearest images, the pairs that duplicate detection looks at.
+
+Duplicate detection also compares views of each image (turned, cut to its corners: see
+:mod:`pixseek.imaging.views`) with the other images, so calibration measures the same: a
+copy's score is its best against its source and the source's views, and the views' own
+nearest other images count among the pairs that are not copies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,10 +41,24 @@ from pixseek.imaging.hashes import (
     hamming,
     image_hashes,
 )
+from pixseek.imaging.views import COPY_VIEWS, views
 from pixseek.stores.knn import exact_neighbours, load_all, search_many
 
 MIN_IMAGES = 6
 CURVE_POINTS = 48
+# A collection being de-duplicated is full of its own copies: an image is presumed a copy
+# of a sampled one (and so no evidence against a threshold) only when it is closer to it
+# than any edited copy of another sampled image is, and at least as close as most of its
+# own edited copies are: one edit a model cannot see through must not make every near
+# image a copy (see Sample.presumed_copy)
+WEAKEST_QUANTILE = 25.0
+FAMILY_PARTNERS = 0.1  # of the sample: how many may be copies of one sampled image
+# scores this high among the sample's copies and their sources (a quantile of them) are
+# "the same picture" to the model: an image that close to an edited copy is a copy too
+IDENTICAL_QUANTILE = 75.0
+# ... unless this share of edited copies of different images come as close to each other
+# (a few sampled images may be copies of one another)
+BETWEEN_QUANTILE = 90.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,20 +83,28 @@ class Fit:
 
 
 def fit_threshold(
-    positives: NDArray[np.floating], negatives: NDArray[np.floating], target: float
+    positives: NDArray[np.floating],
+    negatives: NDArray[np.floating],
+    target: float,
+    weights: NDArray[np.floating] | None = None,
 ) -> Fit:
     """The lowest score at which precision (copies among pairs at or above it) reaches
-    ``target``; above every score when none does."""
+    ``target``; above every score when none does. ``weights``: how many pairs each
+    negative stands for (1 each by default)."""
     scores = np.concatenate([positives, negatives]).astype(np.float64)
     labels = np.concatenate([np.ones(len(positives)), np.zeros(len(negatives))])
+    counts = np.concatenate(
+        [np.ones(len(positives)), np.ones(len(negatives)) if weights is None else weights]
+    )
     order = np.argsort(-scores, kind="stable")
-    scores, labels = scores[order], labels[order]
+    scores, labels, counts = scores[order], labels[order], counts[order]
     true = np.cumsum(labels)
     pairs = np.arange(1, len(scores) + 1)
-    precision = true / pairs
-    # the precision a threshold is chosen by is the lower end of its Wilson interval:
-    # a few lucky pairs at the edge of a sample must not lower the threshold
-    lower = wilson_lower(true, pairs)
+    precision = true / np.cumsum(counts)
+    # the precision a threshold is chosen by is the lower end of its Wilson interval
+    # (as wide as the pairs actually measured): a few lucky pairs at the edge of a sample
+    # must not lower the threshold
+    lower = wilson_lower(precision * pairs, pairs)
     # a threshold sits at the last of a run of equal scores
     last_of_tie = np.append(scores[1:] != scores[:-1], True)
     good = np.flatnonzero(last_of_tie & (lower >= target) & (true > 0))
@@ -102,28 +129,35 @@ def wilson_lower(
 
 
 def probability_curve(
-    positives: NDArray[np.floating], negatives: NDArray[np.floating]
+    positives: NDArray[np.floating],
+    negatives: NDArray[np.floating],
+    weights: NDArray[np.floating] | None = None,
 ) -> tuple[list[float], list[float]]:
     """P(copy | score) by isotonic regression (SciPy's), thinned to a few increasing
-    breakpoints."""
+    breakpoints; ``weights`` as in :func:`fit_threshold`."""
     from scipy.optimize import isotonic_regression
 
     scores = np.concatenate([positives, negatives]).astype(np.float64)
     labels = np.concatenate([np.ones(len(positives)), np.zeros(len(negatives))])
+    counts = np.concatenate(
+        [np.ones(len(positives)), np.ones(len(negatives)) if weights is None else weights]
+    )
     order = np.argsort(scores, kind="stable")
-    fitted = isotonic_regression(labels[order], increasing=True).x
+    fitted = isotonic_regression(labels[order], weights=counts[order], increasing=True).x
     xs, last = np.unique(scores[order][::-1], return_index=True)  # last of each tie
     ys = fitted[::-1][last]
     keep = np.unique(np.linspace(0, len(xs) - 1, min(len(xs), CURVE_POINTS)).round().astype(int))
     return [round(float(x), 6) for x in xs[keep]], [round(float(y), 4) for y in ys[keep]]
 
 
-def sample_images(index: Index, count: int, seed: int) -> list[Record]:
-    """Up to ``count`` image records whose files can be read, in an order fixed by a hash
-    of their content."""
+def sample_images(index: Index, count: int, seed: int, readable: bool = True) -> list[Record]:
+    """Up to ``count`` image records (whose files can be read, if ``readable``), in an
+    order fixed by a hash of their content."""
     records = [r for batch, _ in index.store.scan(Filter.where({"kind": "image"})) for r in batch]
     # by the pictures' own content: the same images give the same sample wherever they are
     records.sort(key=lambda r: (content_hash(f"{seed}:{r.content_hash}".encode()), r.id))
+    if not readable:
+        return records[:count]
     return [r for r in records if local_path(r.path).is_file()][:count]
 
 
@@ -132,6 +166,7 @@ class Copies:
     images: list[Image.Image]
     sources: list[int]  # row in the sample
     edits: list[str]
+    views: list[Image.Image]  # COPY_VIEWS of each sampled image, in order
 
 
 def make_copies(
@@ -139,7 +174,7 @@ def make_copies(
 ) -> tuple[list[Record], Copies]:
     decode = decode_options_for(input_size)
     kept: list[Record] = []
-    copies = Copies([], [], [])
+    copies = Copies([], [], [], [])
     for record in records:
         try:
             image = load_image_file(local_path(record.path), decode)
@@ -147,6 +182,7 @@ def make_copies(
             continue
         row = len(kept)
         kept.append(record)
+        copies.views += [picture for _, picture, _ in views(image, COPY_VIEWS)]
         for number, name in enumerate(EDITS):
             copies.images.append(edited(image, name, seed * 100_003 + row * 101 + number))
             copies.sources.append(row)
@@ -182,15 +218,23 @@ def calibrate(
             f"this index has {len(kept)}: give --threshold instead"
         )
     if progress is not None:
-        progress(f"embedding {len(copies.images)} edited copies of {len(kept)} images")
+        progress(
+            f"embedding {len(copies.images)} edited copies of {len(kept)} images "
+            f"and {len(copies.views)} views of them"
+        )
     vectors = embedder.embed_images(copies.images)
+    seen = embedder.embed_images(copies.views).reshape(len(kept), len(COPY_VIEWS), -1)
     sources = index.store.get_vectors([r.id for r in kept])
     source_rows = np.stack([sources[r.id] for r in kept])
-    positives = np.einsum("ij,ij->i", vectors, source_rows[copies.sources])
+    plain = np.einsum("ij,ij->i", vectors, source_rows[copies.sources])
+    through_views = np.einsum("cvd,cd->cv", seen[copies.sources], vectors).max(axis=1)
+    positives = np.maximum(plain, through_views)
     source_hashes = [stored_hashes(r) for r in kept]
-    negatives, nearest = _negatives(index, vectors, positives, kept, source_hashes, copies, options)
-    fit = fit_threshold(positives, negatives, options.target_precision)
-    curve = probability_curve(positives, negatives)
+    sample = Sample(kept, source_hashes, source_rows, seen, positives, copies, np.zeros(0))
+    sample = replace(sample, unrelated=sample.unrelated_levels(vectors))
+    negatives, weights, nearest = _negatives(index, vectors, sample, options)
+    fit = fit_threshold(positives, negatives, options.target_precision, weights)
+    curve = probability_curve(positives, negatives, weights)
     edits = np.asarray(copies.edits)
     by_edit = {
         name: round(float(np.mean(positives[edits == name] >= fit.threshold)), 4) for name in EDITS
@@ -207,7 +251,8 @@ def calibrate(
         images=len(kept),
         copies=len(copies.images),
         neighbours=options.neighbours,
-        hashes=_hash_calibration(index, kept, source_hashes, copies, options),
+        hashes=_hash_calibration(index, sample, options),
+        views=list(COPY_VIEWS),
     )
     collection.set_calibration(index.name, calibration)
     return calibration
@@ -248,41 +293,132 @@ def nearest_images(index: Index, queries: Vectors, k: int) -> list[list[tuple[Re
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """The sampled images, their hashes and views' vectors, and their copies' scores."""
+
+    kept: list[Record]
+    hashes: list[ImageHashes | None]
+    vectors: NDArray[np.float32]  # (image, dim)
+    views: NDArray[np.float32]  # (image, view, dim)
+    positives: NDArray[np.floating]  # each copy's best score against its source
+    copies: Copies
+    unrelated: NDArray[np.float64]  # per image: how close unrelated images come
+
+    def weakest(self) -> NDArray[np.float64]:
+        """Per sampled image: the score that all but the hardest edits of it
+        (:data:`WEAKEST_QUANTILE`) reach."""
+        rows = np.asarray(self.copies.sources)
+        found = [self.positives[rows == n] for n in range(len(self.kept))]
+        return np.asarray([np.percentile(own, WEAKEST_QUANTILE) for own in found])
+
+    def identical(self, copies: NDArray[np.float32]) -> float:
+        """The score at which this model sees the same picture (:data:`IDENTICAL_QUANTILE`
+        of the copies' scores against their sources); above 1 when copies of different
+        images (``copies``: the copies' vectors) come as close to each other, as with a
+        model that sees many photos alike. Copies of different sampled images are
+        unrelated pictures that may carry the same edit (a text band, a border), and
+        are not other copies in the collection."""
+        level = float(np.percentile(self.positives, IDENTICAL_QUANTILE))
+        sources = np.asarray(self.copies.sources)
+        scores = copies @ copies.T
+        scores[sources[:, None] == sources[None, :]] = -1.0
+        between = float(np.percentile(scores.max(axis=1), BETWEEN_QUANTILE))
+        return level if level > between else 2.0
+
+    def presumed_copy(
+        self,
+        row: int,
+        other: NDArray[np.float32],
+        weakest: float,
+        seen_from: tuple[float, float, float] | None = None,
+    ) -> bool:
+        """Is an image (its vector) a copy of sampled image ``row`` already in the
+        collection? When it is the same picture as one edited copy of it (``seen_from``
+        that copy: the image's score against it, the copy's own score against the source,
+        :meth:`identical`); or when it is at least as close to it as most of its edited
+        copies are (``weakest``) while those stand apart from unrelated images
+        (:meth:`unrelated_levels`). A model that puts unrelated images among an image's
+        copies presumes nothing: its neighbours all count against the threshold."""
+        if seen_from is not None and seen_from[0] >= max(seen_from[1], seen_from[2]):
+            return True
+        if weakest <= self.unrelated[row]:
+            return False
+        return self.closeness(row, other) >= weakest
+
+    def unrelated_levels(self, copies: NDArray[np.float32]) -> NDArray[np.float64]:
+        """Per sampled image: how close the closest edited copy of another sampled image
+        comes to it (as :meth:`closeness` measures), leaving out the few sampled images
+        whose copies come as close as its own (:meth:`weakest`): they are copies of one
+        another. When more than a few do (:data:`FAMILY_PARTNERS` of the sample), the
+        model does not tell this image's copies from unrelated images, and the level is
+        the closest of all: nothing is presumed a copy of it."""
+        plain = self.vectors @ copies.T
+        through_views = np.einsum("svd,cd->svc", self.views, copies).max(axis=1)
+        close = np.maximum(plain, through_views)
+        count = len(self.kept)
+        best = np.full((count, count), -1.0)  # [image, other image]: its closest copy
+        np.maximum.at(best.T, np.asarray(self.copies.sources), close.T)
+        best[np.arange(count), np.arange(count)] = -1.0
+        partners = best >= self.weakest()[:, None]
+        few = partners.sum(axis=1) <= max(1, round(FAMILY_PARTNERS * count))
+        others = np.where(partners & few[:, None], -1.0, best)
+        return np.asarray(others.max(axis=1), np.float64)
+
+    def closeness(self, row: int, other: NDArray[np.float32]) -> float:
+        """How close an image (its vector) is to sampled image ``row``, as duplicates see
+        it: the best of the image itself and its views."""
+        return max(float(other @ self.vectors[row]), float((self.views[row] @ other).max()))
+
+
 def _negatives(
-    index: Index,
-    vectors: NDArray[np.float32],
-    positives: NDArray[np.floating],
-    kept: list[Record],
-    source_hashes: list[ImageHashes | None],
-    copies: Copies,
-    options: CalibrationOptions,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Scores of each copy's nearest images other than its source, and the nearest one's.
+    index: Index, vectors: NDArray[np.float32], sample: Sample, options: CalibrationOptions
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Scores of the pairs that are not copies, how many pairs each stands for, and each
+    copy's nearest other image's score.
+
+    Those pairs are each copy's nearest images other than its source, and each view of a
+    sampled image's nearest images other than it. Duplicate detection compares every
+    image's views as well as the image, so a view's pair stands for as many pairs as the
+    sampled image has copies: the mix of pairs is the one duplicates sees.
 
     A collection being de-duplicated holds copies of its own images. A neighbour that is
-    one (the source's bytes, or within :data:`SAME_PICTURE_BITS` of its perceptual hash),
-    or that is at least as close to the source as this edited copy of it is, is what
-    duplicate detection is for, not evidence against the threshold, and is left out.
+    one (the source's bytes, within :data:`SAME_PICTURE_BITS` of its perceptual hash, or
+    as the model sees it: :meth:`Sample.presumed_copy`) is what duplicate detection is
+    for, not evidence against the threshold, and is left out.
     """
-    scores: list[float] = []
-    nearest: list[float] = []
-    found = nearest_images(index, vectors, options.neighbours * 2 + 1)
-    stored = index.store.get_vectors(
-        sorted({r.id for hits in found for r, _ in hits} | {r.id for r in kept})
-    )
-    for hits, row, own in zip(found, copies.sources, positives.tolist(), strict=True):
-        source, picture = kept[row], source_hashes[row]
-        to_source = stored[source.id]
-        others = [
-            (r, s)
+    k = options.neighbours
+    dim = sample.views.shape[2]
+    found = nearest_images(index, vectors, k * 2 + 1)
+    by_view = nearest_images(index, sample.views.reshape(-1, dim), k * 2 + 1)
+    wanted = {r.id for hits in [*found, *by_view] for r, _ in hits} | {r.id for r in sample.kept}
+    stored = index.store.get_vectors(sorted(wanted))
+    weakest, identical = sample.weakest(), sample.identical(vectors)
+
+    def others(hits: list[tuple[Record, float]], row: int, own: float | None) -> list[float]:
+        source = sample.kept[row]
+        return [
+            s
             for r, s in hits
             if r.id != source.id
-            and not _same_picture(r, source, picture)
-            and float(stored[r.id] @ to_source) < own
-        ][: options.neighbours]
-        scores += [s for _, s in others]
-        nearest.append(others[0][1] if others else -1.0)
-    return np.asarray(scores), np.asarray(nearest)
+            and not _same_picture(r, source, sample.hashes[row])
+            and not sample.presumed_copy(
+                row, stored[r.id], weakest[row], None if own is None else (s, own, identical)
+            )
+        ][:k]
+
+    scores: list[float] = []
+    nearest: list[float] = []
+    for hits, row, own in zip(found, sample.copies.sources, sample.positives.tolist(), strict=True):
+        kept = others(hits, row, own)
+        scores += kept
+        nearest.append(kept[0] if kept else -1.0)
+    plain = len(scores)
+    for number, hits in enumerate(by_view):
+        scores += others(hits, number // len(COPY_VIEWS), None)
+    weights = np.ones(len(scores))
+    weights[plain:] = len(sample.copies.images) / max(1, len(sample.kept))
+    return np.asarray(scores), weights, np.asarray(nearest)
 
 
 def _same_picture(record: Record, source: Record, picture: ImageHashes | None) -> bool:
@@ -294,18 +430,15 @@ def _same_picture(record: Record, source: Record, picture: ImageHashes | None) -
     return hamming(picture.phash, other.phash) <= SAME_PICTURE_BITS
 
 
-def _hash_calibration(
-    index: Index,
-    kept: list[Record],
-    sources: list[ImageHashes | None],
-    copies: Copies,
-    options: CalibrationOptions,
-) -> HashCalibration:
+def _hash_calibration(index: Index, sample: Sample, options: CalibrationOptions) -> HashCalibration:
     """The perceptual-hash radius for the target precision: each copy against its source,
-    and against the images nearest to it by Hamming distance (whatever the model thinks),
-    leaving out the source and copies of it already in the collection (see
-    :func:`_same_picture`, and images at least as close to the source as the copy is)."""
+    and against the images nearest to it by Hamming distance, leaving out the source and
+    copies of it already in the collection (see :func:`_same_picture`, images at least as
+    close to the source by hash as the copy is, and images the model puts among the
+    source's copies: :meth:`Sample.presumed_copy`)."""
     import faiss
+
+    copies, kept, sources = sample.copies, sample.kept, sample.hashes
 
     everything = [
         r for batch, _ in index.store.scan(Filter.where({"kind": "image"})) for r in batch
@@ -318,6 +451,8 @@ def _hash_calibration(
     queries = np.asarray([h.phash for h in copy_hashes], np.uint64)
     wanted = min(len(known), options.neighbours * 2 + 1)
     distances, rows = table.search(binary_codes(queries), wanted)
+    near = sorted({known[r][0].id for r in rows.reshape(-1).tolist() if r >= 0})
+    stored, weakest = index.store.get_vectors(near), sample.weakest()
     positives: list[float] = []
     negatives: list[float] = []
     edits: list[str] = []
@@ -334,6 +469,7 @@ def _hash_calibration(
             if r >= 0
             and not _same_picture(known[r][0], kept[row], source)
             and hamming(known[r][1].phash, source.phash) > own
+            and not sample.presumed_copy(row, stored[known[r][0].id], weakest[row])
         ][: options.neighbours]
         negatives += [PHASH_BITS - d for d in others]
     pos, neg = np.asarray(positives, np.float64), np.asarray(negatives, np.float64)

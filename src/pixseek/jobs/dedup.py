@@ -5,7 +5,10 @@
   were indexed, within a Hamming radius, searched over every image by multi-index hashing
   (faiss), never only among embedding neighbours;
 - **embedding**: cosine at or above a threshold among each image's nearest neighbours
-  (:func:`pixseek.stores.knn.neighbours`: exact up to 50k images, an IVF index beyond).
+  (:func:`pixseek.stores.knn.neighbours`: exact up to 50k images, an IVF index beyond),
+  and between each image's *views* (turned ±10°, cut to each 60% corner; embedded once and
+  kept, see :mod:`pixseek.jobs.copy_views`) and the other images: rotated copies and
+  corner crops, which an embedding alone sees as other pictures.
 
 The threshold and the radius come from the index's copy calibration
 (:mod:`pixseek.jobs.calibrate`, made when it is first needed) unless given; each link
@@ -35,8 +38,10 @@ from pixseek.core.paths import local_path
 from pixseek.core.records import Record, record_dict
 from pixseek.core.vectors import Vectors
 from pixseek.imaging.hashes import PHASH_BITS, binary_codes
+from pixseek.imaging.views import COPY_VIEWS
 from pixseek.jobs.calibrate import SAME_PICTURE_BITS, calibrate, stored_hashes
-from pixseek.stores.knn import load_all, neighbours
+from pixseek.jobs.copy_views import Progress, ViewVectors, view_vectors
+from pixseek.stores.knn import load_all, neighbours, neighbours_of
 
 TIERS = ("exact", "phash", "embedding")
 TIER_RANK = {tier: rank for rank, tier in enumerate(TIERS)}
@@ -54,6 +59,7 @@ class DedupOptions:
     neighbours: int = 10
     tiers: tuple[str, ...] = TIERS
     across: str = ""
+    views: bool = True  # the embedding tier also compares turned and corner views
 
     def __post_init__(self) -> None:
         unknown = set(self.tiers) - set(TIERS)
@@ -74,6 +80,7 @@ class Member:
     tier: str  # how it is linked to the keeper (the keeper: its strongest link)
     score: float
     probability: float | None = None  # calibrated P(copy) of that link
+    view: str = ""  # the view that linked it ("top left of the keeper"), "" for none
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +89,7 @@ class Member:
             "tier": self.tier,
             "score": self.score,
             "probability": self.probability,
+            "view": self.view or None,
         }
 
 
@@ -106,6 +114,7 @@ class Duplicates:
     phash_distance: int
     calibrated: bool
     across: str = ""
+    views: int = 0  # images whose views were compared (0: views not used)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,25 +122,39 @@ class Duplicates:
             "phash_distance": self.phash_distance,
             "calibrated": self.calibrated,
             "across": self.across or None,
+            "views": self.views,
             "groups": [group.to_dict() for group in self.groups],
         }
 
 
+NO_VIEW = -1
+
+
 @dataclass(slots=True)
 class Links:
-    """Pairs of row numbers, with the tier and score of each link."""
+    """Pairs of row numbers, with the tier and score of each link, and the view of row
+    ``a`` that made it (a number in ``COPY_VIEWS``, or :data:`NO_VIEW`)."""
 
     a: list[NDArray[np.int64]] = field(default_factory=list)
     b: list[NDArray[np.int64]] = field(default_factory=list)
     tier: list[NDArray[np.int64]] = field(default_factory=list)
     score: list[NDArray[np.float32]] = field(default_factory=list)
+    view: list[NDArray[np.int64]] = field(default_factory=list)
 
-    def add(self, a: Iterable[int], b: Iterable[int], tier: str, score: Iterable[float]) -> None:
+    def add(
+        self,
+        a: Iterable[int],
+        b: Iterable[int],
+        tier: str,
+        score: Iterable[float],
+        view: NDArray[np.int64] | None = None,
+    ) -> None:
         a_array = np.fromiter(a, np.int64)
         self.a.append(a_array)
         self.b.append(np.fromiter(b, np.int64))
         self.tier.append(np.full(len(a_array), TIER_RANK[tier], np.int64))
         self.score.append(np.fromiter(score, np.float32))
+        self.view.append(np.full(len(a_array), NO_VIEW, np.int64) if view is None else view)
 
     def arrays(self) -> tuple[NDArray[np.int64], ...]:
         if not self.a:
@@ -142,10 +165,13 @@ class Links:
     def scores(self) -> NDArray[np.float32]:
         return np.concatenate(self.score) if self.score else np.zeros(0, np.float32)
 
+    def views(self) -> NDArray[np.int64]:
+        return np.concatenate(self.view) if self.view else np.zeros(0, np.int64)
+
     def keep(self, mask: NDArray[np.bool_]) -> Links:
         a, b, tiers = self.arrays()
-        kept = Links([a[mask]], [b[mask]], [tiers[mask]], [self.scores()[mask]])
-        return kept
+        scores, views = self.scores()[mask], self.views()[mask]
+        return Links([a[mask]], [b[mask]], [tiers[mask]], [scores], [views])
 
 
 Pairs = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]
@@ -158,6 +184,22 @@ def embedding_links(vectors: Vectors, threshold: float, k: int) -> Pairs:
     flat, flat_scores = indices.reshape(-1), scores.reshape(-1)
     keep = (flat != rows) & (flat >= 0) & (flat_scores >= threshold)
     return rows[keep], flat[keep], flat_scores[keep]
+
+
+def view_links(
+    seen: ViewVectors, vectors: Vectors, threshold: float, k: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32], NDArray[np.int64]]:
+    """(row whose view it is, other row, cosine, view) of every view's neighbour among the
+    images at or above ``threshold``."""
+    if not len(seen.vectors):
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0, np.float32), empty
+    indices, scores = neighbours_of(seen.vectors, vectors, k)
+    width = indices.shape[1]
+    owners, names = np.repeat(seen.rows, width), np.repeat(seen.names, width)
+    flat, flat_scores = indices.reshape(-1), scores.reshape(-1)
+    keep = (flat != owners) & (flat >= 0) & (flat_scores >= threshold)
+    return owners[keep], flat[keep], flat_scores[keep], names[keep]
 
 
 def components(count: int, a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -207,21 +249,27 @@ class Link:
 
 
 def find_duplicates(
-    collection: Collection, index: Index | None = None, options: DedupOptions = DedupOptions()
+    collection: Collection,
+    index: Index | None = None,
+    options: DedupOptions = DedupOptions(),
+    progress: Progress | None = None,
 ) -> Duplicates:
-    """Groups of two or more near-duplicate images, largest groups first."""
+    """Groups of two or more near-duplicate images, largest groups first. ``progress``
+    hears of the views embedded (images done, images to embed) on a first run."""
     index = index or collection.index()
     settings = resolve(collection, index, options)
-    records, links = _links(index, settings)
+    found = _links(collection, index, settings, progress)
+    links = found.links
     if settings.across:
-        links = _across(records, links, settings.across)
-    groups = _groups(records, links, settings.rule)
+        links = _across(found.records, links, settings.across)
+    groups = _groups(found.records, links, settings.rule)
     return Duplicates(
         groups,
         settings.threshold,
         settings.phash_distance,
         settings.rule.calibration is not None and options.threshold is None,
         settings.across,
+        found.viewed,
     )
 
 
@@ -230,7 +278,8 @@ def find_links(
 ) -> list[Link]:
     """Every pair of images each tier links, before they are joined into groups."""
     index = index or collection.index()
-    records, links = _links(index, resolve(collection, index, options))
+    found = _links(collection, index, resolve(collection, index, options))
+    records, links = found.records, found.links
     a, b, tiers = links.arrays()
     return [
         Link(records[i], records[j], TIERS[t], float(score))
@@ -246,6 +295,7 @@ class Settings:
     neighbours: int
     tiers: tuple[str, ...]
     across: str
+    views: bool
 
     @property
     def threshold(self) -> float:
@@ -282,14 +332,16 @@ UNCALIBRATED_RADIUS = SAME_PICTURE_BITS
 
 
 def calibration_of(collection: Collection, index: Index) -> CopyCalibration | None:
-    """The index's copy calibration, made now (and kept) when it has none; None while it
-    has too few readable images to measure."""
-    if index.entry.calibration is not None:
-        return index.entry.calibration
+    """The index's copy calibration, made now (and kept) when it has none or one made
+    before the views it compares were measured; None while it has too few readable images
+    to measure."""
+    kept = index.entry.calibration
+    if kept is not None and tuple(kept.views) == COPY_VIEWS:
+        return kept
     try:
         return calibrate(collection, index)
     except CalibrationError:
-        return None
+        return kept
 
 
 def copy_rule(
@@ -317,22 +369,37 @@ def resolve(collection: Collection, index: Index, options: DedupOptions) -> Sett
         options.phash_distance is None and "phash" in options.tiers
     )
     rule = copy_rule(collection, index, options.threshold, options.phash_distance, measure)
-    return Settings(rule, options.neighbours, options.tiers, options.across)
+    return Settings(rule, options.neighbours, options.tiers, options.across, options.views)
 
 
-def _links(index: Index, settings: Settings) -> tuple[list[Record], Links]:
+@dataclass(frozen=True, slots=True)
+class Found:
+    records: list[Record]
+    links: Links
+    viewed: int  # images whose views were compared
+
+
+def _links(
+    collection: Collection, index: Index, settings: Settings, progress: Progress | None = None
+) -> Found:
     records, vectors = load_all(index.store, Filter.where({"kind": "image"}))
     links = Links()
     if len(records) < 2:
-        return records, links
+        return Found(records, links, 0)
     if "exact" in settings.tiers:
         _exact_links(records, links)
     if "phash" in settings.tiers:
         _phash_links(records, settings.phash_distance, links)
+    viewed = 0
     if "embedding" in settings.tiers:
         a, b, scores = embedding_links(vectors, settings.threshold, settings.neighbours)
         links.add(a, b, "embedding", scores)
-    return records, links
+        if settings.views:
+            seen = view_vectors(collection, index, records, progress)
+            a, b, scores, which = view_links(seen, vectors, settings.threshold, settings.neighbours)
+            links.add(a, b, "embedding", scores, which)
+            viewed = len(np.unique(seen.rows))
+    return Found(records, links, viewed)
 
 
 def _exact_links(records: Sequence[Record], links: Links) -> None:
@@ -400,20 +467,33 @@ def _groups(records: Sequence[Record], links: Links, rule: CopyRule) -> list[Gro
     a, b, tiers = links.arrays()
     if not len(a):
         return []
-    strongest: dict[tuple[int, int], tuple[int, float]] = {}  # pair -> (tier rank, score)
+    # pair -> (tier rank, score, view, row whose view it is)
+    strongest: dict[tuple[int, int], tuple[int, float, int, int]] = {}
     neighbours: dict[int, set[int]] = {}
-    for row, other, tier, score in zip(
-        a.tolist(), b.tolist(), tiers.tolist(), links.scores().tolist(), strict=True
+    for row, other, tier, score, view in zip(
+        a.tolist(),
+        b.tolist(),
+        tiers.tolist(),
+        links.scores().tolist(),
+        links.views().tolist(),
+        strict=True,
     ):
         pair = (min(row, other), max(row, other))
         current = strongest.get(pair)
         if current is None or (tier, -score) < (current[0], -current[1]):
-            strongest[pair] = (tier, score)
+            strongest[pair] = (tier, score, view, row)
         neighbours.setdefault(row, set()).add(other)
         neighbours.setdefault(other, set()).add(row)
+    # the image linked to most others is most likely the original (a copy with a border
+    # is larger than it); of those, the largest
     order = sorted(
         neighbours,
-        key=lambda r: (-records[r].width * records[r].height, _age(records[r]), records[r].id),
+        key=lambda r: (
+            -len(neighbours[r]),
+            -records[r].width * records[r].height,
+            _age(records[r]),
+            records[r].id,
+        ),
     )
     placed: set[int] = set()
     groups = []
@@ -427,25 +507,20 @@ def _groups(records: Sequence[Record], links: Links, rule: CopyRule) -> list[Gro
             continue
         placed.update([keeper, *joined])
         found = {row: strongest[(min(keeper, row), max(keeper, row))] for row in joined}
-        tier, score = min(found.values(), key=lambda link: (link[0], -link[1]))
-        members = [
-            Member(
-                records[keeper],
-                True,
-                TIERS[tier],
-                round(score, 6),
-                rule.probability(TIERS[tier], score),
-            )
-        ]
-        members += [
-            Member(
-                records[row],
-                False,
-                TIERS[t],
-                round(value, 6),
-                rule.probability(TIERS[t], value),
-            )
-            for row, (t, value) in found.items()
-        ]
+        best = min(found.values(), key=lambda link: (link[0], -link[1]))
+        members = [_member(records[keeper], True, best, keeper, rule)]
+        members += [_member(records[row], False, link, keeper, rule) for row, link in found.items()]
         groups.append(Group(members))
     return sorted(groups, key=lambda g: (-len(g.members), g.keeper.record.id))
+
+
+def _member(
+    record: Record, keeper: bool, link: tuple[int, float, int, int], keeper_row: int, rule: CopyRule
+) -> Member:
+    tier, score, view, owner = link
+    seen = ""
+    if view != NO_VIEW:
+        whose = "the keeper" if owner == keeper_row else "a member" if keeper else "this image"
+        seen = f"{COPY_VIEWS[view]} of {whose}"
+    name = TIERS[tier]
+    return Member(record, keeper, name, round(score, 6), rule.probability(name, score), seen)

@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image, ImageOps
-
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
 from pixseek.core.errors import InvalidInputError
@@ -27,11 +25,9 @@ from pixseek.core.records import BoxTuple, Record, record_dict
 from pixseek.core.vectors import Vectors
 from pixseek.imaging.decode import decode_image, decode_options_for
 from pixseek.imaging.hashes import ImageHashes, hamming, image_hashes, phash_score
+from pixseek.imaging.views import QUERY_VIEWS, views
 from pixseek.jobs.dedup import TIER_RANK, CopyRule, copy_rule
 from pixseek.stores.knn import search_many
-
-ROTATIONS = (-10.0, 10.0)
-CENTRE = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,20 +84,6 @@ class MatchResult:
             "calibrated": self.calibrated,
             "matches": [m.to_dict() for m in self.matches],
         }
-
-
-def query_views(image: Image.Image) -> list[tuple[str, Image.Image]]:
-    """The query turned back by small rotations, and its centre (a copy with a border)."""
-    rgb = image.convert("RGB")
-    views = [
-        (f"rotated {angle:+g}°", rgb.rotate(angle, resample=Image.Resampling.BICUBIC))
-        for angle in ROTATIONS
-    ]
-    w, h = round(rgb.width * CENTRE), round(rgb.height * CENTRE)
-    left, top = (rgb.width - w) // 2, (rgb.height - h) // 2
-    views.append(("centre", rgb.crop((left, top, left + w, top + h))))
-    views.append(("mirrored", ImageOps.mirror(rgb)))
-    return views
 
 
 class _Matcher:
@@ -187,9 +169,10 @@ def match_image(
     image = decode_image(data, decode_options_for(index.embedder.capabilities.input_size))
     matcher.search(index.embedder.embed_images([image]), [image_hashes(image)], ["as is"])
     if options.views and not matcher.found:
-        views = query_views(image)
-        vectors = index.embedder.embed_images([view for _, view in views])
-        matcher.search(vectors, [image_hashes(v) for _, v in views], [n for n, _ in views])
+        turned = views(image, QUERY_VIEWS)
+        vectors = index.embedder.embed_images([picture for _, picture, _ in turned])
+        hashes = [image_hashes(picture) for _, picture, _ in turned]
+        matcher.search(vectors, hashes, [name for name, _, _ in turned])
     matches = sorted(
         matcher.found.values(), key=lambda m: (TIER_RANK[m.tier], -m.score, m.record.id)
     )

@@ -49,6 +49,17 @@ def neighbours(
     return ivf_neighbours(vectors, k, probes)
 
 
+def neighbours_of(
+    queries: Vectors, vectors: Vectors, k: int, exact_up_to: int = EXACT_UP_TO
+) -> Neighbours:
+    """For each query, the ``k`` most similar rows of ``vectors``, best first: exact up to
+    ``exact_up_to`` rows, the inverted-file search of :func:`ivf_neighbours` beyond."""
+    k = min(k, len(vectors))
+    if len(vectors) <= exact_up_to:
+        return exact_neighbours(queries, vectors, k)
+    return ivf_neighbours(vectors, k, queries=queries)
+
+
 def load_all(store: VectorStore, flt: Filter | None = None) -> tuple[list[Record], Vectors]:
     """Every matching record with its vector, in memory: for jobs that compare a whole
     collection (or a part of it) with itself."""
@@ -84,7 +95,10 @@ def exact_neighbours(queries: Vectors, vectors: Vectors, k: int) -> Neighbours:
     return indices, scores
 
 
-def ivf_neighbours(vectors: Vectors, k: int, probes: int = PROBES) -> Neighbours:
+def ivf_neighbours(
+    vectors: Vectors, k: int, probes: int = PROBES, queries: Vectors | None = None
+) -> Neighbours:
+    """Neighbours among ``vectors`` of ``queries`` (by default the vectors themselves)."""
     import faiss
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)
@@ -101,10 +115,11 @@ def ivf_neighbours(vectors: Vectors, k: int, probes: int = PROBES) -> Neighbours
     index.add(data)
     inverted.nprobe = min(probes, lists)
     wanted = min(count, k * CANDIDATES)
-    indices = np.empty((count, k), np.int64)
-    scores = np.empty((count, k), np.float32)
-    for start in range(0, count, RERANK_BLOCK):
-        block = data[start : start + RERANK_BLOCK]
+    asked = data if queries is None else np.ascontiguousarray(queries, dtype=np.float32)
+    indices = np.empty((len(asked), k), np.int64)
+    scores = np.empty((len(asked), k), np.float32)
+    for start in range(0, len(asked), RERANK_BLOCK):
+        block = asked[start : start + RERANK_BLOCK]
         _, candidates = index.search(block, wanted)
         found, exact = rerank(data, block, candidates.astype(np.int64), k)
         indices[start : start + len(block)] = found

@@ -150,6 +150,7 @@ function duplicateMember(member, group) {
   facts.appendChild(element("span", `tier tier-${member.tier}`, member.tier));
   facts.appendChild(element("span", "dup-score", `score ${member.score.toFixed(3)}`));
   facts.appendChild(element("span", "dup-probability", `p ${percent(member.probability)}`));
+  if (member.view) facts.appendChild(element("span", "dup-view", `via ${member.view}`));
   const mark = element("label", "dup-mark");
   const check = document.createElement("input");
   check.type = "checkbox";

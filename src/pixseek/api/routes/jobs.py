@@ -32,12 +32,14 @@ def duplicates(
     phash_distance: Annotated[int | None, Query(ge=-1, le=32)] = None,
     tiers: str = "exact,phash,embedding",
     across: Annotated[str, Query(pattern="^(|split|label|source)$")] = "",
+    views: bool = True,
 ) -> dict[str, Any]:
     options = DedupOptions(
         threshold=threshold,
         phash_distance=phash_distance,
         tiers=tuple(t for t in tiers.split(",") if t),
         across=across,
+        views=views,
     )
     return find_duplicates(found, options=options).to_dict()
 

@@ -13,6 +13,9 @@ class DuplicateMember(BaseModel):
     tier: str
     score: float
     probability: float | None = Field(description="calibrated probability of a copy")
+    view: str | None = Field(
+        description="the view that linked it to the keeper (a corner, a turn), if one did"
+    )
 
 
 class DuplicateGroup(BaseModel):
@@ -27,6 +30,7 @@ class DuplicateGroups(BaseModel):
     phash_distance: int
     calibrated: bool
     across: str | None
+    views: int = Field(description="images whose turned and corner views were compared")
     groups: list[DuplicateGroup]
 
 

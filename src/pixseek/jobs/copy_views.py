@@ -1,0 +1,182 @@
+"""Embeddings of views of a collection's images (turned either way, cut to each corner),
+kept with the index, so that duplicate detection finds rotated copies and corner crops.
+
+An embedding sees a copy turned by 10°, or cut to 60% of the picture from one corner, as a
+different picture (see :mod:`pixseek.imaging.views`). Comparing each image's views with
+every image finds them: a corner crop is close to that corner of its source. The views
+cost an embedding each, so they are made once: kept in the collection
+(``views/<index>.npz``) by record id and content hash, and a later run embeds only the
+images added or changed since. Images whose files cannot be read have no views.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixseek.collection.collection import Collection
+from pixseek.collection.index import Index
+from pixseek.core.errors import ImageDecodeError
+from pixseek.core.paths import local_path
+from pixseek.core.records import Record
+from pixseek.core.vectors import Vectors, l2_normalize
+from pixseek.imaging.decode import decode_options_for, load_image_file
+from pixseek.imaging.views import COPY_VIEWS, views
+
+CHUNK = 32  # images decoded and embedded at a time (six views each)
+SAVE_EVERY_S = 60.0  # a long first run keeps what it has embedded this often
+
+Progress = Callable[[int, int], None]  # (images done, images to embed)
+
+
+@dataclass(frozen=True, slots=True)
+class ViewVectors:
+    """``vectors[i]`` is view ``COPY_VIEWS[names[i]]`` of ``records[rows[i]]``."""
+
+    rows: NDArray[np.int64]
+    names: NDArray[np.int64]
+    vectors: Vectors
+    embedded: int  # images embedded by this call (the rest were kept)
+    unreadable: int  # images whose files could not be read: no views
+
+
+@dataclass(slots=True)
+class _Kept:
+    """Each image's views, by record id: its content hash and a (views, dim) array."""
+
+    by_id: dict[str, tuple[str, NDArray[np.float16]]]
+
+
+def views_path(collection: Collection, index: Index) -> Path:
+    return collection.layout.views / f"{index.name}.npz"
+
+
+def _signature(index: Index) -> str:
+    """What the kept vectors were made with: a model change makes them stale."""
+    return f"{index.entry.model}|{index.dim}|{','.join(COPY_VIEWS)}"
+
+
+def _load(path: Path, signature: str) -> _Kept:
+    if not path.is_file():
+        return _Kept({})
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["signature"]) != signature:
+                return _Kept({})
+            ids, hashes, vectors = data["ids"], data["hashes"], data["vectors"]
+            pairs = zip(ids.tolist(), hashes.tolist(), strict=True)
+            return _Kept({str(i): (str(h), vectors[n]) for n, (i, h) in enumerate(pairs)})
+    except (OSError, ValueError, KeyError):  # a damaged cache is made again
+        return _Kept({})
+
+
+def _save(path: Path, signature: str, kept: _Kept, dim: int) -> None:
+    """Written beside the target and renamed into place: readers see a whole file."""
+    ids = sorted(kept.by_id)
+    vectors = (
+        np.stack([kept.by_id[i][1] for i in ids])
+        if ids
+        else np.zeros((0, len(COPY_VIEWS), dim), np.float16)
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(
+                handle,
+                signature=np.str_(signature),
+                ids=np.asarray(ids, dtype=str),
+                hashes=np.asarray([kept.by_id[i][0] for i in ids], dtype=str),
+                vectors=vectors,
+            )
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def view_vectors(
+    collection: Collection,
+    index: Index,
+    records: Sequence[Record],
+    progress: Progress | None = None,
+) -> ViewVectors:
+    """The views of ``records`` (images), embedded now where the kept ones are missing or
+    stale; what is no longer in ``records`` is dropped from the kept file."""
+    path, signature = views_path(collection, index), _signature(index)
+    kept = _load(path, signature)
+    current = {r.id: r for r in records}
+    stale = [r for r in records if kept.by_id.get(r.id, ("",))[0] != r.content_hash]
+    fresh = _Kept(
+        {i: v for i, v in kept.by_id.items() if i in current and v[0] == current[i].content_hash}
+    )
+
+    def save() -> None:
+        _save(path, signature, fresh, index.dim)
+
+    unreadable = _embed(index, stale, fresh, save, progress)
+    if stale or len(fresh.by_id) != len(kept.by_id):
+        save()
+    return _gather(records, fresh, index.dim, len(stale) - unreadable, unreadable)
+
+
+def _embed(
+    index: Index,
+    stale: Sequence[Record],
+    into: _Kept,
+    save: Callable[[], None],
+    progress: Progress | None,
+) -> int:
+    """Embed the views of ``stale`` into ``into``, a chunk at a time; the unreadable count.
+    The model is loaded only when there is something to embed."""
+    if not stale:
+        return 0
+    decode = decode_options_for(index.embedder.capabilities.input_size)
+    unreadable, saved = 0, time.monotonic()
+    for start in range(0, len(stale), CHUNK):
+        pictures, owners = [], []
+        for record in stale[start : start + CHUNK]:
+            try:
+                image = load_image_file(local_path(record.path), decode)
+            except (ImageDecodeError, OSError):
+                unreadable += 1
+                continue
+            pictures += [picture for _, picture, _ in views(image, COPY_VIEWS)]
+            owners.append(record)
+        if owners:
+            vectors = index.embedder.embed_images(pictures).astype(np.float16)
+            shaped = vectors.reshape(len(owners), len(COPY_VIEWS), -1)
+            for record, rows in zip(owners, shaped, strict=True):
+                into.by_id[record.id] = (record.content_hash, rows)
+        if progress is not None:
+            progress(min(start + CHUNK, len(stale)), len(stale))
+        if time.monotonic() - saved > SAVE_EVERY_S:
+            save()
+            saved = time.monotonic()
+    return unreadable
+
+
+def _gather(
+    records: Sequence[Record], kept: _Kept, dim: int, embedded: int, unreadable: int
+) -> ViewVectors:
+    rows = [n for n, r in enumerate(records) if r.id in kept.by_id]
+    count = len(COPY_VIEWS)
+    vectors = (
+        l2_normalize(np.concatenate([kept.by_id[records[n].id][1] for n in rows]))
+        if rows
+        else np.zeros((0, dim), np.float32)
+    )
+    return ViewVectors(
+        np.repeat(np.asarray(rows, np.int64), count),
+        np.tile(np.arange(count, dtype=np.int64), len(rows)),
+        vectors,
+        embedded,
+        unreadable,
+    )

@@ -1,0 +1,104 @@
+"""Duplicates through views: a copy turned by 10° and a 60% corner crop are other pictures
+to an embedding, and are found by comparing each image's turned and corner views; the
+views are embedded once and kept, and calibration measures the score they give."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from pixseek.cli.main import main
+from pixseek.collection import open_collection
+from pixseek.collection.collection import Collection
+from pixseek.core.filters import Filter
+from pixseek.imaging.views import COPY_VIEWS
+from pixseek.ingest import FolderSource, ingest
+from pixseek.jobs.calibrate import CalibrationOptions, calibrate
+from pixseek.jobs.copy_views import view_vectors, views_path
+from pixseek.jobs.dedup import DedupOptions, find_duplicates
+from tests.copy_models import ThumbnailDescriptor
+from tests.test_calibrate import photos  # noqa: F401  (the 90 photos fixture)
+
+COPIED = 6
+
+
+def copies_of(picture: Image.Image) -> dict[str, Image.Image]:
+    w, h = picture.size
+    return {
+        "rotated": picture.rotate(-10, resample=Image.Resampling.BICUBIC),
+        "corner": picture.crop((w - round(w * 0.6), 0, w, round(h * 0.6))),  # top right
+    }
+
+
+@pytest.fixture
+def with_copies(tmp_path: Path, photos: Path) -> Collection:  # noqa: F811
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    originals = sorted(photos.iterdir())[:40]
+    for number, path in enumerate(originals):
+        shutil.copy(path, folder / path.name)
+        if number < COPIED:
+            picture = Image.open(path).convert("RGB")
+            for kind, copy in copies_of(picture).items():
+                copy.save(folder / f"{path.stem}-{kind}.png")
+    collection = open_collection(tmp_path / "c", embedder=ThumbnailDescriptor(), create=True)
+    ingest(collection, FolderSource([folder]))
+    return collection
+
+
+def found_copies(collection: Collection, options: DedupOptions) -> dict[str, int]:
+    """How many copies of each kind share a group with their original."""
+    found = {"rotated": 0, "corner": 0}
+    for group in find_duplicates(collection, options=options).groups:
+        names = [Path(m.record.path).stem for m in group.members]
+        for name in names:
+            stem, _, kind = name.rpartition("-")
+            if kind in found and stem in names:
+                found[kind] += 1
+    return found
+
+
+def test_views_find_rotated_copies_and_corner_crops(with_copies: Collection) -> None:
+    calibration = calibrate(with_copies, options=CalibrationOptions(0.99, sample=30))
+    assert calibration.views == list(COPY_VIEWS)
+    # the views lift what calibration measures for the edits they put back
+    assert calibration.recall_by_edit["rotate"] >= 0.8, calibration.summary()
+    assert calibration.recall_by_edit["crop_60_corner"] >= 0.8, calibration.summary()
+    plain = found_copies(with_copies, DedupOptions(views=False))
+    seen = found_copies(with_copies, DedupOptions())
+    assert seen == {"rotated": COPIED, "corner": COPIED}, (plain, seen, calibration.summary())
+    assert plain["corner"] < COPIED  # an embedding alone misses them
+
+
+def test_views_are_kept_and_follow_the_collection(with_copies: Collection) -> None:
+    index = with_copies.index()
+    records = list(with_copies.records(Filter.where({"kind": "image"})))
+    calls: list[tuple[int, int]] = []
+    first = view_vectors(with_copies, index, records, lambda *done: calls.append(done))
+    assert first.embedded == len(records) and calls[-1] == (len(records), len(records))
+    assert first.vectors.shape == (len(records) * len(COPY_VIEWS), index.dim)
+    again = view_vectors(with_copies, index, records, lambda *_: pytest.fail("embedded again"))
+    assert again.embedded == 0 and (again.vectors == first.vectors).all()
+    # one image fewer: dropped from the kept file; a damaged file is made again
+    smaller = view_vectors(with_copies, index, records[1:])
+    assert smaller.embedded == 0 and len(smaller.vectors) == len(first.vectors) - len(COPY_VIEWS)
+    views_path(with_copies, index).write_bytes(b"not a file of views")
+    assert view_vectors(with_copies, index, records[:3]).embedded == 3
+
+
+def test_duplicates_through_the_cli_report_the_view(with_copies: Collection, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Once the views and the calibration are kept, the CLI needs no model to load."""
+    calibrate(with_copies, options=CalibrationOptions(0.99, sample=30))
+    find_duplicates(with_copies)
+    assert main(["duplicates", "--collection", str(with_copies.layout.root), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["views"] > 0 and result["calibrated"]
+    members = [m for g in result["groups"] for m in g["members"]]
+    corner = next(m for m in members if m["record"]["path"].endswith("-corner.png"))
+    assert corner["view"] == "top right of the keeper", corner
+    assert main(["duplicates", "--collection", str(with_copies.layout.root)]) == 0
+    assert "(via top right of the keeper)" in capsys.readouterr().out
