@@ -1,7 +1,7 @@
 """Copy detection on real photos: pixseek's defaults against imagededup, on the same files.
 
     python bench/copydetect.py [--sources 100] [--distractors 300] [--model M]
-                               [--references 100000]
+                               [--edits resize,flip,...] [--references 100000]
 
 Caltech-101 photos from ../shared/data: each source photo gets every edit of
 ``pixseek.imaging.edits`` (resize, JPEG, crops of 80% and 60% from a corner, flip,
@@ -9,7 +9,8 @@ rotation, brightness, contrast, grayscale, text, logo, border), beside distracto
 
 - ``duplicates``: pixseek at its defaults (the index's own calibration, made when the
   collection is indexed) on every file; a copy is found when it shares a group with its
-  source. Precision counts the (keeper, member) pairs of the groups.
+  source. Precision counts the (keeper, member) pairs of the groups. The same collection
+  is then grouped again with ``--no-views`` (images compared only as they are).
 - ``match``: each copy queried against a collection of the sources and distractors
   only; top-1 must be its source. Unseen photos must match nothing (false alarms).
   ``--references N`` then adds N more reference images to that collection's index (random
@@ -21,6 +22,10 @@ rotation, brightness, contrast, grayscale, text, logo, border), beside distracto
 The embedding tier is only as good as ``--model``: the default here is pixseek's small
 demo model (no weights can be downloaded on this machine), so its figures say nothing about
 CLIP's; pass a real checkpoint (``--model openai/clip-vit-base-patch32``) where you have one.
+``--model thumbnail`` (or ``compressed``) takes the classical copy descriptors of the tests
+(``tests/copy_models.py``: a grayscale thumbnail, which sees through resizing, re-encoding,
+grayscale and flips but not through text bands, logos and borders). ``--edits`` makes the
+collection's copies with only some of the edits (calibration still uses all of them).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -44,9 +50,9 @@ from pixseek.demo.demo import SHIPPED_MODEL
 from pixseek.imaging.edits import EDITS, edited
 from pixseek.ingest import FolderSource, ingest
 from pixseek.jobs.calibrate import calibrate_missing
-from pixseek.jobs.dedup import find_duplicates
+from pixseek.jobs.dedup import DedupOptions, find_duplicates
 from pixseek.jobs.match import match_image
-from pixseek.models import EmbedderOptions
+from pixseek.models import Embedder, EmbedderOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "caltech101" / "101_ObjectCategories"
@@ -62,7 +68,22 @@ def photos(count: int, skip: int = 0) -> list[Path]:
     return picked[skip : skip + count]
 
 
-def lay_out(work: Path, sources: list[Path], distractors: list[Path]) -> dict[str, str]:
+def open_with(folder: Path, model: str) -> Collection:
+    """A new collection with ``model``: a hub id or a path, or one of the tests' copy
+    descriptors."""
+    descriptors = {"thumbnail": "ThumbnailDescriptor", "compressed": "CompressedDescriptor"}
+    if model in descriptors:
+        sys.path.insert(0, str(ROOT))
+        from tests import copy_models
+
+        embedder: Embedder = getattr(copy_models, descriptors[model])()
+        return open_collection(folder, embedder=embedder, create=True)
+    return open_collection(folder, EmbedderOptions(model=model), create=True)
+
+
+def lay_out(
+    work: Path, sources: list[Path], distractors: list[Path], edits: Sequence[str] = tuple(EDITS)
+) -> dict[str, str]:
     """Files on disk; returns name -> edit ("source", "distractor" or the edit's name)."""
     truth: dict[str, str] = {}
     everything, reference = work / "all", work / "reference"
@@ -73,7 +94,7 @@ def lay_out(work: Path, sources: list[Path], distractors: list[Path]) -> dict[st
         picture.save(everything / f"s{number:04d}.png")
         picture.save(reference / f"s{number:04d}.png")
         truth[f"s{number:04d}.png"] = "source"
-        for n, name in enumerate(EDITS):
+        for n, name in enumerate(edits):
             copy = edited(picture, name, number * 100 + n)
             copy.save(everything / f"s{number:04d}-{name}.jpg", quality=92)
             truth[f"s{number:04d}-{name}.jpg"] = name
@@ -109,18 +130,25 @@ def score_groups(groups: list[list[str]], truth: dict[str, str]) -> dict[str, fl
     return result
 
 
-def pixseek_duplicates(
-    work: Path, model: str, truth: dict[str, str]
-) -> tuple[dict[str, float], float]:
-    collection = open_collection(work / "c-all", EmbedderOptions(model=model), create=True)
+Scored = tuple[dict[str, float], float]
+
+
+def pixseek_duplicates(work: Path, model: str, truth: dict[str, str]) -> dict[str, Scored]:
+    """At the defaults (timed from indexing: index, calibrate, embed views, group), then
+    the same collection without views (timed: group)."""
+    collection = open_with(work / "c-all", model)
+    rows = {}
     started = time.perf_counter()
     ingest(collection, FolderSource([work / "all"]))
     calibrate_missing(collection)
-    result = find_duplicates(collection)
-    seconds = time.perf_counter() - started
-    groups = [[Path(m.record.path).name for m in g.members] for g in result.groups]
+    for name, options in (("", DedupOptions()), (" --no-views", DedupOptions(views=False))):
+        result = find_duplicates(collection, options=options)
+        seconds = time.perf_counter() - started
+        groups = [[Path(m.record.path).name for m in g.members] for g in result.groups]
+        rows[f"pixseek duplicates{name}"] = (score_groups(groups, truth), seconds)
+        started = time.perf_counter()
     print(f"  pixseek: {collection.index().entry.calibration.summary()}")  # type: ignore[union-attr]
-    return score_groups(groups, truth), seconds
+    return rows
 
 
 def imagededup_hashing() -> ModuleType | None:
@@ -163,7 +191,7 @@ def imagededup_duplicates(
 def pixseek_match(
     work: Path, model: str, truth: dict[str, str], unseen: list[Path], references: int
 ) -> None:
-    collection = open_collection(work / "c-ref", EmbedderOptions(model=model), create=True)
+    collection = open_with(work / "c-ref", model)
     ingest(collection, FolderSource([work / "reference"]))
     calibrate_missing(collection)
     copies = {name: kind for name, kind in truth.items() if kind not in ("source", "distractor")}
@@ -225,9 +253,13 @@ def main() -> int:
     parser.add_argument("--sources", type=int, default=100)
     parser.add_argument("--distractors", type=int, default=300)
     parser.add_argument("--unseen", type=int, default=100)
-    parser.add_argument("--model", default=str(SHIPPED_MODEL))
+    parser.add_argument("--model", default=str(SHIPPED_MODEL), help="or thumbnail, compressed")
+    parser.add_argument("--edits", default=",".join(EDITS), help="the copies' edits")
     parser.add_argument("--references", type=int, default=0, help="then match among N more")
     args = parser.parse_args()
+    edits = [name for name in args.edits.split(",") if name]
+    if unknown := set(edits) - set(EDITS):
+        parser.error(f"--edits are among {', '.join(EDITS)}; not {sorted(unknown)}")
     if not DATA.is_dir():
         print(f"bench/copydetect.py needs Caltech-101 at {DATA}", file=sys.stderr)
         return 2
@@ -236,16 +268,16 @@ def main() -> int:
     unseen = photos(args.unseen, skip=args.sources + args.distractors)
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        truth = lay_out(work, sources, distractors)
+        truth = lay_out(work, sources, distractors, edits)
         print(
-            f"{args.sources} sources x {len(EDITS)} edits + {args.distractors} distractors "
+            f"{args.sources} sources x {len(edits)} edits + {args.distractors} distractors "
             f"= {len(truth)} files; model {args.model}"
         )
-        rows = {"pixseek duplicates": pixseek_duplicates(work, args.model, truth)}
+        rows = pixseek_duplicates(work, args.model, truth)
         rows |= {f"imagededup {k}": v for k, v in imagededup_duplicates(work, truth).items()}
         baseline = rows.get("imagededup PHash", (None, 0.0))
         print(
-            f"\n{'method':<22} {'precision':>9} {'recall':>7} {'vs PHash':>9} {'s':>7}  "
+            f"\n{'method':<32} {'precision':>9} {'recall':>7} {'vs PHash':>9} {'s':>7}  "
             "recall by edit"
         )
         for name, (scores, seconds) in rows.items():
@@ -254,10 +286,10 @@ def main() -> int:
                 if baseline[0] and baseline[0]["recall"]
                 else "-"
             )
-            edits = " ".join(f"{k} {scores[k]:.2f}" for k in EDITS)
+            by_edit = " ".join(f"{k} {scores[k]:.2f}" for k in edits)
             print(
-                f"{name:<22} {scores['precision']:>9.3f} {scores['recall']:>7.3f} {ratio:>9} "
-                f"{seconds:>7.1f}  {edits}"
+                f"{name:<32} {scores['precision']:>9.3f} {scores['recall']:>7.3f} {ratio:>9} "
+                f"{seconds:>7.1f}  {by_edit}"
             )
         pixseek_match(work, args.model, truth, unseen, args.references)
     return 0

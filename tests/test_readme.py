@@ -101,9 +101,8 @@ COMMANDS: dict[str, Check] = {
         "calibrated copy detection for index 'copies'", "is ready"
     ),
     "pixseek duplicates --collection pics --index copies": mentions("groups"),
-    "pixseek duplicates --collection pics [--threshold 0.95] [--json | --csv groups.csv]": (
-        no_check
-    ),
+    "pixseek duplicates --collection pics [--threshold 0.95] [--no-views] "
+    "[--json | --csv groups.csv]": no_check,
     "pixseek match suspicious.jpg other.png --collection pics [--threshold 0.9] [--json]": (
         mentions("exact")
     ),

@@ -20,7 +20,8 @@ def register(commands: Any) -> None:
         description="Tiers: exact (same bytes), phash (same picture after re-encoding or "
         "resizing), embedding (cosine at or above --threshold). Thresholds are the "
         "index's calibrated ones (see `pixseek calibrate`) unless given. Every member is "
-        "a duplicate of its group's keeper: the largest image, then the oldest file.",
+        "a duplicate of its group's keeper: the image linked to the most others, then the "
+        "largest, then the oldest file.",
     )
     add_collection(duplicates)
     duplicates.add_argument(

@@ -13,10 +13,10 @@
 The threshold and the radius come from the index's copy calibration
 (:mod:`pixseek.jobs.calibrate`, made when it is first needed) unless given; each link
 carries the calibrated probability that it joins a copy. Links of every tier form groups
-around keepers (the largest image, then the oldest file, then the smallest id): every
-member of a group is linked to its keeper itself, so a chain of similar images does not
-join unlike ones. ``across`` keeps only links between images whose value of a field (a
-split) differs: the leaks between training and test data.
+around keepers (the image linked to the most others, then the largest, then the oldest
+file, then the smallest id): every member of a group is linked to its keeper itself, so a
+chain of similar images does not join unlike ones. ``across`` keeps only links between
+images whose value of a field (a split) differs: the leaks between training and test data.
 """
 
 from __future__ import annotations
@@ -460,9 +460,10 @@ def _groups(records: Sequence[Record], links: Links, rule: CopyRule) -> list[Gro
     """Groups around keepers, without chaining: every member is linked to its keeper itself
     (the keeper shows its strongest link in the group).
 
-    Images are taken best first (largest, then oldest file, then smallest id); an image not
-    yet in a group becomes the keeper of the images it links to that are not in one either.
-    A~B and B~C with A and C unlike put C in no group of A's.
+    Images are taken best first (linked to the most others, then largest, then oldest file,
+    then smallest id); an image not yet in a group becomes the keeper of the images it links
+    to that are not in one either. A~B, B~C and C~D, nothing else: B keeps A and C, and D
+    (like C, unlike B) joins no group.
     """
     a, b, tiers = links.arrays()
     if not len(a):

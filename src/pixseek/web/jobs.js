@@ -6,8 +6,8 @@
 // status, state, runSearch).
 "use strict";
 
-const jobsView = { duplicates: null, marked: new Map(), across: "", threshold: "", shown: 0,
-  matched: null };
+const jobsView = { duplicates: null, marked: new Map(), across: "", threshold: "", views: true,
+  shown: 0, matched: null };
 
 // Each panel opened bumps `jobsView.shown`: a late answer for a panel no longer shown is dropped.
 function jobPanel(title, name) {
@@ -93,6 +93,15 @@ async function showDuplicates() {
   across.value = jobsView.across;
   across.addEventListener("change", () => { jobsView.across = across.value; showDuplicates(); });
   const threshold = thresholdInput("dup-threshold", showDuplicates);
+  const viewsLabel = element("label", "dup-views", " turned & corner views");
+  viewsLabel.title = "also compare each image turned ±10° and cut to its corners " +
+    "(finds rotated copies and crops; the first run embeds them)";
+  const views = document.createElement("input");
+  views.type = "checkbox";
+  views.id = "dup-views";
+  views.checked = jobsView.views;
+  views.addEventListener("change", () => { jobsView.views = views.checked; showDuplicates(); });
+  viewsLabel.prepend(views);
   const markAll = button("Mark all but the keepers", "mark-all", () => {
     for (const box of holder.querySelectorAll(".dup-member:not(.keeper) input[type=checkbox]")) {
       if (!box.checked) box.click();
@@ -102,13 +111,14 @@ async function showDuplicates() {
   exported.id = "dup-export";
   const count = element("span", "marked-count");
   count.id = "dup-marked";
-  controls.append(across, threshold, markAll, exported, count);
+  controls.append(across, threshold, viewsLabel, markAll, exported, count);
   holder.appendChild(controls);
   updateMarked();
   try {
     const params = new URLSearchParams();
     if (jobsView.across) params.set("across", jobsView.across);
     if (jobsView.threshold !== "") params.set("threshold", jobsView.threshold);
+    if (!jobsView.views) params.set("views", "false");
     const shown = jobsView.shown;
     const report = await json(`${base()}/duplicates?${params}`);
     if (shown !== jobsView.shown) return;
