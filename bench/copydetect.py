@@ -12,7 +12,8 @@ rotation, brightness, contrast, grayscale, text, logo, border), beside distracto
   source. Precision counts the (keeper, member) pairs of the groups. The same collection
   is then grouped again with ``--no-views`` (images compared only as they are).
 - ``match``: each copy queried against a collection of the sources and distractors
-  only; top-1 must be its source. Unseen photos must match nothing (false alarms).
+  only; top-1 must be its source. Unseen photos must match nothing (false alarms). Then
+  again once ``duplicates`` has run on that collection and kept its images' views.
   ``--references N`` then adds N more reference images to that collection's index (random
   unit vectors with records, no files: they only cost search time) and times match again.
 - imagededup's PHash, DHash and WHash at their default distance (10), on the same files:
@@ -196,6 +197,8 @@ def pixseek_match(
     calibrate_missing(collection)
     copies = {name: kind for name, kind in truth.items() if kind not in ("source", "distractor")}
     time_match(collection, work, copies, unseen, "match at its defaults")
+    find_duplicates(collection)  # keeps each reference image's views
+    time_match(collection, work, copies, unseen, "once duplicates has kept the views")
     if references:
         add_references(collection, references)
         time_match(collection, work, copies, unseen, f"with {references:,} more references")

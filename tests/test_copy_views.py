@@ -102,3 +102,42 @@ def test_duplicates_through_the_cli_report_the_view(with_copies: Collection, cap
     assert corner["view"] == "top right of the keeper", corner
     assert main(["duplicates", "--collection", str(with_copies.layout.root)]) == 0
     assert "(via top right of the keeper)" in capsys.readouterr().out
+
+
+def test_match_finds_a_corner_crop_through_the_kept_views(with_copies: Collection) -> None:
+    """An outside crop of one corner of a collection image: nothing as it is, nor turned;
+    once duplicates has kept the collection's views, that corner, with its box."""
+    import io
+
+    from pixseek.core.paths import local_path
+    from pixseek.jobs.match import match_image
+
+    calibrate(with_copies, options=CalibrationOptions(0.99, sample=30))
+    records = list(with_copies.records(Filter.where({"kind": "image"})))
+    original = next(r for r in records if "-" not in Path(r.path).stem.split("image_")[-1])
+    picture = Image.open(local_path(original.path)).convert("RGB")
+    w, h = picture.size
+    buffer = io.BytesIO()
+    picture.crop((0, h - round(h * 0.6), round(w * 0.6), h)).save(buffer, "PNG")
+    before = match_image(with_copies, buffer.getvalue())
+    assert all(m.record.id != original.id for m in before.matches)
+    find_duplicates(with_copies)  # keeps the views
+    after = match_image(with_copies, buffer.getvalue())
+    assert after.matches and after.matches[0].record.id == original.id, after.to_dict()
+    top = after.matches[0]
+    assert top.via == "bottom left view" and top.box is not None
+    assert top.box[0] == 0 and top.box[3] == original.height
+
+
+def test_views_are_made_by_default_only_up_to_a_size(with_copies: Collection, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Beyond VIEWS_MADE_UP_TO images a default run uses only the views kept (seven
+    embeddings an image is hours at a million); --views makes them at any size."""
+    from pixseek.jobs import dedup
+
+    monkeypatch.setattr(dedup, "VIEWS_MADE_UP_TO", 3)
+    assert find_duplicates(with_copies, options=DedupOptions(threshold=0.99)).views == 0
+    assert not views_path(with_copies, with_copies.index()).exists()
+    forced = find_duplicates(with_copies, options=DedupOptions(threshold=0.99, views=True))
+    assert forced.views == len(list(with_copies.records(Filter.where({"kind": "image"}))))
+    kept = find_duplicates(with_copies, options=DedupOptions(threshold=0.99))
+    assert kept.views == forced.views  # kept ones are used at any size

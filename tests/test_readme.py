@@ -101,7 +101,7 @@ COMMANDS: dict[str, Check] = {
         "calibrated copy detection for index 'copies'", "is ready"
     ),
     "pixseek duplicates --collection pics --index copies": mentions("groups"),
-    "pixseek duplicates --collection pics [--threshold 0.95] [--no-views] "
+    "pixseek duplicates --collection pics [--threshold 0.95] [--no-views | --views] "
     "[--json | --csv groups.csv]": no_check,
     "pixseek match suspicious.jpg other.png --collection pics [--threshold 0.9] [--json]": (
         mentions("exact")

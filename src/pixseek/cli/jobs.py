@@ -43,12 +43,22 @@ def register(commands: Any) -> None:
     duplicates.add_argument(
         "--tiers", default="exact,phash,embedding", help="tiers to use, comma-separated"
     )
-    duplicates.add_argument(
+    views = duplicates.add_mutually_exclusive_group()
+    views.add_argument(
         "--no-views",
+        dest="views",
+        action="store_false",
+        default=None,
+        help="compare images only as they are, not also turned ±10° and cut to their centre "
+        "and each 60%% corner (views find rotated copies and crops; the first run embeds "
+        "seven views of each image, kept for later runs)",
+    )
+    views.add_argument(
+        "--views",
+        dest="views",
         action="store_true",
-        help="compare images only as they are, not also turned ±10° and cut to each 60%% "
-        "corner (views find rotated copies and corner crops; the first run embeds six "
-        "views of each image, kept for later runs)",
+        help="make the views that are missing even for more than 100,000 images (by default "
+        "only those kept are used there)",
     )
     duplicates.add_argument("--index", default="", help="the index (model) to compare with")
     out = duplicates.add_mutually_exclusive_group()
@@ -131,7 +141,7 @@ def run_duplicates(args: argparse.Namespace) -> int:
         phash_distance=args.phash_distance,
         tiers=tuple(t.strip() for t in args.tiers.split(",") if t.strip()),
         across=args.across or "",
-        views=not args.no_views,
+        views=args.views,
     )
     collection = open_collection(args.collection)
     with ViewsBar() as bar:
@@ -195,7 +205,8 @@ def run_match(args: argparse.Namespace) -> int:
     for path, result in found:
         print(f"{path}: {len(result.matches) or 'no'} matches")
         for m in result.matches:
-            part = "" if m.via == "image" else f" (a {m.via} of it at {list(m.box or ())})"
+            at = "" if m.box is None else f" at {list(m.box)}"
+            part = "" if m.via == "image" else f" (a {m.via} of it{at})"
             view = "" if m.view == "as is" else f" [query {m.view}]"
             chance = "" if m.probability is None else f" p={m.probability:.2f}"
             print(f"  {m.tier:>9} {m.score:.3f}{chance}  {m.record.path}{part}{view}")

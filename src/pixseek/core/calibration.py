@@ -54,8 +54,10 @@ class CopyCalibration:
 
     def summary(self) -> str:
         edits = ", ".join(f"{name} {value:.2f}" for name, value in self.recall_by_edit.items())
+        seen = f" (best of the image and {len(self.views)} views)" if self.views else ""
         return (
-            f"copies at cosine >= {self.threshold:.4f} (for precision {self.target_precision}): "
+            f"copies at cosine >= {self.threshold:.4f}{seen} "
+            f"(for precision {self.target_precision}): "
             f"precision {self.precision:.3f}, recall {self.recall:.3f} on {self.copies} edited "
             f"copies of {self.images} of its images; recall by edit: {edits}; "
             f"unrelated images score below {self.unrelated:.4f}; perceptual hash: within "

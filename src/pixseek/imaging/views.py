@@ -34,17 +34,21 @@ def _rotated(angle: float) -> View:
     return view
 
 
-def _part(fraction: float, x_at: float, y_at: float) -> View:
-    """The part ``fraction`` of each side, at ``x_at``/``y_at`` (0: left/top, 0.5: centre,
-    1: right/bottom)."""
+Part = tuple[float, float, float]  # share of each side, where across (0 to 1), where down
 
+
+def part_box(part: Part, width: int, height: int) -> BoxTuple:
+    """The box (left, top, right, bottom) of a part of a ``width`` x ``height`` picture."""
+    fraction, x_at, y_at = part
+    w, h = max(1, round(width * fraction)), max(1, round(height * fraction))
+    left, top = round((width - w) * x_at), round((height - h) * y_at)
+    return (float(left), float(top), float(left + w), float(top + h))
+
+
+def _part(part: Part) -> View:
     def view(image: Image.Image) -> tuple[Image.Image, BoxTuple | None]:
-        w = max(1, round(image.width * fraction))
-        h = max(1, round(image.height * fraction))
-        left = round((image.width - w) * x_at)
-        top = round((image.height - h) * y_at)
-        box = (float(left), float(top), float(left + w), float(top + h))
-        return image.crop((left, top, left + w, top + h)), box
+        box = part_box(part, image.width, image.height)
+        return image.crop(box), box
 
     return view
 
@@ -53,15 +57,18 @@ def _mirrored(image: Image.Image) -> tuple[Image.Image, BoxTuple | None]:
     return ImageOps.mirror(image), None
 
 
+PARTS: dict[str, Part] = {
+    "centre": (CENTRE, 0.5, 0.5),
+    "top left": (CORNER, 0.0, 0.0),
+    "top right": (CORNER, 1.0, 0.0),
+    "bottom left": (CORNER, 0.0, 1.0),
+    "bottom right": (CORNER, 1.0, 1.0),
+}
 VIEWS: dict[str, View] = {
     f"rotated {-ROTATION:+g}°": _rotated(-ROTATION),
     f"rotated {ROTATION:+g}°": _rotated(ROTATION),
-    "centre": _part(CENTRE, 0.5, 0.5),
     "mirrored": _mirrored,
-    "top left": _part(CORNER, 0.0, 0.0),
-    "top right": _part(CORNER, 1.0, 0.0),
-    "bottom left": _part(CORNER, 0.0, 1.0),
-    "bottom right": _part(CORNER, 1.0, 1.0),
+    **{name: _part(part) for name, part in PARTS.items()},
 }
 # a query that matches nothing as it is: turned back, without a border, mirrored
 QUERY_VIEWS = ("rotated -10°", "rotated +10°", "centre", "mirrored")

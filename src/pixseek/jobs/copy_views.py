@@ -11,6 +11,7 @@ images added or changed since. Images whose files cannot be read have no views.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import time
@@ -54,8 +55,46 @@ class _Kept:
     by_id: dict[str, tuple[str, NDArray[np.float16]]]
 
 
+@dataclass(frozen=True, slots=True)
+class KeptViews:
+    """Every kept view, a row each: the image's id and content hash, the view (a number in
+    ``COPY_VIEWS``) and its unit vector."""
+
+    ids: NDArray[np.str_]
+    hashes: NDArray[np.str_]
+    names: NDArray[np.int64]
+    vectors: Vectors
+
+
 def views_path(collection: Collection, index: Index) -> Path:
     return collection.layout.views / f"{index.name}.npz"
+
+
+def kept_views(collection: Collection, index: Index) -> KeptViews | None:
+    """The views kept for ``index`` (by :func:`view_vectors`), None when there are none;
+    read once for each version of the file (match asks for them on every query)."""
+    path = views_path(collection, index)
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _read_kept(str(path), stat.st_mtime_ns, stat.st_size, _signature(index))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_kept(path: str, changed: int, size: int, signature: str) -> KeptViews | None:
+    kept = _load(Path(path), signature)
+    if not kept.by_id:
+        return None
+    ids = sorted(kept.by_id)
+    count = len(COPY_VIEWS)
+    stacked = np.stack([kept.by_id[i][1] for i in ids])
+    return KeptViews(
+        np.repeat(np.asarray(ids, dtype=str), count),
+        np.repeat(np.asarray([kept.by_id[i][0] for i in ids], dtype=str), count),
+        np.tile(np.arange(count, dtype=np.int64), len(ids)),
+        l2_normalize(stacked.reshape(len(ids) * count, -1)),
+    )
 
 
 def _signature(index: Index) -> str:
@@ -107,13 +146,16 @@ def view_vectors(
     index: Index,
     records: Sequence[Record],
     progress: Progress | None = None,
+    embed: bool = True,
 ) -> ViewVectors:
     """The views of ``records`` (images), embedded now where the kept ones are missing or
-    stale; what is no longer in ``records`` is dropped from the kept file."""
+    stale (unless not ``embed``: then only the kept ones); what is no longer in
+    ``records`` is dropped from the kept file."""
     path, signature = views_path(collection, index), _signature(index)
     kept = _load(path, signature)
     current = {r.id: r for r in records}
     stale = [r for r in records if kept.by_id.get(r.id, ("",))[0] != r.content_hash]
+    stale = stale if embed else []
     fresh = _Kept(
         {i: v for i, v in kept.by_id.items() if i in current and v[0] == current[i].content_hash}
     )

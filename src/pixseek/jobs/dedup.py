@@ -47,6 +47,7 @@ TIERS = ("exact", "phash", "embedding")
 TIER_RANK = {tier: rank for rank, tier in enumerate(TIERS)}
 ACROSS_FIELDS = ("split", "label", "source")
 BRUTE_FORCE_HASHES_UP_TO = 200_000  # images; beyond, multi-index hashing
+VIEWS_MADE_UP_TO = 100_000  # images: seven embeddings each, once, unless asked beyond
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,9 @@ class DedupOptions:
     neighbours: int = 10
     tiers: tuple[str, ...] = TIERS
     across: str = ""
-    views: bool = True  # the embedding tier also compares turned and corner views
+    # the embedding tier also compares turned and corner views: None makes those missing
+    # for up to VIEWS_MADE_UP_TO images (and uses those kept beyond); True at any size
+    views: bool | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.tiers) - set(TIERS)
@@ -295,7 +298,7 @@ class Settings:
     neighbours: int
     tiers: tuple[str, ...]
     across: str
-    views: bool
+    views: bool | None
 
     @property
     def threshold(self) -> float:
@@ -394,8 +397,9 @@ def _links(
     if "embedding" in settings.tiers:
         a, b, scores = embedding_links(vectors, settings.threshold, settings.neighbours)
         links.add(a, b, "embedding", scores)
-        if settings.views:
-            seen = view_vectors(collection, index, records, progress)
+        if settings.views is not False:
+            embed = settings.views is True or len(records) <= VIEWS_MADE_UP_TO
+            seen = view_vectors(collection, index, records, progress, embed)
             a, b, scores, which = view_links(seen, vectors, settings.threshold, settings.neighbours)
             links.add(a, b, "embedding", scores, which)
             viewed = len(np.unique(seen.rows))

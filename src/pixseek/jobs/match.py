@@ -6,15 +6,20 @@ resizing or small edits (perceptual hashes within the calibrated radius, compare
 the hashes stored at ingest: no collection file is read); or an embedding at or above the
 calibrated threshold, to a collection image or, when the collection has region windows or
 objects, to a part of one (a crop; the part's box is reported). When the query as it is
-matches nothing, a few views of it are embedded too (turned back by small rotations, its
-centre): copies that were rotated or framed are found without paying for those views on
-every query.
+matches nothing, it is compared with the views of the collection's images that duplicate
+detection keeps (:mod:`pixseek.jobs.copy_views`: a corner crop is close to that corner),
+and then a few views of it are embedded too (turned back by small rotations, its centre,
+mirrored): copies that were rotated, cropped or framed are found without paying for those
+views on every query.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
@@ -25,7 +30,8 @@ from pixseek.core.records import BoxTuple, Record, record_dict
 from pixseek.core.vectors import Vectors
 from pixseek.imaging.decode import decode_image, decode_options_for
 from pixseek.imaging.hashes import ImageHashes, hamming, image_hashes, phash_score
-from pixseek.imaging.views import QUERY_VIEWS, views
+from pixseek.imaging.views import COPY_VIEWS, PARTS, QUERY_VIEWS, part_box, views
+from pixseek.jobs.copy_views import KeptViews, kept_views
 from pixseek.jobs.dedup import TIER_RANK, CopyRule, copy_rule
 from pixseek.stores.knn import search_many
 
@@ -54,7 +60,9 @@ class Match:
     tier: str
     score: float
     probability: float | None = None  # calibrated P(copy)
-    via: str = "image"  # or "region"/"object": a part of the image matched (a crop)
+    # or "region"/"object": a part of the image matched (a crop); "<name> view": a view of
+    # the image kept by duplicates (a corner: a crop of it; a turn: a turned copy)
+    via: str = "image"
     box: BoxTuple | None = None  # that part, in the collection image's pixels
     view: str = "as is"  # the view of the query that matched
 
@@ -139,6 +147,25 @@ class _Matcher:
                 Match(record, "phash", value, self.rule.probability("phash", value), view=view)
             )
 
+    def search_kept(self, vector: NDArray[np.float32], kept: KeptViews) -> None:
+        """The collection images whose kept views (a corner, a turn: see
+        :mod:`pixseek.jobs.copy_views`) are close to the query: a crop of one corner of a
+        collection image is close to that corner."""
+        scores = kept.vectors @ vector
+        best = np.argsort(-scores, kind="stable")[: self.options.candidates]
+        best = best[scores[best] >= self.rule.threshold]
+        images = self.collection.get_many(sorted({str(kept.ids[row]) for row in best}))
+        for row in best.tolist():
+            record = images.get(str(kept.ids[row]))
+            if record is None or record.content_hash != str(kept.hashes[row]):
+                continue  # removed, or changed since its views were made
+            name, score = COPY_VIEWS[int(kept.names[row])], float(scores[row])
+            box = part_box(PARTS[name], record.width, record.height) if name in PARTS else None
+            probability = self.rule.probability("embedding", score)
+            self.offer(
+                Match(record, "embedding", round(score, 6), probability, f"{name} view", box)
+            )
+
     def _part_candidates(self, parts: list[tuple[Record, float]], view: str) -> None:
         if not parts:
             return
@@ -167,7 +194,11 @@ def match_image(
     # no scan of the collection by content hash
     matcher = _Matcher(collection, index, options, rule, content_hash(data))
     image = decode_image(data, decode_options_for(index.embedder.capabilities.input_size))
-    matcher.search(index.embedder.embed_images([image]), [image_hashes(image)], ["as is"])
+    query = index.embedder.embed_images([image])
+    matcher.search(query, [image_hashes(image)], ["as is"])
+    kept = kept_views(collection, index) if options.views and not matcher.found else None
+    if kept is not None:  # no embedding to pay for: before the query's own views
+        matcher.search_kept(query[0], kept)
     if options.views and not matcher.found:
         turned = views(image, QUERY_VIEWS)
         vectors = index.embedder.embed_images([picture for _, picture, _ in turned])

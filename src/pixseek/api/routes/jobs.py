@@ -32,7 +32,7 @@ def duplicates(
     phash_distance: Annotated[int | None, Query(ge=-1, le=32)] = None,
     tiers: str = "exact,phash,embedding",
     across: Annotated[str, Query(pattern="^(|split|label|source)$")] = "",
-    views: bool = True,
+    views: bool | None = None,
 ) -> dict[str, Any]:
     options = DedupOptions(
         threshold=threshold,
