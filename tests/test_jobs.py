@@ -196,9 +196,13 @@ def test_job_routes(tmp_path, photos, tiny_model) -> None:
         base_url="http://localhost",
     )
     client.app.state.workspace.get("c").index().bind(HistogramEmbedder())  # type: ignore[attr-defined]
-    given = {"threshold": 0.99, "phash_distance": 8}
-    groups = client.get("/collections/c/duplicates", params=given).json()["groups"]
+    given = {"threshold": 0.99, "phash_distance": 8, "views": "false"}
+    found = client.get("/collections/c/duplicates", params=given).json()
+    groups = found["groups"]
     assert len(groups) == 2 and all(any(m["keeper"] for m in g["members"]) for g in groups)
+    assert found["views"] == 0 and all(m["view"] is None for g in groups for m in g["members"])
+    viewed = client.get("/collections/c/duplicates", params={**given, "views": "true"}).json()
+    assert viewed["views"] == len(list(photos.iterdir()))
     assert client.get("/collections/c/duplicates", params={"tiers": "nope"}).status_code == 422
     image = base64.b64encode((photos / "scene2.png").read_bytes()).decode()
     matches = client.post("/collections/c/match", json={"image": image}).json()["matches"]
