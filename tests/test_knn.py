@@ -43,3 +43,17 @@ def test_small_sets_are_exact_and_odd_dimensions_work() -> None:
     assert (found == truth).all() and np.allclose(scores[:, 0], 1.0, atol=1e-5)
     coded, _ = ivf_neighbours(vectors, 4)  # 33 dimensions: no product codes, plain lists
     assert np.mean(coded[:, 1] == truth[:, 1]) >= 0.95
+
+
+def test_other_queries_search_the_same_lists() -> None:
+    """Views of images against the images (duplicates' view links): queries that are not
+    the indexed vectors, beyond the exact size, find their planted near-copy."""
+    from pixseek.stores.knn import neighbours_of
+
+    rng = np.random.default_rng(2)
+    vectors = clustered(6000, dim=128)
+    queries = l2_normalize(vectors[:500] + rng.normal(scale=0.01, size=(500, 128)))
+    found, scores = neighbours_of(queries.astype(np.float16), vectors, 3, exact_up_to=1000)
+    assert found.shape == (500, 3) and np.mean(found[:, 0] == np.arange(500)) >= 0.99
+    recomputed = np.einsum("qkd,qd->qk", vectors[found], queries.astype(np.float16))
+    assert np.allclose(scores, recomputed, atol=1e-3)

@@ -52,7 +52,7 @@ class ViewVectors:
 class _Kept:
     """Each image's views, by record id: its content hash and a (views, dim) array."""
 
-    by_id: dict[str, tuple[str, NDArray[np.float16]]]
+    by_id: dict[str, tuple[str, NDArray[np.float32]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +99,7 @@ def _read_kept(path: str, changed: int, size: int, signature: str) -> KeptViews 
 
 def _signature(index: Index) -> str:
     """What the kept vectors were made with: a model change makes them stale."""
-    return f"{index.entry.model}|{index.dim}|{','.join(COPY_VIEWS)}"
+    return f"{index.entry.model}|{index.dim}|{','.join(COPY_VIEWS)}|float32"
 
 
 def _load(path: Path, signature: str) -> _Kept:
@@ -122,7 +122,7 @@ def _save(path: Path, signature: str, kept: _Kept, dim: int) -> None:
     vectors = (
         np.stack([kept.by_id[i][1] for i in ids])
         if ids
-        else np.zeros((0, len(COPY_VIEWS), dim), np.float16)
+        else np.zeros((0, len(COPY_VIEWS), dim), np.float32)
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".npz")
@@ -193,7 +193,7 @@ def _embed(
             pictures += [picture for _, picture, _ in views(image, COPY_VIEWS)]
             owners.append(record)
         if owners:
-            vectors = index.embedder.embed_images(pictures).astype(np.float16)
+            vectors = index.embedder.embed_images(pictures).astype(np.float32)
             shaped = vectors.reshape(len(owners), len(COPY_VIEWS), -1)
             for record, rows in zip(owners, shaped, strict=True):
                 into.by_id[record.id] = (record.content_hash, rows)

@@ -115,11 +115,11 @@ def ivf_neighbours(
     index.add(data)
     inverted.nprobe = min(probes, lists)
     wanted = min(count, k * CANDIDATES)
-    asked = data if queries is None else np.ascontiguousarray(queries, dtype=np.float32)
+    asked = data if queries is None else queries
     indices = np.empty((len(asked), k), np.int64)
     scores = np.empty((len(asked), k), np.float32)
-    for start in range(0, len(asked), RERANK_BLOCK):
-        block = asked[start : start + RERANK_BLOCK]
+    for start in range(0, len(asked), RERANK_BLOCK):  # a block at a time: no second copy
+        block = np.ascontiguousarray(asked[start : start + RERANK_BLOCK], dtype=np.float32)
         _, candidates = index.search(block, wanted)
         found, exact = rerank(data, block, candidates.astype(np.int64), k)
         indices[start : start + len(block)] = found
