@@ -88,6 +88,13 @@ def test_views_are_kept_and_follow_the_collection(with_copies: Collection) -> No
     assert smaller.embedded == 0 and len(smaller.vectors) == len(first.vectors) - len(COPY_VIEWS)
     views_path(with_copies, index).write_bytes(b"not a file of views")
     assert view_vectors(with_copies, index, records[:3]).embedded == 3
+    # a file gone or broken since it was indexed: no views for it, the others are kept
+    from pixseek.core.paths import local_path
+
+    local_path(records[3].path).write_bytes(b"\x89PNG broken")
+    local_path(records[4].path).unlink()
+    later = view_vectors(with_copies, index, records[:5])
+    assert later.unreadable == 2 and later.embedded == 0 and set(later.rows.tolist()) == {0, 1, 2}
 
 
 def test_duplicates_through_the_cli_report_the_view(with_copies: Collection, capsys) -> None:  # type: ignore[no-untyped-def]
