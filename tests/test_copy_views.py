@@ -148,3 +148,22 @@ def test_views_are_made_by_default_only_up_to_a_size(with_copies: Collection, mo
     assert forced.views == len(list(with_copies.records(Filter.where({"kind": "image"}))))
     kept = find_duplicates(with_copies, options=DedupOptions(threshold=0.99))
     assert kept.views == forced.views  # kept ones are used at any size
+
+
+def test_index_views_makes_them_and_later_runs_keep_them_up_to_date(
+    tmp_path: Path, photo_folder: Path, tiny_model: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import make_image
+
+    target = str(tmp_path / "c")
+    base = ["index", str(photo_folder), "--collection", target, "--model", str(tiny_model)]
+    assert main([*base, "--quiet"]) == 0
+    assert "views of" not in capsys.readouterr().out  # not asked for, none kept: none made
+    assert main([*base, "--quiet", "--views"]) == 0
+    assert "views of 6 images kept for index" in capsys.readouterr().out
+    make_image(photo_folder / "cool" / "teal.jpg", (20, 160, 160))
+    assert main([*base, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "views of 7 images kept for index" in out and "(1 embedded now)" in out
+    collection = open_collection(Path(target))
+    assert find_duplicates(collection, options=DedupOptions(views=None)).views == 7

@@ -60,6 +60,13 @@ def register(commands: Any) -> None:
         "search without boxes: 'grid' (windows of 1/2 and 1/3 of each side), 'grid:0.5,0.25', "
         "or 'none' to stop",
     )
+    index.add_argument(
+        "--views",
+        action="store_true",
+        help="also embed seven views of every image (turned ±10°, its centre, its 60%% "
+        "corners), which duplicates and match compare to find rotated copies and crops; "
+        "kept, and brought up to date by every later run (duplicates makes them too)",
+    )
     index.add_argument("--workers", type=int, default=2, help="decode threads (default 2)")
     index.add_argument(
         "--engine",
@@ -155,6 +162,7 @@ def run_index(args: argparse.Namespace) -> int:
         report = ingest(collection, source, options, progress)
     print(report_text(report))
     print_new_calibrations(collection)
+    print_views(collection, args.views, not args.quiet)
     if report.all_failed:
         print("pixseek: error: no image could be indexed (see the failures above)", file=sys.stderr)
         return 1
@@ -167,6 +175,21 @@ def print_new_calibrations(collection: Any) -> None:
 
     for name, calibration in calibrate_missing(collection):
         print(f"calibrated copy detection for index {name!r}: {calibration.summary()}")
+
+
+def print_views(collection: Any, make: bool, bar: bool) -> None:
+    """Views kept for copy detection, made (``--views``) or brought up to date."""
+    from pixseek.cli.render import ViewsBar
+    from pixseek.jobs.copy_views import refresh_views
+
+    with ViewsBar(enabled=bar) as progress:
+        done = refresh_views(collection, make, progress.update)
+    for name, seen in done:
+        unreadable = f"; {seen.unreadable} unreadable" if seen.unreadable else ""
+        print(
+            f"views of {len(set(seen.rows.tolist()))} images kept for index {name!r} "
+            f"({seen.embedded} embedded now{unreadable})"
+        )
 
 
 DEFAULT_REGION_SCALES = (0.5, 1 / 3)

@@ -116,8 +116,9 @@ class ViewsBar:
     """Progress of the views duplicates embeds on a first run, on stderr; nothing when
     every view was kept from before."""
 
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, stream: TextIO = sys.stderr, enabled: bool = True) -> None:
         self.stream = stream
+        self.enabled = enabled
         self.bar: Any = None
 
     def __enter__(self) -> ViewsBar:
@@ -128,6 +129,8 @@ class ViewsBar:
             self.bar.close()
 
     def update(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
         if self.bar is None:
             from tqdm import tqdm
 

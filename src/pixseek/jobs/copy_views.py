@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
 from pixseek.core.errors import ImageDecodeError
+from pixseek.core.filters import Filter
 from pixseek.core.paths import local_path
 from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors, l2_normalize
@@ -167,6 +168,21 @@ def view_vectors(
     if stale or len(fresh.by_id) != len(kept.by_id):
         save()
     return _gather(records, fresh, index.dim, len(stale) - unreadable, unreadable)
+
+
+def refresh_views(
+    collection: Collection, make: bool = False, progress: Progress | None = None
+) -> list[tuple[str, ViewVectors]]:
+    """Bring the kept views of every ready index up to date with its images (those added
+    or changed since), and make them for every image where none are kept if ``make``: what
+    ``pixseek index --views`` does, and every later ``index`` run of a collection with views,
+    so that match finds crops of new images too."""
+    images = list(collection.records(Filter.where({"kind": "image"})))
+    done = []
+    for name, index in sorted(collection.indexes.items()):
+        if index.ready and (make or views_path(collection, index).is_file()):
+            done.append((name, view_vectors(collection, index, images, progress)))
+    return done
 
 
 def _embed(
