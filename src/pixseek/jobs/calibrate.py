@@ -17,7 +17,7 @@ nearest other images count among the pairs that are not copies.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -150,14 +150,12 @@ def probability_curve(
     return [round(float(x), 6) for x in xs[keep]], [round(float(y), 4) for y in ys[keep]]
 
 
-def sample_images(index: Index, count: int, seed: int, readable: bool = True) -> list[Record]:
-    """Up to ``count`` image records (whose files can be read, if ``readable``), in an
-    order fixed by a hash of their content."""
+def sample_images(index: Index, count: int, seed: int) -> list[Record]:
+    """Up to ``count`` image records whose files can be read, in an order fixed by a hash
+    of their content."""
     records = [r for batch, _ in index.store.scan(Filter.where({"kind": "image"})) for r in batch]
     # by the pictures' own content: the same images give the same sample wherever they are
     records.sort(key=lambda r: (content_hash(f"{seed}:{r.content_hash}".encode()), r.id))
-    if not readable:
-        return records[:count]
     return [r for r in records if local_path(r.path).is_file()][:count]
 
 
@@ -230,9 +228,9 @@ def calibrate(
     through_views = np.einsum("cvd,cd->cv", seen[copies.sources], vectors).max(axis=1)
     positives = np.maximum(plain, through_views)
     source_hashes = [stored_hashes(r) for r in kept]
-    sample = Sample(kept, source_hashes, source_rows, seen, positives, copies, np.zeros(0))
-    sample = replace(sample, unrelated=sample.unrelated_levels(vectors))
-    negatives, weights, nearest = _negatives(index, vectors, sample, options)
+    sample = Sample(kept, source_hashes, source_rows, seen, vectors, positives, copies)
+    bars = sample.bars()
+    negatives, weights, nearest = _negatives(index, sample, bars, options)
     fit = fit_threshold(positives, negatives, options.target_precision, weights)
     curve = probability_curve(positives, negatives, weights)
     edits = np.asarray(copies.edits)
@@ -251,7 +249,7 @@ def calibrate(
         images=len(kept),
         copies=len(copies.images),
         neighbours=options.neighbours,
-        hashes=_hash_calibration(index, sample, options),
+        hashes=_hash_calibration(index, sample, bars, options),
         views=list(COPY_VIEWS),
     )
     collection.set_calibration(index.name, calibration)
@@ -294,16 +292,30 @@ def nearest_images(index: Index, queries: Vectors, k: int) -> list[list[tuple[Re
 
 
 @dataclass(frozen=True, slots=True)
+class Bars:
+    """When an image near a sampled one is presumed one of its copies
+    (:meth:`Sample.presumed_copy`)."""
+
+    weakest: NDArray[np.float64]  # per sampled image: Sample.weakest
+    unrelated: NDArray[np.float64]  # per sampled image: Sample.unrelated_levels
+    identical: float  # Sample.identical
+
+
+@dataclass(frozen=True, slots=True)
 class Sample:
-    """The sampled images, their hashes and views' vectors, and their copies' scores."""
+    """The sampled images, their hashes, vectors and views' vectors, their edited copies'
+    vectors and scores."""
 
     kept: list[Record]
     hashes: list[ImageHashes | None]
     vectors: NDArray[np.float32]  # (image, dim)
     views: NDArray[np.float32]  # (image, view, dim)
+    copy_vectors: NDArray[np.float32]  # (copy, dim)
     positives: NDArray[np.floating]  # each copy's best score against its source
     copies: Copies
-    unrelated: NDArray[np.float64]  # per image: how close unrelated images come
+
+    def bars(self) -> Bars:
+        return Bars(self.weakest(), self.unrelated_levels(), self.identical())
 
     def weakest(self) -> NDArray[np.float64]:
         """Per sampled image: the score that all but the hardest edits of it
@@ -312,16 +324,15 @@ class Sample:
         found = [self.positives[rows == n] for n in range(len(self.kept))]
         return np.asarray([np.percentile(own, WEAKEST_QUANTILE) for own in found])
 
-    def identical(self, copies: NDArray[np.float32]) -> float:
+    def identical(self) -> float:
         """The score at which this model sees the same picture (:data:`IDENTICAL_QUANTILE`
         of the copies' scores against their sources); above 1 when copies of different
-        images (``copies``: the copies' vectors) come as close to each other, as with a
-        model that sees many photos alike. Copies of different sampled images are
-        unrelated pictures that may carry the same edit (a text band, a border), and
-        are not other copies in the collection."""
+        images come as close to each other, as with a model that sees many photos alike.
+        Copies of different sampled images are unrelated pictures that may carry the same
+        edit (a text band, a border), and are not other copies in the collection."""
         level = float(np.percentile(self.positives, IDENTICAL_QUANTILE))
         sources = np.asarray(self.copies.sources)
-        scores = copies @ copies.T
+        scores = self.copy_vectors @ self.copy_vectors.T
         scores[sources[:, None] == sources[None, :]] = -1.0
         between = float(np.percentile(scores.max(axis=1), BETWEEN_QUANTILE))
         return level if level > between else 2.0
@@ -330,31 +341,31 @@ class Sample:
         self,
         row: int,
         other: NDArray[np.float32],
-        weakest: float,
-        seen_from: tuple[float, float, float] | None = None,
+        bars: Bars,
+        seen_from: tuple[float, float] | None = None,
     ) -> bool:
         """Is an image (its vector) a copy of sampled image ``row`` already in the
-        collection? When it is the same picture as one edited copy of it (``seen_from``
-        that copy: the image's score against it, the copy's own score against the source,
-        :meth:`identical`); or when it is at least as close to it as most of its edited
-        copies are (``weakest``) while those stand apart from unrelated images
+        collection? When it is the same picture (:meth:`identical`) as one edited copy of
+        it (``seen_from`` that copy: the image's score against it, the copy's own score
+        against the source); or when it is at least as close to it as most of its edited
+        copies are (:meth:`weakest`) while those stand apart from unrelated images
         (:meth:`unrelated_levels`). A model that puts unrelated images among an image's
         copies presumes nothing: its neighbours all count against the threshold."""
-        if seen_from is not None and seen_from[0] >= max(seen_from[1], seen_from[2]):
+        if seen_from is not None and seen_from[0] >= max(seen_from[1], bars.identical):
             return True
-        if weakest <= self.unrelated[row]:
+        if float(bars.weakest[row]) <= float(bars.unrelated[row]):
             return False
-        return self.closeness(row, other) >= weakest
+        return self.closeness(row, other) >= float(bars.weakest[row])
 
-    def unrelated_levels(self, copies: NDArray[np.float32]) -> NDArray[np.float64]:
+    def unrelated_levels(self) -> NDArray[np.float64]:
         """Per sampled image: how close the closest edited copy of another sampled image
         comes to it (as :meth:`closeness` measures), leaving out the few sampled images
         whose copies come as close as its own (:meth:`weakest`): they are copies of one
         another. When more than a few do (:data:`FAMILY_PARTNERS` of the sample), the
         model does not tell this image's copies from unrelated images, and the level is
         the closest of all: nothing is presumed a copy of it."""
-        plain = self.vectors @ copies.T
-        through_views = np.einsum("svd,cd->svc", self.views, copies).max(axis=1)
+        plain = self.vectors @ self.copy_vectors.T
+        through_views = np.einsum("svd,cd->svc", self.views, self.copy_vectors).max(axis=1)
         close = np.maximum(plain, through_views)
         count = len(self.kept)
         best = np.full((count, count), -1.0)  # [image, other image]: its closest copy
@@ -372,7 +383,7 @@ class Sample:
 
 
 def _negatives(
-    index: Index, vectors: NDArray[np.float32], sample: Sample, options: CalibrationOptions
+    index: Index, sample: Sample, bars: Bars, options: CalibrationOptions
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Scores of the pairs that are not copies, how many pairs each stands for, and each
     copy's nearest other image's score.
@@ -389,11 +400,10 @@ def _negatives(
     """
     k = options.neighbours
     dim = sample.views.shape[2]
-    found = nearest_images(index, vectors, k * 2 + 1)
+    found = nearest_images(index, sample.copy_vectors, k * 2 + 1)
     by_view = nearest_images(index, sample.views.reshape(-1, dim), k * 2 + 1)
     wanted = {r.id for hits in [*found, *by_view] for r, _ in hits} | {r.id for r in sample.kept}
     stored = index.store.get_vectors(sorted(wanted))
-    weakest, identical = sample.weakest(), sample.identical(vectors)
 
     def others(hits: list[tuple[Record, float]], row: int, own: float | None) -> list[float]:
         source = sample.kept[row]
@@ -402,9 +412,7 @@ def _negatives(
             for r, s in hits
             if r.id != source.id
             and not _same_picture(r, source, sample.hashes[row])
-            and not sample.presumed_copy(
-                row, stored[r.id], weakest[row], None if own is None else (s, own, identical)
-            )
+            and not sample.presumed_copy(row, stored[r.id], bars, None if own is None else (s, own))
         ][:k]
 
     scores: list[float] = []
@@ -430,7 +438,9 @@ def _same_picture(record: Record, source: Record, picture: ImageHashes | None) -
     return hamming(picture.phash, other.phash) <= SAME_PICTURE_BITS
 
 
-def _hash_calibration(index: Index, sample: Sample, options: CalibrationOptions) -> HashCalibration:
+def _hash_calibration(
+    index: Index, sample: Sample, bars: Bars, options: CalibrationOptions
+) -> HashCalibration:
     """The perceptual-hash radius for the target precision: each copy against its source,
     and against the images nearest to it by Hamming distance, leaving out the source and
     copies of it already in the collection (see :func:`_same_picture`, images at least as
@@ -452,7 +462,7 @@ def _hash_calibration(index: Index, sample: Sample, options: CalibrationOptions)
     wanted = min(len(known), options.neighbours * 2 + 1)
     distances, rows = table.search(binary_codes(queries), wanted)
     near = sorted({known[r][0].id for r in rows.reshape(-1).tolist() if r >= 0})
-    stored, weakest = index.store.get_vectors(near), sample.weakest()
+    stored = index.store.get_vectors(near)
     positives: list[float] = []
     negatives: list[float] = []
     edits: list[str] = []
@@ -469,7 +479,7 @@ def _hash_calibration(index: Index, sample: Sample, options: CalibrationOptions)
             if r >= 0
             and not _same_picture(known[r][0], kept[row], source)
             and hamming(known[r][1].phash, source.phash) > own
-            and not sample.presumed_copy(row, stored[known[r][0].id], weakest[row])
+            and not sample.presumed_copy(row, stored[known[r][0].id], bars)
         ][: options.neighbours]
         negatives += [PHASH_BITS - d for d in others]
     pos, neg = np.asarray(positives, np.float64), np.asarray(negatives, np.float64)
