@@ -1,6 +1,6 @@
 """Near-duplicate detection at scale: the embedding and hash tiers on a million items.
 
-    python bench/dedup.py [--vectors 1000000] [--previous]
+    python bench/dedup.py [--vectors 1000000] [--previous] [--views]
 
 Synthetic clustered unit vectors (a mixture of Gaussians on the sphere) with planted
 near-duplicates: times the embedding tier's neighbour links on the full set, and an exact
@@ -9,7 +9,10 @@ size; prints the ratio and the recall of the planted pairs. ``--previous`` also 
 the same run, the neighbour search of the previous release (centroids found through an HNSW
 graph, four times the square root of the count in clusters, 16 probed). Then the hash tier: random
 64-bit hashes with planted near pairs, every pair within 8 bits, against a brute-force
-search of a 50k subset. Quality on real photos: bench/copydetect.py.
+search of a 50k subset. ``--views`` also times the view links ``duplicates`` adds (seven
+views a vector: here the vector moved a little, the way a turned or cropped view moves),
+against the embedding tier's own time in the same run. Quality on real photos:
+bench/copydetect.py.
 """
 
 from __future__ import annotations
@@ -79,7 +82,35 @@ def overlap(found: np.ndarray, vectors: np.ndarray, sample: np.ndarray) -> float
     )
 
 
-def part_two(count: int, threshold: float = 0.95, previous: bool = False) -> None:
+def view_tier(vectors: np.ndarray, seconds: float, threshold: float = 0.95) -> None:
+    """The view links of seven views a vector, against the plain tier's ``seconds``."""
+    from pixseek.imaging.views import COPY_VIEWS
+    from pixseek.jobs.copy_views import ViewVectors
+    from pixseek.jobs.dedup import view_links
+
+    count, dim = vectors.shape
+    per = len(COPY_VIEWS)
+    rng = np.random.default_rng(5)
+    moved = np.empty((count * per, dim), np.float32)
+    for start in range(0, count, 10_000):
+        block = np.repeat(vectors[start : start + 10_000], per, axis=0)
+        noise = rng.normal(scale=0.006, size=block.shape).astype(np.float32)
+        moved[start * per : start * per + len(block)] = l2_normalize(block + noise)
+    seen = ViewVectors(
+        np.repeat(np.arange(count), per), np.tile(np.arange(per), count), moved, 0, 0
+    )
+    started = time.perf_counter()
+    a, _, _, _ = view_links(seen, vectors, threshold, 10)
+    taken = time.perf_counter() - started
+    print(
+        f"  view links of {count * per:,} views ({moved.nbytes / 2**30:.1f} GiB): {taken:.1f} s, "
+        f"{taken / seconds:.1f}x the embedding tier's own {seconds:.1f} s; {len(a):,} links"
+    )
+
+
+def part_two(
+    count: int, threshold: float = 0.95, previous: bool = False, views: bool = False
+) -> None:
     vectors = clustered(count)
     rng = np.random.default_rng(1)
     rows = rng.permutation(count)
@@ -115,6 +146,8 @@ def part_two(count: int, threshold: float = 0.95, previous: bool = False) -> Non
         f"  pixseek duplicates (embedding tier): {seconds:.1f} s; planted pairs found "
         f"{recall:.4f}, links between planted pairs {precision:.4f}"
     )
+    if views:
+        view_tier(vectors, seconds, threshold)
     print(
         f"  all-pairs exact on 20k: {baseline:.1f} s -> {extrapolated:.0f} s extrapolated to "
         f"{count:,} ({extrapolated / seconds:.1f}x slower than pixseek)"
@@ -149,9 +182,10 @@ def main() -> int:
     parser.add_argument("--vectors", type=int, default=1_000_000)
     parser.add_argument("--hashes", type=int, default=1_000_000)
     parser.add_argument("--previous", action="store_true", help="time the previous release too")
+    parser.add_argument("--views", action="store_true", help="time the view links too")
     args = parser.parse_args()
     if args.vectors > 0:
-        part_two(args.vectors, previous=args.previous)
+        part_two(args.vectors, previous=args.previous, views=args.views)
     if args.hashes > 0:
         hash_tier(args.hashes)
     return 0
