@@ -142,3 +142,32 @@ def test_copy_training_as_a_job(tmp_path, tiny_model, monkeypatch) -> None:  # t
     assert result["train_images"] == 8 and 0 <= result["copy_top_1"] <= 1
     assert result["best_epoch"] in (1, 2)
     assert (Path(result["model"]) / "model.safetensors").is_file()
+
+
+def test_views_as_a_job(tmp_path, tiny_model) -> None:  # type: ignore[no-untyped-def]
+    """The views duplicates and match compare, made in the background with a progress, then
+    used by a duplicates request that embeds nothing."""
+    from pixseek.cli import main
+    from tests.test_jobs import scene
+
+    root = tmp_path / "served"
+    (tmp_path / "photos").mkdir()
+    for seed in range(5):
+        scene(seed, (96, 72)).save(tmp_path / "photos" / f"scene{seed}.png")
+    index = ["index", str(tmp_path / "photos"), "--collection", str(root / "photos")]
+    assert main([*index, "--model", str(tiny_model), "--runtime", "torch", "--quiet"]) == 0
+    settings = ServeSettings(root=root, runtime="torch", model=str(tiny_model), api_key="s3cret")
+    client = TestClient(create_app(settings), raise_server_exceptions=False)
+    started = client.post("/collections/photos/jobs", json={"kind": "views"}, headers=ADMIN)
+    assert started.status_code == 202, started.text
+    done = wait(client, started.json()["id"])
+    assert done["state"] == "done" and done["progress"] == 1.0, done
+    made = list(done["result"]["indexes"].values())
+    assert made == [{"images": 5, "embedded": 5, "unreadable": 0}], done
+    # kept: a duplicates request compares them all and embeds none (the file is not rewritten)
+    kept = next((root / "photos" / "views").glob("*.npz"))
+    written = kept.stat().st_mtime_ns
+    found = client.get(
+        "/collections/photos/duplicates", params={"threshold": 0.999}, headers=ADMIN
+    ).json()
+    assert found["views"] == 5 and kept.stat().st_mtime_ns == written

@@ -1,4 +1,5 @@
-"""Training, reindexing and comparing as server jobs: each has an id, a state, a progress
+"""Training, reindexing, comparing and making the views copy detection compares, as server
+jobs: each has an id, a state, a progress
 and a result, kept as a JSON file under the server's root, so a job outlives the server.
 
 One worker runs the jobs in order. A job that was queued or running when the server
@@ -25,6 +26,7 @@ from pixseek.collection.workspace import Workspace
 from pixseek.core.errors import InvalidInputError, NotFoundError, PixseekError
 from pixseek.ingest.options import IngestReport
 from pixseek.jobs.compare import compare
+from pixseek.jobs.copy_views import refresh_views
 from pixseek.jobs.reindex import reindex
 from pixseek.models.registry import family_name, load_embedder
 from pixseek.training import TrainOptions, pairs_from_labels, train
@@ -169,6 +171,8 @@ class JobRunner:
                     "indexed": done.ingest.indexed,
                     "failed": done.ingest.failed,
                 }
+            elif job.kind == "views":
+                result = self._views(job, collection)
             elif job.kind == "compare":
                 result = compare(
                     collection,
@@ -178,6 +182,25 @@ class JobRunner:
             else:
                 raise InvalidInputError(f"unknown job kind {job.kind!r}")
         return {**result, "seconds": round(time.monotonic() - started, 3)}
+
+    def _views(self, job: Job, collection: Collection) -> dict[str, Any]:
+        """The views duplicates and match compare, made for every index and kept: what a
+        GET of duplicates would otherwise make inside the request."""
+
+        def progress(done: int, total: int) -> None:
+            self.update(job.id, progress=done / max(1, total), message=f"{done}/{total} images")
+
+        made = refresh_views(collection, make=True, progress=progress)
+        return {
+            "indexes": {
+                name: {
+                    "images": len(set(seen.rows.tolist())),
+                    "embedded": seen.embedded,
+                    "unreadable": seen.unreadable,
+                }
+                for name, seen in made
+            }
+        }
 
     def _options(self, params: dict[str, Any], val_fraction: float) -> TrainOptions:
         return TrainOptions(

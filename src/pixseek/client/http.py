@@ -33,7 +33,7 @@ from pixseek.core.records import Hit, Record
 if TYPE_CHECKING:
     import httpx
 
-JobKind = Literal["train", "reindex", "compare"]
+JobKind = Literal["train", "reindex", "compare", "views"]
 
 
 class ClientError(PixseekError):

@@ -19,6 +19,7 @@ PARAMS = {
     "train": TRAIN,
     "reindex": ("model", "activate"),
     "compare": ("index", "activate_if_better"),
+    "views": (),
 }
 
 

@@ -14,11 +14,12 @@ class JobIn(BaseModel):
     server has one). ``reindex``: build an index with ``model`` (a hub id, a folder
     under the models root, or ``job:ID`` of a train job). ``compare``: the active index
     against ``index`` (default the newest), switching when it wins and
-    ``activate_if_better``."""
+    ``activate_if_better``. ``views``: embed the views of every image that duplicates and
+    match compare (turned, cut to its corners), and keep them."""
 
     model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
 
-    kind: Literal["train", "reindex", "compare"]
+    kind: Literal["train", "reindex", "compare", "views"]
     from_feedback: bool = True
     labels: bool = False
     mode: Literal["full", "lit", "projection", "copy"] = "full"
