@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 
 def write_atomic(target: Path, data: bytes, durable: bool = False) -> None:
@@ -13,11 +15,19 @@ def write_atomic(target: Path, data: bytes, durable: bool = False) -> None:
     ``durable`` also flushes to disk before the rename, for files whose loss after
     a power cut would matter (the manifest), not for caches.
     """
+    write_atomic_with(target, lambda handle: handle.write(data), durable)
+
+
+def write_atomic_with(
+    target: Path, write: Callable[[BinaryIO], object], durable: bool = False
+) -> None:
+    """As :func:`write_atomic`, with ``write`` filling the open file: a large file (kept
+    vectors) is written as it is made, not first built in memory."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -12,8 +12,6 @@ images added or changed since. Images whose files cannot be read have no views.
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from pixseek.collection.atomic import write_atomic_with
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
 from pixseek.core.errors import ImageDecodeError
@@ -125,21 +124,16 @@ def _save(path: Path, signature: str, kept: _Kept, dim: int) -> None:
         if ids
         else np.zeros((0, len(COPY_VIEWS), dim), np.float32)
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(
-                handle,
-                signature=np.str_(signature),
-                ids=np.asarray(ids, dtype=str),
-                hashes=np.asarray([kept.by_id[i][0] for i in ids], dtype=str),
-                vectors=vectors,
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic_with(
+        path,
+        lambda handle: np.savez(
+            handle,
+            signature=np.str_(signature),
+            ids=np.asarray(ids, dtype=str),
+            hashes=np.asarray([kept.by_id[i][0] for i in ids], dtype=str),
+            vectors=vectors,
+        ),
+    )
 
 
 def view_vectors(

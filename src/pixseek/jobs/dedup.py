@@ -6,9 +6,9 @@
   (faiss), never only among embedding neighbours;
 - **embedding**: cosine at or above a threshold among each image's nearest neighbours
   (:func:`pixseek.stores.knn.neighbours`: exact up to 50k images, an IVF index beyond),
-  and between each image's *views* (turned ±10°, cut to each 60% corner; embedded once and
-  kept, see :mod:`pixseek.jobs.copy_views`) and the other images: rotated copies and
-  corner crops, which an embedding alone sees as other pictures.
+  and between each image's *views* (turned ±10°, its centre, its 60% corners; embedded once
+  and kept, see :mod:`pixseek.jobs.copy_views`) and the other images: rotated copies and
+  crops, which an embedding alone sees as other pictures.
 
 The threshold and the radius come from the index's copy calibration
 (:mod:`pixseek.jobs.calibrate`, made when it is first needed) unless given; each link

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pixseek.collection.atomic import write_atomic
+from pixseek.collection.atomic import write_atomic_with
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
 from pixseek.core.errors import InvalidInputError, NotFoundError
@@ -111,11 +111,9 @@ def load_map(collection: Collection, index: Index | None = None) -> EmbeddingMap
 
 
 def _save(collection: Collection, index: Index, layout: EmbeddingMap) -> None:
-    buffer = io.BytesIO()
     arrays: dict[str, Any] = {"xy": layout.xy, "fitted": np.int64(layout.fitted)}
     arrays.update((name, layout.columns[name]) for name in FIELDS)
-    np.savez(buffer, **arrays)
-    write_atomic(map_path(collection, index), buffer.getvalue())
+    write_atomic_with(map_path(collection, index), lambda handle: np.savez(handle, **arrays))
 
 
 def _columns(records: list[Record]) -> dict[str, NDArray[np.str_]]:
