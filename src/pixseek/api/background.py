@@ -194,7 +194,7 @@ class JobRunner:
         return {
             "indexes": {
                 name: {
-                    "images": len(set(seen.rows.tolist())),
+                    "images": seen.images,
                     "embedded": seen.embedded,
                     "unreadable": seen.unreadable,
                 }

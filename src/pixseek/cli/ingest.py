@@ -187,7 +187,7 @@ def print_views(collection: Any, make: bool, bar: bool) -> None:
     for name, seen in done:
         unreadable = f"; {seen.unreadable} unreadable" if seen.unreadable else ""
         print(
-            f"views of {len(set(seen.rows.tolist()))} images kept for index {name!r} "
+            f"views of {seen.images} images kept for index {name!r} "
             f"({seen.embedded} embedded now{unreadable})"
         )
 

@@ -47,6 +47,11 @@ class ViewVectors:
     embedded: int  # images embedded by this call (the rest were kept)
     unreadable: int  # images whose files could not be read: no views
 
+    @property
+    def images(self) -> int:
+        """How many images have views here."""
+        return len(self.rows) // len(COPY_VIEWS)
+
 
 @dataclass(slots=True)
 class _Kept:

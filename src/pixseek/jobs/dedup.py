@@ -402,7 +402,7 @@ def _links(
             seen = view_vectors(collection, index, records, progress, embed)
             a, b, scores, which = view_links(seen, vectors, settings.threshold, settings.neighbours)
             links.add(a, b, "embedding", scores, which)
-            viewed = len(np.unique(seen.rows))
+            viewed = seen.images
     return Found(records, links, viewed)
 
 
