@@ -71,6 +71,8 @@ def test_every_job_panel(shop, chromium_path, shots) -> None:  # noqa: F811
         page.fill("#dup-threshold", "0.99")  # a random tiny model calibrates to no copies
         page.press("#dup-threshold", "Enter")
         expect(page.locator(".job-heading")).to_contain_text("threshold 0.990")
+        # the server made no views inside the request, and says so
+        expect(page.locator(".views-note")).to_contain_text("turned copies and crops")
         # it sees every solid colour's corners alike, too: compare the images as they are
         page.uncheck("#dup-views")
         expect(page.locator("#dup-views")).not_to_be_checked()
@@ -115,6 +117,10 @@ def test_every_job_panel(shop, chromium_path, shots) -> None:  # noqa: F811
             "[...document.querySelectorAll('.match img')].every(i => i.complete && i.naturalWidth)"
         )
         page.screenshot(path=str(shots / "2-match.png"), full_page=True)
+        # no views are kept: the panel offers to make them, as a background job
+        expect(page.locator(".views-note")).to_contain_text("crops of a corner")
+        page.click("#make-views")
+        expect(page.locator(".views-note")).to_contain_text("in the background")
 
         # classify: each image gets its folder's label with a confidence
         page.click("#classify-button")
@@ -129,10 +135,12 @@ def test_every_job_panel(shop, chromium_path, shots) -> None:  # noqa: F811
         page.click("#models-button")
         expect(page.locator("#models-table tr.current")).to_contain_text("shop")
         expect(page.locator("#models-table tr.current")).to_contain_text("tiny-clip")
-        expect(page.locator("#job-list")).to_contain_text("no background jobs")
+        views = page.locator("#job-list .job").first
+        expect(views).to_contain_text("views")
+        expect(views).to_have_class("job job-done", timeout=60_000)
         page.fill("#reindex-model", "other-clip")
         page.click(".reindex-form button")
-        job = page.locator("#job-list .job").first
+        job = page.locator("#job-list .job").nth(1)
         expect(job).to_contain_text("reindex other-clip")
         expect(job).to_have_class("job job-done", timeout=60_000)
         expect(job).to_contain_text("100%")

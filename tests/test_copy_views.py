@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,14 @@ from pixseek.cli.main import main
 from pixseek.collection import open_collection
 from pixseek.collection.collection import Collection
 from pixseek.core.filters import Filter
+from pixseek.core.paths import local_path
+from pixseek.core.records import Record
 from pixseek.imaging.views import COPY_VIEWS
 from pixseek.ingest import FolderSource, ingest
 from pixseek.jobs.calibrate import CalibrationOptions, calibrate
 from pixseek.jobs.copy_views import view_vectors, views_path
 from pixseek.jobs.dedup import DedupOptions, find_duplicates
+from pixseek.jobs.match import MatchOptions, match_image
 from tests.copy_models import ThumbnailDescriptor
 from tests.test_calibrate import photos  # noqa: F401  (the 90 photos fixture)
 
@@ -89,7 +93,6 @@ def test_views_are_kept_and_follow_the_collection(with_copies: Collection) -> No
     views_path(with_copies, index).write_bytes(b"not a file of views")
     assert view_vectors(with_copies, index, records[:3]).embedded == 3
     # a file gone or broken since it was indexed: no views for it, the others are kept
-    from pixseek.core.paths import local_path
 
     local_path(records[3].path).write_bytes(b"\x89PNG broken")
     local_path(records[4].path).unlink()
@@ -111,43 +114,86 @@ def test_duplicates_through_the_cli_report_the_view(with_copies: Collection, cap
     assert "(via top right of the keeper)" in capsys.readouterr().out
 
 
-def test_match_finds_a_corner_crop_through_the_kept_views(with_copies: Collection) -> None:
-    """An outside crop of one corner of a collection image: nothing as it is, nor turned;
-    once duplicates has kept the collection's views, that corner, with its box."""
-    import io
-
-    from pixseek.core.paths import local_path
-    from pixseek.jobs.match import match_image
-
-    calibrate(with_copies, options=CalibrationOptions(0.99, sample=30))
-    records = list(with_copies.records(Filter.where({"kind": "image"})))
+def corner_crop_of_an_original(collection: Collection, folder: Path) -> tuple[Record, Path]:
+    """An outside file: the bottom left 60% of one of the collection's originals."""
+    records = list(collection.records(Filter.where({"kind": "image"})))
     original = next(r for r in records if "-" not in Path(r.path).stem.split("image_")[-1])
     picture = Image.open(local_path(original.path)).convert("RGB")
     w, h = picture.size
-    buffer = io.BytesIO()
-    picture.crop((0, h - round(h * 0.6), round(w * 0.6), h)).save(buffer, "PNG")
-    before = match_image(with_copies, buffer.getvalue())
-    assert all(m.record.id != original.id for m in before.matches)
-    find_duplicates(with_copies)  # keeps the views
-    after = match_image(with_copies, buffer.getvalue())
-    assert after.matches and after.matches[0].record.id == original.id, after.to_dict()
-    top = after.matches[0]
-    assert top.via == "bottom left view" and top.box is not None
-    assert top.box[0] == 0 and top.box[3] == original.height
+    path = folder / "outside crop.png"
+    picture.crop((0, h - round(h * 0.6), round(w * 0.6), h)).save(path)
+    return original, path
 
 
-def test_views_are_made_by_default_only_up_to_a_size(with_copies: Collection, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Beyond VIEWS_MADE_UP_TO images a default run uses only the views kept (seven
-    embeddings an image is hours at a million); --views makes them at any size."""
-    from pixseek.jobs import dedup
+def loads_the_descriptor_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI loads the collection's model by the name kept with its index, through the
+    registry: here the test descriptor is what that name loads."""
+    from pixseek.models import registry
 
-    monkeypatch.setattr(dedup, "VIEWS_MADE_UP_TO", 3)
-    assert find_duplicates(with_copies, options=DedupOptions(threshold=0.99)).views == 0
+    key = ("hf-clip", "onnx")
+    real = registry._BUILDERS[key]
+    monkeypatch.setitem(
+        registry._BUILDERS,
+        key,
+        lambda o: ThumbnailDescriptor() if o.model == "thumbnail-descriptor" else real(o),
+    )
+
+
+def test_match_finds_a_corner_crop_on_a_freshly_indexed_collection(
+    with_copies: Collection,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing matches the crop as it is, nor turned: the first such query makes the
+    collection's views (kept: the next query embeds none) and finds that corner, with its
+    box. ``--no-views`` finds nothing."""
+    calibrate(with_copies, options=CalibrationOptions(0.99, sample=30))
+    original, crop = corner_crop_of_an_original(with_copies, tmp_path)
+    root = str(with_copies.layout.root)
+    loads_the_descriptor_by_name(monkeypatch)
+    assert main(["match", str(crop), "--collection", root, "--json", "--no-views"]) == 0
+    plain = json.loads(capsys.readouterr().out)[0]
+    assert plain["views"] == "off"
+    assert all(m["record"]["id"] != original.id for m in plain["matches"])
     assert not views_path(with_copies, with_copies.index()).exists()
-    forced = find_duplicates(with_copies, options=DedupOptions(threshold=0.99, views=True))
-    assert forced.views == len(list(with_copies.records(Filter.where({"kind": "image"}))))
-    kept = find_duplicates(with_copies, options=DedupOptions(threshold=0.99))
-    assert kept.views == forced.views  # kept ones are used at any size
+
+    assert main(["match", str(crop), "--collection", root, "--json"]) == 0
+    made = json.loads(capsys.readouterr().out)[0]
+    assert made["views"] == "made", made
+    top = made["matches"][0]
+    assert top["record"]["id"] == original.id and top["via"] == "bottom left view"
+    assert top["box"][0] == 0 and top["box"][3] == original.height
+    kept = views_path(with_copies, with_copies.index()).stat().st_mtime_ns
+    assert main(["match", str(crop), "--collection", root]) == 0
+    out = capsys.readouterr().out
+    assert "1 match\n" in out and "(a bottom left view of it at [0.0," in out
+    assert views_path(with_copies, with_copies.index()).stat().st_mtime_ns == kept
+
+
+def test_match_makes_no_views_beyond_its_limit(with_copies: Collection, tmp_path: Path) -> None:
+    """A collection larger than ``make_views_up_to`` (0: a server request) keeps its first
+    query fast: no views are made, and the result says they are missing."""
+    original, crop = corner_crop_of_an_original(with_copies, tmp_path)
+    result = match_image(with_copies, crop.read_bytes(), options=MatchOptions(make_views_up_to=0))
+    assert result.views == "missing" and result.to_dict()["views"] == "missing"
+    assert all(m.record.id != original.id for m in result.matches)
+    assert not views_path(with_copies, with_copies.index()).exists()
+
+
+def test_views_are_made_by_default_only_up_to_a_size(with_copies: Collection) -> None:
+    """Beyond ``make_views_up_to`` images (VIEWS_MADE_UP_TO by default; 0 over HTTP) a run
+    uses only the views kept (seven embeddings an image is hours at a million) and counts
+    the images it has none for; --views makes them at any size."""
+    images = with_copies.count(Filter.where({"kind": "image"}))
+    small = DedupOptions(threshold=0.99, make_views_up_to=3)
+    skipped = find_duplicates(with_copies, options=small)
+    assert skipped.views == 0 and skipped.to_dict()["views_missing"] == images
+    assert not views_path(with_copies, with_copies.index()).exists()
+    forced = find_duplicates(with_copies, options=replace(small, views=True))
+    assert forced.views == images and forced.views_missing == 0
+    kept = find_duplicates(with_copies, options=small)
+    assert kept.views == forced.views and kept.views_missing == 0  # kept: used at any size
 
 
 def test_index_views_makes_them_and_later_runs_keep_them_up_to_date(

@@ -3,6 +3,8 @@ between; then the same through the typed client's transport."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import time
 from pathlib import Path
@@ -158,6 +160,14 @@ def test_views_as_a_job(tmp_path, tiny_model) -> None:  # type: ignore[no-untype
     assert main([*index, "--model", str(tiny_model), "--runtime", "torch", "--quiet"]) == 0
     settings = ServeSettings(root=root, runtime="torch", model=str(tiny_model), api_key="s3cret")
     client = TestClient(create_app(settings), raise_server_exceptions=False)
+    # a match request makes no views inside the request: it says they are missing
+    picture = scene(9, (64, 64)).crop((0, 0, 40, 40))
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    query = {"image": base64.b64encode(buffer.getvalue()).decode(), "threshold": 0.9999}
+    before = client.post("/collections/photos/match", json=query, headers=ADMIN)
+    assert before.status_code == 200 and before.json()["views"] == "missing", before.text
+    assert not (root / "photos" / "views").exists()
     started = client.post("/collections/photos/jobs", json={"kind": "views"}, headers=ADMIN)
     assert started.status_code == 202, started.text
     done = wait(client, started.json()["id"])
@@ -171,3 +181,5 @@ def test_views_as_a_job(tmp_path, tiny_model) -> None:  # type: ignore[no-untype
         "/collections/photos/duplicates", params={"threshold": 0.999}, headers=ADMIN
     ).json()
     assert found["views"] == 5 and kept.stat().st_mtime_ns == written
+    after = client.post("/collections/photos/match", json=query, headers=ADMIN).json()
+    assert after["views"] == "kept" and kept.stat().st_mtime_ns == written

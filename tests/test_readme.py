@@ -103,9 +103,8 @@ COMMANDS: dict[str, Check] = {
     "pixseek duplicates --collection pics --index copies": mentions("groups"),
     "pixseek duplicates --collection pics [--threshold 0.95] [--no-views | --views] "
     "[--json | --csv groups.csv]": no_check,
-    "pixseek match suspicious.jpg other.png --collection pics [--threshold 0.9] [--json]": (
-        mentions("exact")
-    ),
+    "pixseek match suspicious.jpg other.png --collection pics [--threshold 0.9] "
+    "[--no-views | --views] [--json]": mentions("exact"),
     "pixseek index ~/Pictures --collection labelled --label-from-folder --holdout 0.2": (
         mentions("indexed 18 images")
     ),

@@ -6,7 +6,7 @@ import argparse
 import csv
 import io
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +74,24 @@ def register(commands: Any) -> None:
     match.add_argument(
         "--threshold", type=float, help="cosine (default: the index's calibrated threshold)"
     )
-    match.add_argument(
+    match_views = match.add_mutually_exclusive_group()
+    match_views.add_argument(
         "--no-views",
+        dest="views",
+        action="store_false",
+        default=None,
+        help="compare a query that matches nothing as it is only as it is: not with the "
+        "collection's turned and corner views (crops of a corner are found through them; "
+        "the first such query makes them, seven embeddings an image, kept for later), nor "
+        "turned back or cut to its centre",
+    )
+    match_views.add_argument(
+        "--views",
+        dest="views",
         action="store_true",
-        help="do not try rotated and centre views of a query that matches nothing as it is",
+        help="make the collection's views when none are kept even for more than 10,000 "
+        "images (by default, beyond that only views made by `pixseek index --views` or "
+        "duplicates are used)",
     )
     match.add_argument("--index", default="", help="the index (model) to compare with")
     match.add_argument("--json", action="store_true", help="print as JSON")
@@ -190,20 +204,34 @@ def run_duplicates(args: argparse.Namespace) -> int:
 
 
 def run_match(args: argparse.Namespace) -> int:
+    import sys
+
+    from pixseek.cli.render import ViewsBar
     from pixseek.collection import open_collection
-    from pixseek.jobs.match import MatchOptions, match_image
+    from pixseek.jobs.match import MISSING, MatchOptions, match_image
 
     collection = open_collection(args.collection)
     index = collection.index(args.index)
-    options = MatchOptions(threshold=args.threshold, views=not args.no_views)
-    found = [
-        (path, match_image(collection, read_image_arg(path), index, options)) for path in args.files
-    ]
+    options = MatchOptions(threshold=args.threshold, views=args.views is not False)
+    if args.views:
+        options = replace(options, make_views_up_to=sys.maxsize)
+    with ViewsBar() as bar:
+        found = [
+            (path, match_image(collection, read_image_arg(path), index, options, bar.update))
+            for path in args.files
+        ]
+    if any(result.views == MISSING for _, result in found):
+        print(
+            "pixseek: this collection keeps no turned and corner views, so crops of a corner "
+            "are not found: make them once with `pixseek index --views` (or match --views)",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps([{"file": str(path), **r.to_dict()} for path, r in found], indent=2))
         return 0
     for path, result in found:
-        print(f"{path}: {len(result.matches) or 'no'} matches")
+        count = len(result.matches)
+        print(f"{path}: {count or 'no'} match{'' if count == 1 else 'es'}")
         for m in result.matches:
             at = "" if m.box is None else f" at {list(m.box)}"
             part = "" if m.via == "image" else f" (a {m.via} of it{at})"

@@ -113,8 +113,8 @@ class TqdmProgress:
 
 
 class ViewsBar:
-    """Progress of the views duplicates embeds on a first run, on stderr; nothing when
-    every view was kept from before."""
+    """Progress of the views duplicates (or a first unmatched match query) embeds, on
+    stderr; nothing when every view was kept from before."""
 
     def __init__(self, stream: TextIO = sys.stderr, enabled: bool = True) -> None:
         self.stream = stream

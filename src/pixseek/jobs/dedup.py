@@ -61,13 +61,16 @@ class DedupOptions:
     tiers: tuple[str, ...] = TIERS
     across: str = ""
     # the embedding tier also compares turned and corner views: None makes those missing
-    # for up to VIEWS_MADE_UP_TO images (and uses those kept beyond); True at any size
+    # for up to ``make_views_up_to`` images (and uses those kept beyond); True at any size
     views: bool | None = None
+    make_views_up_to: int = VIEWS_MADE_UP_TO  # 0: a server request, which makes none
 
     def __post_init__(self) -> None:
         unknown = set(self.tiers) - set(TIERS)
         if unknown or not self.tiers:
             raise InvalidInputError(f"tiers are {', '.join(TIERS)}; got {sorted(unknown)}")
+        if self.make_views_up_to < 0:
+            raise InvalidInputError("make_views_up_to is a number of images, at least 0")
         if self.threshold is not None and not -1.0 <= self.threshold <= 1.0:
             raise InvalidInputError(f"threshold is a cosine in [-1, 1], got {self.threshold}")
         if self.phash_distance is not None and not -1 <= self.phash_distance <= 32:
@@ -118,6 +121,9 @@ class Duplicates:
     calibrated: bool
     across: str = ""
     views: int = 0  # images whose views were compared (0: views not used)
+    # images with no views kept, none made by this run (beyond its size limit, or over
+    # HTTP: a views job makes them); includes images whose files cannot be read
+    views_missing: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +132,7 @@ class Duplicates:
             "calibrated": self.calibrated,
             "across": self.across or None,
             "views": self.views,
+            "views_missing": self.views_missing,
             "groups": [group.to_dict() for group in self.groups],
         }
 
@@ -273,6 +280,7 @@ def find_duplicates(
         settings.rule.calibration is not None and options.threshold is None,
         settings.across,
         found.viewed,
+        found.views_missing,
     )
 
 
@@ -299,6 +307,7 @@ class Settings:
     tiers: tuple[str, ...]
     across: str
     views: bool | None
+    make_views_up_to: int
 
     @property
     def threshold(self) -> float:
@@ -372,7 +381,14 @@ def resolve(collection: Collection, index: Index, options: DedupOptions) -> Sett
         options.phash_distance is None and "phash" in options.tiers
     )
     rule = copy_rule(collection, index, options.threshold, options.phash_distance, measure)
-    return Settings(rule, options.neighbours, options.tiers, options.across, options.views)
+    return Settings(
+        rule,
+        options.neighbours,
+        options.tiers,
+        options.across,
+        options.views,
+        options.make_views_up_to,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,6 +396,7 @@ class Found:
     records: list[Record]
     links: Links
     viewed: int  # images whose views were compared
+    views_missing: int = 0  # images without views, none made (see Duplicates)
 
 
 def _links(
@@ -393,17 +410,18 @@ def _links(
         _exact_links(records, links)
     if "phash" in settings.tiers:
         _phash_links(records, settings.phash_distance, links)
-    viewed = 0
+    viewed = missing = 0
     if "embedding" in settings.tiers:
         a, b, scores = embedding_links(vectors, settings.threshold, settings.neighbours)
         links.add(a, b, "embedding", scores)
         if settings.views is not False:
-            embed = settings.views is True or len(records) <= VIEWS_MADE_UP_TO
+            embed = settings.views is True or len(records) <= settings.make_views_up_to
             seen = view_vectors(collection, index, records, progress, embed)
             a, b, scores, which = view_links(seen, vectors, settings.threshold, settings.neighbours)
             links.add(a, b, "embedding", scores, which)
             viewed = seen.images
-    return Found(records, links, viewed)
+            missing = 0 if embed else len(records) - seen.images
+    return Found(records, links, viewed, missing)
 
 
 def _exact_links(records: Sequence[Record], links: Links) -> None:

@@ -10,7 +10,9 @@ matches nothing, it is compared with the views of the collection's images that d
 detection keeps (:mod:`pixseek.jobs.copy_views`: a corner crop is close to that corner),
 and then a few views of it are embedded too (turned back by small rotations, its centre,
 mirrored): copies that were rotated, cropped or framed are found without paying for those
-views on every query.
+views on every query. When no views are kept, the first query that matches nothing as it is
+makes them (for up to :data:`VIEWS_MADE_UP_TO` images; once, kept for every later query
+and for duplicates): a corner crop has nothing else to be found by.
 """
 
 from __future__ import annotations
@@ -31,27 +33,38 @@ from pixseek.core.vectors import Vectors
 from pixseek.imaging.decode import decode_image, decode_options_for
 from pixseek.imaging.hashes import ImageHashes, hamming, image_hashes, phash_score
 from pixseek.imaging.views import COPY_VIEWS, PARTS, QUERY_VIEWS, part_box, views
-from pixseek.jobs.copy_views import KeptViews, kept_views
+from pixseek.jobs.copy_views import KeptViews, Progress, kept_views, view_vectors, views_path
 from pixseek.jobs.dedup import TIER_RANK, CopyRule, copy_rule
 from pixseek.stores.knn import search_many
+
+# images: a first unmatched query makes the views of a collection this size (seven
+# embeddings an image, once); beyond, only views made by ``pixseek index --views``,
+# duplicates or the views job are used, since that query would take hours on a CPU
+VIEWS_MADE_UP_TO = 10_000
+KEPT, MADE, MISSING, OFF = "kept", "made", "missing", "off"
 
 
 @dataclass(frozen=True, slots=True)
 class MatchOptions:
     """``threshold`` (cosine) and ``phash_distance`` (bits): None takes the index's
-    calibrated values; ``views``: also try rotated and centre views of a query that
-    matches nothing as it is."""
+    calibrated values; ``views``: compare a query that matches nothing as it is with the
+    collection's kept views and try its own rotated and centre views; ``make_views_up_to``:
+    when no views are kept, make them if the collection has at most this many images (0:
+    never, as a server request does; the views job makes them there)."""
 
     threshold: float | None = None
     phash_distance: int | None = None
     candidates: int = 20
     views: bool = True
+    make_views_up_to: int = VIEWS_MADE_UP_TO
 
     def __post_init__(self) -> None:
         if self.threshold is not None and not -1.0 <= self.threshold <= 1.0:
             raise InvalidInputError(f"threshold is a cosine in [-1, 1], got {self.threshold}")
         if not 1 <= self.candidates <= 1000:
             raise InvalidInputError("candidates is 1 to 1000")
+        if self.make_views_up_to < 0:
+            raise InvalidInputError("make_views_up_to is a number of images, at least 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +97,16 @@ class MatchResult:
     threshold: float
     phash_distance: int
     calibrated: bool
+    # the collection's kept views: "kept", "made" (by this query), "missing" (none kept:
+    # corner crops cannot be found) or "off"
+    views: str = KEPT
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "threshold": self.threshold,
             "phash_distance": self.phash_distance,
             "calibrated": self.calibrated,
+            "views": self.views,
             "matches": [m.to_dict() for m in self.matches],
         }
 
@@ -185,8 +202,10 @@ def match_image(
     data: bytes,
     index: Index | None = None,
     options: MatchOptions = MatchOptions(),
+    progress: Progress | None = None,
 ) -> MatchResult:
-    """The collection images that ``data`` copies or nearly copies, strongest first."""
+    """The collection images that ``data`` copies or nearly copies, strongest first;
+    ``progress`` hears of the views a first unmatched query makes (images done, to make)."""
     index = index or collection.index()
     measure = options.threshold is None or options.phash_distance is None
     rule = copy_rule(collection, index, options.threshold, options.phash_distance, measure)
@@ -196,6 +215,9 @@ def match_image(
     image = decode_image(data, decode_options_for(index.embedder.capabilities.input_size))
     query = index.embedder.embed_images([image])
     matcher.search(query, [image_hashes(image)], ["as is"])
+    state = _views_state(collection, index, options)
+    if options.views and not matcher.found and state == MISSING:
+        state = _make_views(collection, index, options, progress)
     kept = kept_views(collection, index) if options.views and not matcher.found else None
     if kept is not None:  # no embedding to pay for: before the query's own views
         matcher.search_kept(query[0], kept)
@@ -212,4 +234,22 @@ def match_image(
         rule.threshold,
         rule.phash_distance,
         rule.calibration is not None and options.threshold is None,
+        state,
     )
+
+
+def _views_state(collection: Collection, index: Index, options: MatchOptions) -> str:
+    if not options.views:
+        return OFF
+    return KEPT if views_path(collection, index).is_file() else MISSING
+
+
+def _make_views(
+    collection: Collection, index: Index, options: MatchOptions, progress: Progress | None
+) -> str:
+    """The views of every image, when the collection is small enough to make them now."""
+    images = Filter.where({"kind": "image"})
+    if collection.count(images) > options.make_views_up_to:
+        return MISSING
+    view_vectors(collection, index, list(collection.records(images)), progress)
+    return MADE

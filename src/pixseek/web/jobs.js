@@ -133,6 +133,10 @@ async function showDuplicates() {
     const list = element("div", "dup-groups");
     report.groups.forEach((group, n) => list.appendChild(duplicateGroup(group, n)));
     holder.appendChild(list);
+    if (jobsView.views && report.views === 0 && report.views_missing > 0) {
+      holder.appendChild(viewsNote("turned copies and crops are found only as the " +
+        "embedding sees them"));
+    }
   } catch (error) { holder.firstChild.textContent = error.message; }
 }
 
@@ -250,7 +254,30 @@ async function runMatch(file) {
     list.appendChild(query);
     for (const match of report.matches) list.appendChild(matchCard(match));
     results.appendChild(list);
+    if (report.views === "missing") {
+      results.appendChild(viewsNote("crops of a corner are not found"));
+    }
   } catch (error) { summary.textContent = error.message; }
+}
+
+// The server makes no views inside a request (seven embeddings an image): duplicates and
+// match compare the collection's turned and corner views once a views job has kept them.
+function viewsNote(missed) {
+  const note = element("p", "views-note",
+    `This collection keeps no turned and corner views, so ${missed}. `);
+  const make = element("button", "", "make them");
+  make.type = "button";
+  make.id = "make-views";
+  make.addEventListener("click", async () => {
+    make.disabled = true;
+    try {
+      await json(`${base()}/jobs`, { kind: "views" });
+      note.textContent = "Making them in the background (Models shows the job); " +
+        "later requests use them.";
+    } catch (error) { note.textContent = error.message; }
+  });
+  note.appendChild(make);
+  return note;
 }
 
 function matchCard(match) {

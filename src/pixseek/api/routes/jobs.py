@@ -34,22 +34,28 @@ def duplicates(
     across: Annotated[str, Query(pattern="^(|split|label|source)$")] = "",
     views: bool | None = None,
 ) -> dict[str, Any]:
+    """Compares the views kept with the index but makes none inside the request unless
+    ``views=true`` (seven embeddings an image): ``views_missing`` counts the images a
+    ``views`` job would make them for."""
     options = DedupOptions(
         threshold=threshold,
         phash_distance=phash_distance,
         tiers=tuple(t for t in tiers.split(",") if t),
         across=across,
         views=views,
+        make_views_up_to=0,
     )
     return find_duplicates(found, options=options).to_dict()
 
 
 @router.post("/match", response_model=Matches)
 def match(request: Request, found: Found, body: ImageJobIn) -> dict[str, Any]:
+    """Uses the views kept with the index but makes none inside the request (a first
+    query would embed seven views of every image): ``views: "missing"`` says to start a
+    ``views`` job."""
+    options = MatchOptions(threshold=body.threshold, make_views_up_to=0)
     with decode_slot(request):
-        result = match_image(
-            found, decode_base64(body.image), options=MatchOptions(threshold=body.threshold)
-        )
+        result = match_image(found, decode_base64(body.image), options=options)
     return result.to_dict()
 
 

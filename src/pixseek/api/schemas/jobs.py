@@ -31,6 +31,10 @@ class DuplicateGroups(BaseModel):
     calibrated: bool
     across: str | None
     views: int = Field(description="images whose turned and corner views were compared")
+    views_missing: int = Field(
+        description="images with no views kept (a request makes none unless views=true; "
+        "a views job makes them)"
+    )
     groups: list[DuplicateGroup]
 
 
@@ -60,6 +64,10 @@ class Matches(BaseModel):
     threshold: float
     phash_distance: int
     calibrated: bool
+    views: str = Field(
+        description="the collection's turned and corner views: kept, made, missing (start "
+        "a views job: corner crops are found through them) or off"
+    )
     matches: list[MatchOut]
 
 
