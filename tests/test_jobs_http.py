@@ -148,7 +148,8 @@ def test_copy_training_as_a_job(tmp_path, tiny_model, monkeypatch) -> None:  # t
 
 def test_views_as_a_job(tmp_path, tiny_model) -> None:  # type: ignore[no-untyped-def]
     """The views duplicates and match compare, made in the background with a progress, then
-    used by a duplicates request that embeds nothing."""
+    used by a duplicates request that embeds nothing; an upload has its image's views made
+    by a views job of its own."""
     from pixseek.cli import main
     from tests.test_jobs import scene
 
@@ -183,3 +184,13 @@ def test_views_as_a_job(tmp_path, tiny_model) -> None:  # type: ignore[no-untype
     assert found["views"] == 5 and kept.stat().st_mtime_ns == written
     after = client.post("/collections/photos/match", json=query, headers=ADMIN).json()
     assert after["views"] == "kept" and kept.stat().st_mtime_ns == written
+    # an upload to a collection that keeps views: a views job makes the new image's
+    upload = {"images": [{"data": query["image"], "filename": "crop.png"}]}
+    added = client.post("/collections/photos/images", json=upload, headers=ADMIN)
+    assert added.status_code == 200, added.text
+    jobs = client.get("/jobs", headers=ADMIN).json()
+    follow = [j for j in jobs if j["kind"] == "views" and j["id"] != done["id"]]
+    assert len(follow) == 1, jobs
+    refreshed = wait(client, follow[0]["id"])
+    made = list(refreshed["result"]["indexes"].values())
+    assert made == [{"images": 6, "embedded": 1, "unreadable": 0}], refreshed

@@ -114,6 +114,15 @@ class JobRunner:
         self._queue.put(job.id)
         return job
 
+    def submit_once(self, collection: str, kind: str) -> Job:
+        """A job of ``kind`` (without parameters) on ``collection``, unless one is already
+        queued: it will see everything done until it starts."""
+        with self._lock:
+            for job in self._jobs.values():
+                if (job.collection, job.kind, job.state) == (collection, kind, QUEUED):
+                    return job
+        return self.submit(collection, kind, {})
+
     def get(self, job_id: str) -> Job:
         with self._lock:
             if job_id not in self._jobs:

@@ -169,6 +169,15 @@ def view_vectors(
     return _gather(records, fresh, index.dim, len(stale) - unreadable, unreadable)
 
 
+def keeps_views(collection: Collection) -> bool:
+    """Does any ready index keep views (made once by duplicates, match, the views job or
+    ``pixseek index --views``)? Then adding images should make theirs."""
+    return any(
+        index.ready and views_path(collection, index).is_file()
+        for index in collection.indexes.values()
+    )
+
+
 def refresh_views(
     collection: Collection, make: bool = False, progress: Progress | None = None
 ) -> list[tuple[str, ViewVectors]]:

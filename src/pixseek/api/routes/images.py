@@ -21,6 +21,7 @@ from pixseek.core.errors import InvalidInputError
 from pixseek.core.filters import Filter
 from pixseek.ingest.tasks import ObjectSpec
 from pixseek.ingest.uploads import Upload, add_images, remove_image
+from pixseek.jobs.copy_views import keeps_views
 
 router = APIRouter(prefix="/collections/{name}", tags=["images"])
 Found = Annotated[Collection, Depends(collection)]
@@ -67,9 +68,14 @@ def _check_size(size: int, limit: int) -> None:
 def _add_bounded(request: Request, name: str, uploads: list[Upload]) -> list[str]:
     """At most ``max_concurrent_uploads`` decodes at once: memory stays bounded. The
     collection is taken once the body has arrived, so a slow client never holds up
-    its deletion."""
+    its deletion. A collection that keeps the views copy detection compares has those of
+    the new images made by a views job, as ``pixseek index`` makes them: match then finds
+    crops of them too, and the upload does not wait for seven embeddings an image."""
     with workspace(request).using(name) as found, decode_slot(request):
-        return add_images(found, uploads)
+        ids = add_images(found, uploads)
+        if ids and keeps_views(found):
+            request.app.state.jobs.submit_once(name, "views")
+        return ids
 
 
 UPLOAD_BODY: dict[str, Any] = {
