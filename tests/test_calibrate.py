@@ -348,3 +348,50 @@ def test_a_collection_full_of_its_own_copies_still_calibrates(tmp_path, photos) 
     for name in ("resize", "jpeg", "flip", "crop_60_corner", "grayscale"):
         found = sum((f"p{n:02d}", f"p{n:02d}-{name}") in together for n in range(20))
         assert found >= 18, (name, found, calibration.summary())
+
+
+BENCH_EDITS = ("resize", "jpeg", "crop_80", "crop_60_corner", "flip", "rotate", "brightness")
+BENCH_EDITS += ("grayscale", "text")
+
+
+def test_a_copy_already_in_the_collection_is_no_evidence_against_the_hash_radius(
+    tmp_path: Path, photos: Path
+) -> None:
+    """A sampled image that is itself a copy (brightened, say) gets a mirrored copy that is
+    the same picture as the collection's mirror image of its original. Counted as an
+    unrelated image within a few bits, it shrank the radius to exact hashes (0 bits) on 20
+    photos x 9 edits among 20 others; it is a copy, and the radius keeps brightened and
+    re-encoded copies."""
+    folder = tmp_path / "family"
+    folder.mkdir()
+    for number, path in enumerate(sorted(photos.iterdir())[:40]):
+        picture = Image.open(path).convert("RGB")
+        picture.save(folder / f"p{number:02d}.png")
+        if number < 20:
+            for n, name in enumerate(BENCH_EDITS):
+                edited(picture, name, number * 10 + n).save(folder / f"p{number:02d}-{name}.png")
+    collection = open_collection(tmp_path / "c", embedder=ThumbnailDescriptor(), create=True)
+    ingest(collection, FolderSource([folder]))
+    hashes = calibrate(collection).hashes
+    assert hashes.radius >= 4, hashes
+    assert hashes.recall_by_edit["brightness"] >= 0.9, hashes
+
+
+def test_hash_neighbours_of_copies_count_where_unrelated_pictures_share_hashes() -> None:
+    """Copies of one other sampled image that close: a family, presumed copies. Copies of
+    many (plain pages, blank backgrounds): hashes say nothing, and nothing is presumed."""
+    from pixseek.imaging.hashes import ImageHashes
+    from pixseek.jobs.calibrate import _few_hash_partners
+
+    def copies(codes: list[int]) -> list[ImageHashes]:
+        return [ImageHashes(phash=code, colour=0) for code in codes]
+
+    rng = np.random.default_rng(0)
+    sources = [n for n in range(20) for _ in range(2)]
+    apart = [int(code) for code in rng.integers(0, 2**63, 20) for _ in range(2)]
+    assert _few_hash_partners(copies(apart), sources, 20).all()
+    family = list(apart)
+    family[2:4] = family[0:2]  # image 1's copies are image 0's pictures
+    assert _few_hash_partners(copies(family), sources, 20).all()
+    alike = [7] * 40  # every copy hashes the same
+    assert not _few_hash_partners(copies(alike), sources, 20).any()

@@ -56,6 +56,15 @@ def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
+_BITS_SET = np.asarray([bin(n).count("1") for n in range(256)], np.uint8)
+
+
+def hamming_matrix(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> NDArray[np.int64]:
+    """Hamming distances of every hash in ``a`` to every hash in ``b``."""
+    xor = binary_codes(a)[:, None, :] ^ binary_codes(b)[None, :, :]
+    return np.asarray(_BITS_SET[xor].sum(axis=2, dtype=np.int64))
+
+
 def phash_score(a: int, b: int) -> float:
     """Similarity of two perceptual hashes: the share of their 64 bits that agree."""
     return 1.0 - hamming(a, b) / PHASH_BITS

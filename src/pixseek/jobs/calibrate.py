@@ -39,6 +39,7 @@ from pixseek.imaging.hashes import (
     ImageHashes,
     binary_codes,
     hamming,
+    hamming_matrix,
     image_hashes,
 )
 from pixseek.imaging.views import COPY_VIEWS, views
@@ -438,13 +439,32 @@ def _same_picture(record: Record, source: Record, picture: ImageHashes | None) -
     return hamming(picture.phash, other.phash) <= SAME_PICTURE_BITS
 
 
+def _few_hash_partners(
+    copy_hashes: Sequence[ImageHashes], sources: Sequence[int], count: int
+) -> NDArray[np.bool_]:
+    """Per sampled image: is an image within :data:`SAME_PICTURE_BITS` of one of its edited
+    copies the same picture as that copy (a copy already in the collection, such as the same
+    mirror image), not an unrelated one? So when the copies of few other sampled images
+    (:data:`FAMILY_PARTNERS` of the sample: copies of one another) come that close to its
+    copies. Where hashes of unrelated pictures coincide (blank pages, plain backgrounds),
+    the copies of many do, and such a neighbour counts against the radius."""
+    codes = np.asarray([h.phash for h in copy_hashes], np.uint64)
+    rows = np.asarray(sources)
+    close = hamming_matrix(codes, codes) <= SAME_PICTURE_BITS
+    partners = np.zeros((count, count), bool)  # [image, other image]: copies that close
+    np.logical_or.at(partners, (rows[:, None], rows[None, :]), close)
+    partners[np.arange(count), np.arange(count)] = False
+    return np.asarray(partners.sum(axis=1) <= max(1, round(FAMILY_PARTNERS * count)))
+
+
 def _hash_calibration(
     index: Index, sample: Sample, bars: Bars, options: CalibrationOptions
 ) -> HashCalibration:
     """The perceptual-hash radius for the target precision: each copy against its source,
     and against the images nearest to it by Hamming distance, leaving out the source and
     copies of it already in the collection (see :func:`_same_picture`, images at least as
-    close to the source by hash as the copy is, and images the model puts among the
+    close to the source by hash as the copy is, the same picture as the copy where that
+    tells copies apart (:func:`_few_hash_partners`), and images the model puts among the
     source's copies: :meth:`Sample.presumed_copy`)."""
     import faiss
 
@@ -463,6 +483,7 @@ def _hash_calibration(
     distances, rows = table.search(binary_codes(queries), wanted)
     near = sorted({known[r][0].id for r in rows.reshape(-1).tolist() if r >= 0})
     stored = index.store.get_vectors(near)
+    few = _few_hash_partners(copy_hashes, copies.sources, len(kept))
     positives: list[float] = []
     negatives: list[float] = []
     edits: list[str] = []
@@ -478,6 +499,7 @@ def _hash_calibration(
             for d, r in zip(distances[number], rows[number], strict=True)
             if r >= 0
             and not _same_picture(known[r][0], kept[row], source)
+            and not (int(d) <= SAME_PICTURE_BITS and few[row])
             and hamming(known[r][1].phash, source.phash) > own
             and not sample.presumed_copy(row, stored[known[r][0].id], bars)
         ][: options.neighbours]
