@@ -57,3 +57,24 @@ def test_other_queries_search_the_same_lists() -> None:
     assert found.shape == (500, 3) and np.mean(found[:, 0] == np.arange(500)) >= 0.99
     recomputed = np.einsum("qkd,qd->qk", vectors[found], queries.astype(np.float16))
     assert np.allclose(scores, recomputed, atol=1e-3)
+
+
+def test_an_index_built_once_answers_one_query_at_a_time() -> None:
+    """Match's search of the kept views: one query at a time against the same vectors.
+    Beyond the exact size the inverted lists are built once, and each query finds its
+    planted near-copy with its exact score; below it, the answer is exact."""
+    from pixseek.stores.knn import Nearest
+
+    rng = np.random.default_rng(3)
+    vectors = clustered(6000, dim=128)
+    queries = l2_normalize(vectors[:200] + rng.normal(scale=0.01, size=(200, 128)))
+    built = Nearest(vectors, exact_up_to=1000)
+    assert built.lists is not None
+    answers = [built.search(query[None, :].astype(np.float32), 3) for query in queries]
+    assert np.mean([found[0, 0] == n for n, (found, _) in enumerate(answers)]) >= 0.99
+    found, scores = answers[0]
+    assert np.allclose(scores[0], vectors[found[0]] @ queries[0], atol=1e-5)
+    small = Nearest(vectors[:500])
+    assert small.lists is None
+    exact, _ = exact_neighbours(queries[:5], vectors[:500], 3)
+    assert (small.search(queries[:5], 3)[0] == exact).all()

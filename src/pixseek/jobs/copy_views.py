@@ -30,6 +30,7 @@ from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors, l2_normalize
 from pixseek.imaging.decode import decode_options_for, load_image_file
 from pixseek.imaging.views import COPY_VIEWS, views
+from pixseek.stores.knn import Nearest
 
 CHUNK = 32  # images decoded and embedded at a time (six views each)
 SAVE_EVERY_S = 60.0  # a long first run keeps what it has embedded this often
@@ -63,12 +64,15 @@ class _Kept:
 @dataclass(frozen=True, slots=True)
 class KeptViews:
     """Every kept view, a row each: the image's id and content hash, the view (a number in
-    ``COPY_VIEWS``) and its unit vector."""
+    ``COPY_VIEWS``) and its unit vector; ``nearest`` searches them (at 100,000 images, 700,000
+    views: a scan of them all would cost each unmatched match query far more than its
+    embedding)."""
 
     ids: NDArray[np.str_]
     hashes: NDArray[np.str_]
     names: NDArray[np.int64]
     vectors: Vectors
+    nearest: Nearest
 
 
 def views_path(collection: Collection, index: Index) -> Path:
@@ -94,11 +98,13 @@ def _read_kept(path: str, changed: int, size: int, signature: str) -> KeptViews 
     ids = sorted(kept.by_id)
     count = len(COPY_VIEWS)
     stacked = np.stack([kept.by_id[i][1] for i in ids])
+    vectors = l2_normalize(stacked.reshape(len(ids) * count, -1)).astype(np.float32, copy=False)
     return KeptViews(
         np.repeat(np.asarray(ids, dtype=str), count),
         np.repeat(np.asarray([kept.by_id[i][0] for i in ids], dtype=str), count),
         np.tile(np.arange(count, dtype=np.int64), len(ids)),
-        l2_normalize(stacked.reshape(len(ids) * count, -1)),
+        vectors,
+        Nearest(vectors),
     )
 
 

@@ -168,15 +168,18 @@ class _Matcher:
         """The collection images whose kept views (a corner, a turn: see
         :mod:`pixseek.jobs.copy_views`) are close to the query: a crop of one corner of a
         collection image is close to that corner."""
-        scores = kept.vectors @ vector
-        best = np.argsort(-scores, kind="stable")[: self.options.candidates]
-        best = best[scores[best] >= self.rule.threshold]
-        images = self.collection.get_many(sorted({str(kept.ids[row]) for row in best}))
-        for row in best.tolist():
+        rows, scores = kept.nearest.search(vector[None, :], self.options.candidates)
+        best = [
+            (row, score)
+            for row, score in zip(rows[0].tolist(), scores[0].tolist(), strict=True)
+            if row >= 0 and score >= self.rule.threshold
+        ]
+        images = self.collection.get_many(sorted({str(kept.ids[row]) for row, _ in best}))
+        for row, score in best:
             record = images.get(str(kept.ids[row]))
             if record is None or record.content_hash != str(kept.hashes[row]):
                 continue  # removed, or changed since its views were made
-            name, score = COPY_VIEWS[int(kept.names[row])], float(scores[row])
+            name = COPY_VIEWS[int(kept.names[row])]
             box = part_box(PARTS[name], record.width, record.height) if name in PARTS else None
             probability = self.rule.probability("embedding", score)
             self.offer(

@@ -99,32 +99,62 @@ def ivf_neighbours(
     vectors: Vectors, k: int, probes: int = PROBES, queries: Vectors | None = None
 ) -> Neighbours:
     """Neighbours among ``vectors`` of ``queries`` (by default the vectors themselves)."""
-    import faiss
+    return InvertedLists(vectors, probes).search(vectors if queries is None else queries, k)
 
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
-    data = np.ascontiguousarray(vectors, dtype=np.float32)
-    count, dim = data.shape
-    lists = max(1, int(LISTS_PER_ROOT * math.sqrt(count)))
-    codes = f"PQ{dim // 8}x4fs" if dim % 8 == 0 else "Flat"
-    index = faiss.index_factory(dim, f"IVF{lists},{codes}", faiss.METRIC_INNER_PRODUCT)
-    inverted: Any = faiss.extract_index_ivf(index)
-    inverted.cp.niter = KMEANS_ROUNDS
-    sampled = min(count, lists * TRAIN_PER_LIST)
-    sample = np.random.default_rng(0).choice(count, sampled, replace=False)
-    index.train(data[np.sort(sample)])
-    index.add(data)
-    inverted.nprobe = min(probes, lists)
-    wanted = min(count, k * CANDIDATES)
-    asked = data if queries is None else queries
-    indices = np.empty((len(asked), k), np.int64)
-    scores = np.empty((len(asked), k), np.float32)
-    for start in range(0, len(asked), RERANK_BLOCK):  # a block at a time: no second copy
-        block = np.ascontiguousarray(asked[start : start + RERANK_BLOCK], dtype=np.float32)
-        _, candidates = index.search(block, wanted)
-        found, exact = rerank(data, block, candidates.astype(np.int64), k)
-        indices[start : start + len(block)] = found
-        scores[start : start + len(block)] = np.where(np.isfinite(exact), exact, -1.0)
-    return indices, scores
+
+class InvertedLists:
+    """The inverted-file index of the module's docstring over ``vectors`` (kept, not
+    copied), built once and searched as often as wanted: candidates from the probed
+    clusters' fast-scan codes, re-ranked exactly."""
+
+    def __init__(self, vectors: Vectors, probes: int = PROBES) -> None:
+        import faiss
+
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        self.data = np.ascontiguousarray(vectors, dtype=np.float32)
+        count, dim = self.data.shape
+        lists = max(1, int(LISTS_PER_ROOT * math.sqrt(count)))
+        codes = f"PQ{dim // 8}x4fs" if dim % 8 == 0 else "Flat"
+        self.index = faiss.index_factory(dim, f"IVF{lists},{codes}", faiss.METRIC_INNER_PRODUCT)
+        inverted: Any = faiss.extract_index_ivf(self.index)
+        inverted.cp.niter = KMEANS_ROUNDS
+        sampled = min(count, lists * TRAIN_PER_LIST)
+        sample = np.random.default_rng(0).choice(count, sampled, replace=False)
+        self.index.train(self.data[np.sort(sample)])
+        self.index.add(self.data)
+        inverted.nprobe = min(probes, lists)
+
+    def search(self, queries: Vectors, k: int) -> Neighbours:
+        import faiss
+
+        faiss.omp_set_num_threads(1 if len(queries) <= FEW_QUERIES else os.cpu_count() or 1)
+        count = len(self.data)
+        k = min(k, count)
+        wanted = min(count, k * CANDIDATES)
+        indices = np.empty((len(queries), k), np.int64)
+        scores = np.empty((len(queries), k), np.float32)
+        for start in range(0, len(queries), RERANK_BLOCK):  # a block at a time: no copy
+            block = np.ascontiguousarray(queries[start : start + RERANK_BLOCK], dtype=np.float32)
+            _, candidates = self.index.search(block, wanted)
+            found, exact = rerank(self.data, block, candidates.astype(np.int64), k)
+            indices[start : start + len(block)] = found
+            scores[start : start + len(block)] = np.where(np.isfinite(exact), exact, -1.0)
+        return indices, scores
+
+
+class Nearest:
+    """Repeated searches among the same vectors: exact up to ``exact_up_to`` rows (a
+    matrix product costs nothing to prepare), :class:`InvertedLists` beyond (built once:
+    a scan of every row per query is what it saves)."""
+
+    def __init__(self, vectors: Vectors, exact_up_to: int = EXACT_UP_TO) -> None:
+        self.vectors = vectors
+        self.lists = InvertedLists(vectors) if len(vectors) > exact_up_to else None
+
+    def search(self, queries: Vectors, k: int) -> Neighbours:
+        if self.lists is None:
+            return exact_neighbours(queries, self.vectors, k)
+        return self.lists.search(queries, k)
 
 
 def rerank(data: Vectors, queries: Vectors, candidates: Ints, k: int) -> Neighbours:
