@@ -9,6 +9,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -213,3 +214,17 @@ def test_index_views_makes_them_and_later_runs_keep_them_up_to_date(
     assert "views of 7 images kept for index" in out and "(1 embedded now)" in out
     collection = open_collection(Path(target))
     assert find_duplicates(collection, options=DedupOptions(views=None)).views == 7
+
+
+def test_views_made_with_another_model_are_made_again_by_match(
+    with_copies: Collection, tmp_path: Path
+) -> None:
+    """A views file the index's model did not make (a model changed under the same index
+    name, a damaged file) is no views at all: the first unmatched query makes them."""
+    original, crop = corner_crop_of_an_original(with_copies, tmp_path)
+    path = views_path(with_copies, with_copies.index())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, signature=np.str_("another model"), ids=[], hashes=[], vectors=[])
+    result = match_image(with_copies, crop.read_bytes())
+    assert result.views == "made", result.to_dict()
+    assert result.matches and result.matches[0].record.id == original.id

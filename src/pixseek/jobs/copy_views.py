@@ -79,6 +79,19 @@ def views_path(collection: Collection, index: Index) -> Path:
     return collection.layout.views / f"{index.name}.npz"
 
 
+def has_kept_views(collection: Collection, index: Index) -> bool:
+    """Are views kept for ``index``, made with its model? (Only the file's signature is
+    read: match asks on every query.)"""
+    path = views_path(collection, index)
+    if not path.is_file():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return str(data["signature"]) == _signature(index)
+    except (OSError, ValueError, KeyError):  # damaged: made again
+        return False
+
+
 def kept_views(collection: Collection, index: Index) -> KeptViews | None:
     """The views kept for ``index`` (by :func:`view_vectors`), None when there are none;
     read once for each version of the file (match asks for them on every query)."""
@@ -179,8 +192,7 @@ def keeps_views(collection: Collection) -> bool:
     """Does any ready index keep views (made once by duplicates, match, the views job or
     ``pixseek index --views``)? Then adding images should make theirs."""
     return any(
-        index.ready and views_path(collection, index).is_file()
-        for index in collection.indexes.values()
+        index.ready and has_kept_views(collection, index) for index in collection.indexes.values()
     )
 
 

@@ -33,7 +33,13 @@ from pixseek.core.vectors import Vectors
 from pixseek.imaging.decode import decode_image, decode_options_for
 from pixseek.imaging.hashes import ImageHashes, hamming, image_hashes, phash_score
 from pixseek.imaging.views import COPY_VIEWS, PARTS, QUERY_VIEWS, part_box, views
-from pixseek.jobs.copy_views import KeptViews, Progress, kept_views, view_vectors, views_path
+from pixseek.jobs.copy_views import (
+    KeptViews,
+    Progress,
+    has_kept_views,
+    kept_views,
+    view_vectors,
+)
 from pixseek.jobs.dedup import TIER_RANK, CopyRule, copy_rule
 from pixseek.stores.knn import search_many
 
@@ -244,7 +250,7 @@ def match_image(
 def _views_state(collection: Collection, index: Index, options: MatchOptions) -> str:
     if not options.views:
         return OFF
-    return KEPT if views_path(collection, index).is_file() else MISSING
+    return KEPT if has_kept_views(collection, index) else MISSING
 
 
 def _make_views(
