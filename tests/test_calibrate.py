@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixseek.collection import open_collection
+from pixseek.collection import Collection, open_collection
 from pixseek.core.filters import Filter
 from pixseek.imaging.edits import EDITS, edited
 from pixseek.ingest import FolderSource, ingest
@@ -314,6 +314,22 @@ def test_min_score_auto_through_the_cli_and_the_api() -> None:
 SEEN_EDITS = ("resize", "jpeg", "flip", "crop_60_corner", "grayscale", "brightness", "rotate")
 
 
+def with_families(tmp_path: Path, photos: Path, count: int, edits: tuple[str, ...]) -> Collection:
+    """``count`` photos, the first 20 with a copy by each of ``edits``, indexed with the
+    thumbnail descriptor: p00.png, p00-flip.png, ..."""
+    folder = tmp_path / "family"
+    folder.mkdir()
+    for number, path in enumerate(sorted(photos.iterdir())[:count]):
+        picture = Image.open(path).convert("RGB")
+        picture.save(folder / f"p{number:02d}.png")
+        if number < 20:
+            for n, name in enumerate(edits):
+                edited(picture, name, number * 100 + n).save(folder / f"p{number:02d}-{name}.png")
+    collection = open_collection(tmp_path / "c", embedder=ThumbnailDescriptor(), create=True)
+    ingest(collection, FolderSource([folder]))
+    return collection
+
+
 def test_a_collection_full_of_its_own_copies_still_calibrates(tmp_path, photos) -> None:
     """Most images sampled from a collection being de-duplicated have copies in it; those
     are no evidence against a threshold. Counted as unrelated images, they pushed the
@@ -323,17 +339,7 @@ def test_a_collection_full_of_its_own_copies_still_calibrates(tmp_path, photos) 
     turns: copies it cannot see as copies it cannot tell from unrelated images either.)"""
     from pixseek.jobs.dedup import find_duplicates
 
-    folder = tmp_path / "family"
-    folder.mkdir()
-    originals = sorted(photos.iterdir())
-    for number, path in enumerate(originals[:80]):
-        picture = Image.open(path).convert("RGB")
-        picture.save(folder / f"p{number:02d}.png")
-        if number < 20:
-            for n, name in enumerate(SEEN_EDITS):
-                edited(picture, name, number * 100 + n).save(folder / f"p{number:02d}-{name}.png")
-    collection = open_collection(tmp_path / "c", embedder=ThumbnailDescriptor(), create=True)
-    ingest(collection, FolderSource([folder]))
+    collection = with_families(tmp_path, photos, 80, SEEN_EDITS)
     calibration = calibrate(collection)
     assert calibration.threshold < 0.999, calibration.summary()
     right = wrong = 0
@@ -362,17 +368,7 @@ def test_a_copy_already_in_the_collection_is_no_evidence_against_the_hash_radius
     unrelated image within a few bits, it shrank the radius to exact hashes (0 bits) on 20
     photos x 9 edits among 20 others; it is a copy, and the radius keeps brightened and
     re-encoded copies."""
-    folder = tmp_path / "family"
-    folder.mkdir()
-    for number, path in enumerate(sorted(photos.iterdir())[:40]):
-        picture = Image.open(path).convert("RGB")
-        picture.save(folder / f"p{number:02d}.png")
-        if number < 20:
-            for n, name in enumerate(BENCH_EDITS):
-                edited(picture, name, number * 10 + n).save(folder / f"p{number:02d}-{name}.png")
-    collection = open_collection(tmp_path / "c", embedder=ThumbnailDescriptor(), create=True)
-    ingest(collection, FolderSource([folder]))
-    hashes = calibrate(collection).hashes
+    hashes = calibrate(with_families(tmp_path, photos, 40, BENCH_EDITS)).hashes
     assert hashes.radius >= 4, hashes
     assert hashes.recall_by_edit["brightness"] >= 0.9, hashes
 

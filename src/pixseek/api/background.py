@@ -114,14 +114,19 @@ class JobRunner:
         self._queue.put(job.id)
         return job
 
-    def submit_once(self, collection: str, kind: str) -> Job:
-        """A job of ``kind`` (without parameters) on ``collection``, unless one is already
-        queued: it will see everything done until it starts."""
+    def submit_once(self, collection: str, kind: str, params: dict[str, Any]) -> Job:
+        """A job of ``kind`` on ``collection``, unless one with the same parameters is
+        already queued: it will see everything done until it starts."""
         with self._lock:
             for job in self._jobs.values():
-                if (job.collection, job.kind, job.state) == (collection, kind, QUEUED):
+                if (job.collection, job.kind, job.state, job.params) == (
+                    collection,
+                    kind,
+                    QUEUED,
+                    params,
+                ):
                     return job
-        return self.submit(collection, kind, {})
+        return self.submit(collection, kind, params)
 
     def get(self, job_id: str) -> Job:
         with self._lock:
@@ -199,7 +204,8 @@ class JobRunner:
         def progress(done: int, total: int) -> None:
             self.update(job.id, progress=done / max(1, total), message=f"{done}/{total} images")
 
-        made = refresh_views(collection, make=True, progress=progress)
+        # an upload's job (make: false) keeps up to date only the indexes that keep views
+        made = refresh_views(collection, make=job.params.get("make", True), progress=progress)
         return {
             "indexes": {
                 name: {

@@ -54,6 +54,11 @@ CURVE_POINTS = 48
 # image a copy (see Sample.presumed_copy)
 WEAKEST_QUANTILE = 25.0
 FAMILY_PARTNERS = 0.1  # of the sample: how many may be copies of one sampled image
+# of the sample: how many other sampled images' copies may hash as one of an image's
+# copies before hashes are taken to say nothing there. Copies of one picture seldom make a
+# quarter of a collection; pictures whose hashes coincide (blank pages) can; and a sample
+# of 40 from a collection where each photo has ten versions met five of one family.
+HASH_PARTNERS = 0.25
 # scores this high among the sample's copies and their sources (a quantile of them) are
 # "the same picture" to the model: an image that close to an edited copy is a copy too
 IDENTICAL_QUANTILE = 75.0
@@ -445,7 +450,7 @@ def _few_hash_partners(
     """Per sampled image: is an image within :data:`SAME_PICTURE_BITS` of one of its edited
     copies the same picture as that copy (a copy already in the collection, such as the same
     mirror image), not an unrelated one? So when the copies of few other sampled images
-    (:data:`FAMILY_PARTNERS` of the sample: copies of one another) come that close to its
+    (:data:`HASH_PARTNERS` of the sample: copies of one another) come that close to its
     copies. Where hashes of unrelated pictures coincide (blank pages, plain backgrounds),
     the copies of many do, and such a neighbour counts against the radius."""
     codes = np.asarray([h.phash for h in copy_hashes], np.uint64)
@@ -454,7 +459,7 @@ def _few_hash_partners(
     partners = np.zeros((count, count), bool)  # [image, other image]: copies that close
     np.logical_or.at(partners, (rows[:, None], rows[None, :]), close)
     partners[np.arange(count), np.arange(count)] = False
-    return np.asarray(partners.sum(axis=1) <= max(1, round(FAMILY_PARTNERS * count)))
+    return np.asarray(partners.sum(axis=1) <= max(1, round(HASH_PARTNERS * count)))
 
 
 def _hash_calibration(

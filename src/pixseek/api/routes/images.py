@@ -74,7 +74,7 @@ def _add_bounded(request: Request, name: str, uploads: list[Upload]) -> list[str
     with workspace(request).using(name) as found, decode_slot(request):
         ids = add_images(found, uploads)
         if ids and keeps_views(found):
-            request.app.state.jobs.submit_once(name, "views")
+            request.app.state.jobs.submit_once(name, "views", {"make": False})
         return ids
 
 
