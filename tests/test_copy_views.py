@@ -216,15 +216,23 @@ def test_index_views_makes_them_and_later_runs_keep_them_up_to_date(
     assert find_duplicates(collection, options=DedupOptions(views=None)).views == 7
 
 
-def test_views_made_with_another_model_are_made_again_by_match(
-    with_copies: Collection, tmp_path: Path
+@pytest.mark.parametrize("damage", ["another model", "cut short"])
+def test_views_made_with_another_model_or_damaged_are_made_again(
+    with_copies: Collection, tmp_path: Path, damage: str
 ) -> None:
     """A views file the index's model did not make (a model changed under the same index
-    name, a damaged file) is no views at all: the first unmatched query makes them."""
+    name) or a damaged one (cut short on disk) is no views at all: the first unmatched
+    query makes them, and duplicates reads it without failing."""
     original, crop = corner_crop_of_an_original(with_copies, tmp_path)
     path = views_path(with_copies, with_copies.index())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, signature=np.str_("another model"), ids=[], hashes=[], vectors=[])
+    if damage == "another model":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, signature=np.str_("another model"), ids=[], hashes=[], vectors=[])
+    else:
+        find_duplicates(with_copies, options=DedupOptions(threshold=0.99))
+        path.write_bytes(path.read_bytes()[:3000])
+        assert find_duplicates(with_copies, options=DedupOptions(threshold=0.99)).views > 0
+        path.write_bytes(path.read_bytes()[:3000])
     result = match_image(with_copies, crop.read_bytes())
     assert result.views == "made", result.to_dict()
     assert result.matches and result.matches[0].record.id == original.id

@@ -64,3 +64,13 @@ def test_map_is_stored_grows_and_is_served(coco, tmp_path, capsys) -> None:
     assert labelled and all(p["label"] and p["source"] == "gt" for p in labelled)
     assert client.post("/collections/c/map", json={}).json()["added"] == 0
     assert client.get("/collections/c/map", params={"limit": 0}).status_code == 422
+
+    # a damaged map file (cut short on disk): a 404 that says so, and the next update refits
+    from pixseek.jobs.embedding_map import map_path
+
+    stored = map_path(collection, collection.index())
+    stored.write_bytes(stored.read_bytes()[:3000])
+    damaged = client.get("/collections/c/map")
+    assert damaged.status_code == 404 and "damaged" in damaged.json()["detail"], damaged.text
+    assert client.post("/collections/c/map", json={}).json()["refitted"] is True
+    assert client.get("/collections/c/map").status_code == 200

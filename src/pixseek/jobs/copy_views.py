@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from pixseek.collection.atomic import write_atomic_with
+from pixseek.collection.atomic import DAMAGED_NPZ, write_atomic_with
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
 from pixseek.core.errors import ImageDecodeError
@@ -88,7 +88,7 @@ def has_kept_views(collection: Collection, index: Index) -> bool:
     try:
         with np.load(path, allow_pickle=False) as data:
             return str(data["signature"]) == _signature(index)
-    except (OSError, ValueError, KeyError):  # damaged: made again
+    except DAMAGED_NPZ:  # made again
         return False
 
 
@@ -136,7 +136,7 @@ def _load(path: Path, signature: str) -> _Kept:
             ids, hashes, vectors = data["ids"], data["hashes"], data["vectors"]
             pairs = zip(ids.tolist(), hashes.tolist(), strict=True)
             return _Kept({str(i): (str(h), vectors[n]) for n, (i, h) in enumerate(pairs)})
-    except (OSError, ValueError, KeyError):  # a damaged cache is made again
+    except DAMAGED_NPZ:  # a damaged cache is made again
         return _Kept({})
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pixseek.collection.atomic import write_atomic_with
+from pixseek.collection.atomic import DAMAGED_NPZ, write_atomic_with
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
 from pixseek.core.errors import InvalidInputError, NotFoundError
@@ -105,9 +105,15 @@ def load_map(collection: Collection, index: Index | None = None) -> EmbeddingMap
         raise NotFoundError(
             f"index {index.name!r} has no map yet: run `pixseek map` (or POST .../map)"
         )
-    with np.load(path, allow_pickle=False) as data:
-        columns = {name: data[name].astype(str) for name in FIELDS}
-        return EmbeddingMap(index.name, columns, data["xy"].astype(np.float32), int(data["fitted"]))
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            columns = {name: data[name].astype(str) for name in FIELDS}
+            xy, fitted = data["xy"].astype(np.float32), int(data["fitted"])
+    except DAMAGED_NPZ as exc:
+        raise NotFoundError(
+            f"index {index.name!r} has a damaged map ({exc}): run `pixseek map` again"
+        ) from exc
+    return EmbeddingMap(index.name, columns, xy, fitted)
 
 
 def _save(collection: Collection, index: Index, layout: EmbeddingMap) -> None:

@@ -21,6 +21,7 @@ import json
 import mmap
 import os
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -237,7 +238,7 @@ class Graph:
             index = faiss.read_index(str(path))
             with np.load(arrays_path) as arrays:
                 rowids, alive = arrays["rowids"], arrays["alive"]
-        except (OSError, ValueError, KeyError, RuntimeError):
+        except (OSError, ValueError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile):
             return None
         exact = ExactVectors(vectors_path(path), dim, len(rowids))
         if index.ntotal != len(rowids) or not exact.fits():
