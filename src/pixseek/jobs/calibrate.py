@@ -455,9 +455,11 @@ def _few_hash_partners(
     the copies of many do, and such a neighbour counts against the radius."""
     codes = np.asarray([h.phash for h in copy_hashes], np.uint64)
     rows = np.asarray(sources)
-    close = hamming_matrix(codes, codes) <= SAME_PICTURE_BITS
     partners = np.zeros((count, count), bool)  # [image, other image]: copies that close
-    np.logical_or.at(partners, (rows[:, None], rows[None, :]), close)
+    for start in range(0, len(codes), 1024):  # a block of copies at a time: bounded memory
+        close = hamming_matrix(codes[start : start + 1024], codes) <= SAME_PICTURE_BITS
+        block = rows[start : start + 1024]
+        np.logical_or.at(partners, (block[:, None], rows[None, :]), close)
     partners[np.arange(count), np.arange(count)] = False
     return np.asarray(partners.sum(axis=1) <= max(1, round(HASH_PARTNERS * count)))
 
