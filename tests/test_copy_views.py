@@ -236,3 +236,17 @@ def test_views_made_with_another_model_or_damaged_are_made_again(
     result = match_image(with_copies, crop.read_bytes())
     assert result.views == "made", result.to_dict()
     assert result.matches and result.matches[0].record.id == original.id
+
+
+def test_a_query_is_turned_at_the_size_its_views_need() -> None:
+    """A full-size query is made smaller before it is turned four ways, as far as its centre
+    keeps twice the model's input; small images, and models of no declared input size,
+    are left as they are."""
+    from pixseek.imaging.views import CENTRE, enough_for
+
+    large = Image.new("RGB", (4000, 3000), "white")
+    assert enough_for(large, 224, CENTRE).size == (747, 560)
+    assert min(enough_for(large, 224, CENTRE).size) * CENTRE >= 2 * 224
+    small = Image.new("RGB", (300, 200), "white")
+    assert enough_for(small, 224, CENTRE) is small
+    assert enough_for(large, None, CENTRE) is large

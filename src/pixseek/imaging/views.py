@@ -12,11 +12,13 @@ from the larger picture.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from PIL import Image, ImageOps
 
 from pixseek.core.records import BoxTuple
+from pixseek.imaging.decode import DRAFT_FACTOR
 
 View = Callable[[Image.Image], tuple[Image.Image, BoxTuple | None]]
 
@@ -83,6 +85,22 @@ COPY_VIEWS = (
     "bottom left",
     "bottom right",
 )
+
+
+def enough_for(image: Image.Image, input_size: int | None, share: float) -> Image.Image:
+    """``image`` made smaller where it has more pixels than its views need: their smallest
+    part (``share`` of each side) keeps :data:`DRAFT_FACTOR` times the model's input, as a
+    decoded image does. Turning a full-size query four ways took most of an unmatched
+    match query's time besides the model's."""
+    if not input_size:
+        return image
+    side = math.ceil(DRAFT_FACTOR * input_size / share)
+    shorter = min(image.size)
+    if shorter <= side:
+        return image
+    scale = side / shorter
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
 
 
 def views(

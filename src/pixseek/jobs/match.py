@@ -31,8 +31,16 @@ from pixseek.core.ids import content_hash
 from pixseek.core.records import BoxTuple, Record, record_dict
 from pixseek.core.vectors import Vectors
 from pixseek.imaging.decode import decode_image, decode_options_for
-from pixseek.imaging.hashes import ImageHashes, hamming, image_hashes, phash_score
-from pixseek.imaging.views import COPY_VIEWS, PARTS, QUERY_VIEWS, part_box, views
+from pixseek.imaging.hashes import ImageHashes, hamming, perceptual_hash, phash_score
+from pixseek.imaging.views import (
+    CENTRE,
+    COPY_VIEWS,
+    PARTS,
+    QUERY_VIEWS,
+    enough_for,
+    part_box,
+    views,
+)
 from pixseek.jobs.copy_views import (
     KeptViews,
     Progress,
@@ -141,31 +149,29 @@ class _Matcher:
         ):
             self.found[match.record.id] = match
 
-    def search(self, vectors: Vectors, hashes: list[ImageHashes], views: list[str]) -> None:
+    def search(self, vectors: Vectors, phashes: list[int], views: list[str]) -> None:
         """Every view's image and part candidates, in one store call each."""
         store = self.index.store
         images = Filter.where({"kind": "image"})
         found = search_many(store, vectors, self.options.candidates, images)
-        for hits, query_hashes, view in zip(found, hashes, views, strict=True):
+        for hits, phash, view in zip(found, phashes, views, strict=True):
             for record, score in hits:
-                self._image_candidate(record, score, query_hashes, view)
+                self._image_candidate(record, score, phash, view)
         objects = Filter.where({"kind": "object"})
         for hits, view in zip(
             search_many(store, vectors, self.options.candidates, objects), views, strict=True
         ):
             self._part_candidates([(r, s) for r, s in hits if s >= self.rule.threshold], view)
 
-    def _image_candidate(
-        self, record: Record, score: float, hashes: ImageHashes, view: str
-    ) -> None:
+    def _image_candidate(self, record: Record, score: float, phash: int, view: str) -> None:
         if self.digest and record.content_hash == self.digest:
             self.offer(Match(record, "exact", 1.0, 1.0, view=view))
         if score >= self.rule.threshold:
             probability = self.rule.probability("embedding", score)
             self.offer(Match(record, "embedding", round(score, 6), probability, view=view))
         stored = ImageHashes.decode(record.hashes)
-        if stored is not None and hamming(hashes.phash, stored.phash) <= self.rule.phash_distance:
-            value = round(phash_score(hashes.phash, stored.phash), 6)
+        if stored is not None and hamming(phash, stored.phash) <= self.rule.phash_distance:
+            value = round(phash_score(phash, stored.phash), 6)
             self.offer(
                 Match(record, "phash", value, self.rule.probability("phash", value), view=view)
             )
@@ -223,7 +229,7 @@ def match_image(
     matcher = _Matcher(collection, index, options, rule, content_hash(data))
     image = decode_image(data, decode_options_for(index.embedder.capabilities.input_size))
     query = index.embedder.embed_images([image])
-    matcher.search(query, [image_hashes(image)], ["as is"])
+    matcher.search(query, [perceptual_hash(image)], ["as is"])
     state = _views_state(collection, index, options)
     if options.views and not matcher.found and state == MISSING:
         state = _make_views(collection, index, options, progress)
@@ -231,10 +237,11 @@ def match_image(
     if kept is not None:  # no embedding to pay for: before the query's own views
         matcher.search_kept(query[0], kept)
     if options.views and not matcher.found:
-        turned = views(image, QUERY_VIEWS)
+        smaller = enough_for(image, index.embedder.capabilities.input_size, CENTRE)
+        turned = views(smaller, QUERY_VIEWS)
         vectors = index.embedder.embed_images([picture for _, picture, _ in turned])
-        hashes = [image_hashes(picture) for _, picture, _ in turned]
-        matcher.search(vectors, hashes, [name for name, _, _ in turned])
+        phashes = [perceptual_hash(picture) for _, picture, _ in turned]
+        matcher.search(vectors, phashes, [name for name, _, _ in turned])
     matches = sorted(
         matcher.found.values(), key=lambda m: (TIER_RANK[m.tier], -m.score, m.record.id)
     )
