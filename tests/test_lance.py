@@ -265,3 +265,28 @@ def test_tables_without_stable_row_ids_search_exactly(
     store.persist()
     assert store.memory_index() is None and not (tmp_path / "old.hnsw").exists()
     assert store.search(vectors[4], 1)[0][0].id == "r4"
+
+
+def test_persist_folds_the_rows_just_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handle that searched while its table was small, then wrote a large batch: persist
+    brings its memory up to the table first, so the saved graph holds the batch. (Looking
+    the table's version up inside persist once counted as the memory being checked, and
+    the batch stayed in every process's flat buffer, scanned whole by each search.)"""
+    from pixseek.stores.lance import ann
+
+    monkeypatch.setattr(lance, "ANN_FROM", 100)
+    rows, _ = sample(400)
+    vectors = l2_normalize(np.random.default_rng(4).normal(size=(400, DIM))).astype(np.float32)
+    store = open_store(str(tmp_path / "lance"), "grown", DIM)
+    assert isinstance(store, LanceStore)
+    store.upsert(rows[:50], vectors[:50])
+    store.persist()
+    assert store.search(vectors[0], 1)[0][0].id == rows[0].id
+    store.upsert(rows[50:], vectors[50:])
+    store.persist()
+    memory = store.memory_index()
+    assert memory is not None and memory.graph.size == 400 and memory.buffered == 0
+    saved = ann.saved_stamp(store._graph_path)
+    assert saved is not None and saved[1] == 400

@@ -53,6 +53,9 @@ ANN_FROM = 50_000  # rows; below this exact search is fast enough and always rig
 FLAT_UP_TO = 2 * ANN_FROM  # rows held whole in memory and searched exactly without a graph
 GRAPH_BATCH = 65_536  # rows read and inserted into the graph at a time when it is built
 REBUILD_DEAD = 0.25  # a graph with this share of dead points is rebuilt at persist
+# points a saved graph may hold beyond this handle's before it is loaded: another process
+# folded them into its graph, and catching up would scan them all in the flat buffer
+RELOAD_AFTER = 10_000
 # How often a reader asks for the table's latest version (a listing of its versions):
 # this process's own writes and ``refresh`` are seen at once, other processes' (a CLI
 # index beside a running server) within this interval.
@@ -169,14 +172,16 @@ class LanceStore:
             return None
         with self._lock:
             memory = self._memory_index
-            if memory is not None and time.monotonic() - self._checked_at < VERSION_CHECK_S:
-                return memory
+            # the version is looked up at most every VERSION_CHECK_S (``_table``), and
+            # compared every time: persist, which has just looked it up, catches up first
             version = self._table.version
             if memory is None:
                 return self._load(version)
             if memory.version != version:
                 if not memory.graph.size and ann.saved_stamp(self._graph_path) is not None:
                     return self._load(version)  # a graph was built since: use it
+                if self._saved_is_larger(memory):
+                    return self._load(version)
                 self._catch_up(memory, version)
                 if not memory.graph.size and memory.count > FLAT_UP_TO:
                     return self._load(version)  # grown past a flat scan, and still no graph
@@ -301,6 +306,17 @@ class LanceStore:
                 memory.fold()
             memory.graph.save(self._graph_path, memory.version)
             self._unloadable = None
+
+    def _saved_is_larger(self, memory: MemoryIndex) -> bool:
+        """Has another process saved a graph with :data:`RELOAD_AFTER` more points than
+        this handle's? Rows it folded in would otherwise stay in this handle's flat buffer,
+        scanned whole by every search until this process ends."""
+        saved = ann.saved_stamp(self._graph_path)
+        return (
+            saved is not None
+            and saved != memory.graph.stamp
+            and saved[1] - memory.graph.size >= RELOAD_AFTER
+        )
 
     @staticmethod
     def _other_graph(memory: MemoryIndex, saved: tuple[str, int] | None) -> bool:
