@@ -290,3 +290,23 @@ def test_persist_folds_the_rows_just_written(
     assert memory is not None and memory.graph.size == 400 and memory.buffered == 0
     saved = ann.saved_stamp(store._graph_path)
     assert saved is not None and saved[1] == 400
+
+
+def test_a_reader_loads_a_graph_that_grew_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another handle (a CLI beside a server) writes and persists many rows: the reader
+    loads the larger saved graph instead of keeping those rows in its flat buffer."""
+    monkeypatch.setattr(lance, "RELOAD_AFTER", 100)
+    store, rows, vectors = large_store(tmp_path, monkeypatch, n=400)
+    reader = open_store(str(tmp_path / "lance"), "big", DIM)
+    assert isinstance(reader, LanceStore)
+    assert [r.id for r, _ in reader.search(vectors[0], 1)] == [rows[0].id]
+    more, _ = sample(700)
+    extra = l2_normalize(np.random.default_rng(6).normal(size=(300, DIM))).astype(np.float32)
+    store.upsert(more[400:], extra)
+    store.persist()
+    reader.refresh()
+    assert [r.id for r, _ in reader.search(extra[5], 1)] == [more[405].id]
+    memory = reader.memory_index()
+    assert memory is not None and memory.buffered == 0 and memory.graph.size == 700
