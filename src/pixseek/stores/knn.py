@@ -118,6 +118,7 @@ class InvertedLists:
         self.index = faiss.index_factory(dim, f"IVF{lists},{codes}", faiss.METRIC_INNER_PRODUCT)
         inverted: Any = faiss.extract_index_ivf(self.index)
         inverted.cp.niter = KMEANS_ROUNDS
+        inverted.cp.min_points_per_centroid = TRAIN_PER_LIST  # sampled so on purpose: no warning
         sampled = min(count, lists * TRAIN_PER_LIST)
         sample = np.random.default_rng(0).choice(count, sampled, replace=False)
         self.index.train(self.data[np.sort(sample)])
