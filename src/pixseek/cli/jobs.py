@@ -43,21 +43,12 @@ def register(commands: Any) -> None:
     duplicates.add_argument(
         "--tiers", default="exact,phash,embedding", help="tiers to use, comma-separated"
     )
-    views = duplicates.add_mutually_exclusive_group()
-    views.add_argument(
-        "--no-views",
-        dest="views",
-        action="store_false",
-        default=None,
-        help="compare images only as they are, not also turned ±10° and cut to their centre "
+    add_views_flags(
+        duplicates,
+        off="compare images only as they are, not also turned ±10° and cut to their centre "
         "and each 60%% corner (views find rotated copies and crops; the first run embeds "
         "seven views of each image, kept for later runs)",
-    )
-    views.add_argument(
-        "--views",
-        dest="views",
-        action="store_true",
-        help="make the views that are missing even for more than 100,000 images (by default "
+        make="make the views that are missing even for more than 100,000 images (by default "
         "only those kept are used there)",
     )
     duplicates.add_argument("--index", default="", help="the index (model) to compare with")
@@ -74,22 +65,13 @@ def register(commands: Any) -> None:
     match.add_argument(
         "--threshold", type=float, help="cosine (default: the index's calibrated threshold)"
     )
-    match_views = match.add_mutually_exclusive_group()
-    match_views.add_argument(
-        "--no-views",
-        dest="views",
-        action="store_false",
-        default=None,
-        help="compare a query that matches nothing as it is only as it is: not with the "
+    add_views_flags(
+        match,
+        off="compare a query that matches nothing as it is only as it is: not with the "
         "collection's turned and corner views (crops of a corner are found through them; "
         "the first such query makes them, seven embeddings an image, kept for later), nor "
         "turned back or cut to its centre",
-    )
-    match_views.add_argument(
-        "--views",
-        dest="views",
-        action="store_true",
-        help="make the collection's views when none are kept even for more than 10,000 "
+        make="make the collection's views when none are kept even for more than 10,000 "
         "images (by default, beyond that only views made by `pixseek index --views` or "
         "duplicates are used)",
     )
@@ -127,6 +109,13 @@ def register(commands: Any) -> None:
     classify.add_argument("--split", default="test", help="the held-out split (test)")
     classify.add_argument("--json", action="store_true", help="print as JSON")
     classify.set_defaults(handler=run_classify)
+
+
+def add_views_flags(parser: argparse.ArgumentParser, off: str, make: str) -> None:
+    """``--no-views`` (``views`` False) and ``--views`` (True), one or neither (None)."""
+    views = parser.add_mutually_exclusive_group()
+    views.add_argument("--no-views", dest="views", action="store_false", default=None, help=off)
+    views.add_argument("--views", dest="views", action="store_true", help=make)
 
 
 def _csv_row(group: int, member: dict[str, Any]) -> dict[str, Any]:
