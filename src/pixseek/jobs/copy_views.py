@@ -32,7 +32,7 @@ from pixseek.imaging.decode import decode_options_for, load_image_file
 from pixseek.imaging.views import COPY_VIEWS, views
 from pixseek.stores.knn import Nearest
 
-CHUNK = 32  # images decoded and embedded at a time (six views each)
+CHUNK = 32  # images decoded and embedded at a time (seven views each)
 SAVE_EVERY_S = 60.0  # a long first run keeps what it has embedded this often
 
 Progress = Callable[[int, int], None]  # (images done, images to embed)

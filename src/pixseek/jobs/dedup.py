@@ -191,8 +191,7 @@ def embedding_links(vectors: Vectors, threshold: float, k: int) -> Pairs:
     """(row, neighbour row, cosine) of every neighbour pair at or above ``threshold``."""
     indices, scores = neighbours(vectors, k + 1)
     rows = np.repeat(np.arange(len(vectors)), indices.shape[1])
-    flat, flat_scores = indices.reshape(-1), scores.reshape(-1)
-    keep = (flat != rows) & (flat >= 0) & (flat_scores >= threshold)
+    keep, flat, flat_scores = _linked(rows, indices, scores, threshold)
     return rows[keep], flat[keep], flat_scores[keep]
 
 
@@ -207,9 +206,20 @@ def view_links(
     indices, scores = neighbours_of(seen.vectors, vectors, k)
     width = indices.shape[1]
     owners, names = np.repeat(seen.rows, width), np.repeat(seen.names, width)
-    flat, flat_scores = indices.reshape(-1), scores.reshape(-1)
-    keep = (flat != owners) & (flat >= 0) & (flat_scores >= threshold)
+    keep, flat, flat_scores = _linked(owners, indices, scores, threshold)
     return owners[keep], flat[keep], flat_scores[keep], names[keep]
+
+
+def _linked(
+    owners: NDArray[np.int64],
+    indices: NDArray[np.int64],
+    scores: NDArray[np.float32],
+    threshold: float,
+) -> tuple[NDArray[np.bool_], NDArray[np.int64], NDArray[np.float32]]:
+    """Which neighbours (flattened, each beside the row it was found for in ``owners``)
+    link: another row, found, at or above ``threshold``."""
+    flat, flat_scores = indices.reshape(-1), scores.reshape(-1)
+    return (flat != owners) & (flat >= 0) & (flat_scores >= threshold), flat, flat_scores
 
 
 def components(count: int, a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.int64]:
