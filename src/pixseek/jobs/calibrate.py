@@ -97,11 +97,7 @@ def fit_threshold(
     """The lowest score at which precision (copies among pairs at or above it) reaches
     ``target``; above every score when none does. ``weights``: how many pairs each
     negative stands for (1 each by default)."""
-    scores = np.concatenate([positives, negatives]).astype(np.float64)
-    labels = np.concatenate([np.ones(len(positives)), np.zeros(len(negatives))])
-    counts = np.concatenate(
-        [np.ones(len(positives)), np.ones(len(negatives)) if weights is None else weights]
-    )
+    scores, labels, counts = _pairs(positives, negatives, weights)
     order = np.argsort(-scores, kind="stable")
     scores, labels, counts = scores[order], labels[order], counts[order]
     true = np.cumsum(labels)
@@ -134,6 +130,20 @@ def wilson_lower(
     return np.asarray((centre - spread) / (1 + z2 / trials), np.float64)
 
 
+def _pairs(
+    positives: NDArray[np.floating],
+    negatives: NDArray[np.floating],
+    weights: NDArray[np.floating] | None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Every pair's score, label (1: a copy) and how many pairs it stands for."""
+    scores = np.concatenate([positives, negatives]).astype(np.float64)
+    labels = np.concatenate([np.ones(len(positives)), np.zeros(len(negatives))])
+    counts = np.concatenate(
+        [np.ones(len(positives)), np.ones(len(negatives)) if weights is None else weights]
+    )
+    return scores, labels, counts
+
+
 def probability_curve(
     positives: NDArray[np.floating],
     negatives: NDArray[np.floating],
@@ -143,11 +153,7 @@ def probability_curve(
     breakpoints; ``weights`` as in :func:`fit_threshold`."""
     from scipy.optimize import isotonic_regression
 
-    scores = np.concatenate([positives, negatives]).astype(np.float64)
-    labels = np.concatenate([np.ones(len(positives)), np.zeros(len(negatives))])
-    counts = np.concatenate(
-        [np.ones(len(positives)), np.ones(len(negatives)) if weights is None else weights]
-    )
+    scores, labels, counts = _pairs(positives, negatives, weights)
     order = np.argsort(scores, kind="stable")
     fitted = isotonic_regression(labels[order], weights=counts[order], increasing=True).x
     xs, last = np.unique(scores[order][::-1], return_index=True)  # last of each tie
@@ -321,7 +327,8 @@ class Sample:
     copies: Copies
 
     def bars(self) -> Bars:
-        return Bars(self.weakest(), self.unrelated_levels(), self.identical())
+        weakest = self.weakest()
+        return Bars(weakest, self.unrelated_levels(weakest), self.identical())
 
     def weakest(self) -> NDArray[np.float64]:
         """Per sampled image: the score that all but the hardest edits of it
@@ -363,10 +370,10 @@ class Sample:
             return False
         return self.closeness(row, other) >= float(bars.weakest[row])
 
-    def unrelated_levels(self) -> NDArray[np.float64]:
+    def unrelated_levels(self, weakest: NDArray[np.float64]) -> NDArray[np.float64]:
         """Per sampled image: how close the closest edited copy of another sampled image
         comes to it (as :meth:`closeness` measures), leaving out the few sampled images
-        whose copies come as close as its own (:meth:`weakest`): they are copies of one
+        whose copies come as close as its own (``weakest``): they are copies of one
         another. When more than a few do (:data:`FAMILY_PARTNERS` of the sample), the
         model does not tell this image's copies from unrelated images, and the level is
         the closest of all: nothing is presumed a copy of it."""
@@ -377,8 +384,8 @@ class Sample:
         best = np.full((count, count), -1.0)  # [image, other image]: its closest copy
         np.maximum.at(best.T, np.asarray(self.copies.sources), close.T)
         best[np.arange(count), np.arange(count)] = -1.0
-        partners = best >= self.weakest()[:, None]
-        few = partners.sum(axis=1) <= max(1, round(FAMILY_PARTNERS * count))
+        partners = best >= weakest[:, None]
+        few = _few(partners, FAMILY_PARTNERS)
         others = np.where(partners & few[:, None], -1.0, best)
         return np.asarray(others.max(axis=1), np.float64)
 
@@ -461,7 +468,13 @@ def _few_hash_partners(
         block = rows[start : start + 1024]
         np.logical_or.at(partners, (block[:, None], rows[None, :]), close)
     partners[np.arange(count), np.arange(count)] = False
-    return np.asarray(partners.sum(axis=1) <= max(1, round(HASH_PARTNERS * count)))
+    return _few(partners, HASH_PARTNERS)
+
+
+def _few(partners: NDArray[np.bool_], share: float) -> NDArray[np.bool_]:
+    """Per sampled image: are its partners (``partners[image, other image]``, itself not
+    among them) at most ``share`` of the sample (and one at least allowed)?"""
+    return np.asarray(partners.sum(axis=1) <= max(1, round(share * len(partners))))
 
 
 def _hash_calibration(
