@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
-
-# what reading a damaged or cut-short .npz (kept views, a map) raises: disks and copies
-# damage files that were written whole
-DAMAGED_NPZ = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 def write_atomic(target: Path, data: bytes, durable: bool = False) -> None:

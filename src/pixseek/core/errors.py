@@ -6,6 +6,12 @@ HTTP API can turn it into a message (and a 4xx status) instead of a traceback.
 
 from __future__ import annotations
 
+import zipfile
+
+# what reading a damaged or cut-short .npz (kept views, a map, a saved graph's arrays)
+# raises: disks and copies damage files that were written whole
+DAMAGED_NPZ = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
+
 
 class PixseekError(Exception):
     """Base class of every error caused by input, configuration or environment."""

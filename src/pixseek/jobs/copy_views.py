@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from pixseek.collection.atomic import DAMAGED_NPZ, write_atomic_with
+from pixseek.collection.atomic import write_atomic_with
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
-from pixseek.core.errors import ImageDecodeError
+from pixseek.core.errors import DAMAGED_NPZ, ImageDecodeError
 from pixseek.core.filters import Filter
 from pixseek.core.paths import local_path
 from pixseek.core.records import Record

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pixseek.collection.atomic import DAMAGED_NPZ, write_atomic_with
+from pixseek.collection.atomic import write_atomic_with
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
-from pixseek.core.errors import InvalidInputError, NotFoundError
+from pixseek.core.errors import DAMAGED_NPZ, InvalidInputError, NotFoundError
 from pixseek.core.optional import require_module
 from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors

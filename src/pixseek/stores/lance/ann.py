@@ -21,13 +21,13 @@ import json
 import mmap
 import os
 import uuid
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from pixseek.core.errors import DAMAGED_NPZ
 from pixseek.core.vectors import Vectors
 from pixseek.stores.knn import rerank
 
@@ -238,7 +238,7 @@ class Graph:
             index = faiss.read_index(str(path))
             with np.load(arrays_path) as arrays:
                 rowids, alive = arrays["rowids"], arrays["alive"]
-        except (OSError, ValueError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile):
+        except (*DAMAGED_NPZ, RuntimeError):  # RuntimeError: faiss's reader
             return None
         exact = ExactVectors(vectors_path(path), dim, len(rowids))
         if index.ntotal != len(rowids) or not exact.fits():
