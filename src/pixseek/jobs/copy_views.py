@@ -81,15 +81,23 @@ def views_path(collection: Collection, index: Index) -> Path:
 
 def has_kept_views(collection: Collection, index: Index) -> bool:
     """Are views kept for ``index``, made with its model? (Only the file's signature is
-    read: match asks on every query.)"""
+    read, once for each version of the file: match asks on every query.)"""
     path = views_path(collection, index)
-    if not path.is_file():
+    try:
+        stat = path.stat()
+    except OSError:
         return False
+    return _file_signature(str(path), stat.st_mtime_ns, stat.st_size) == _signature(index)
+
+
+@functools.lru_cache(maxsize=16)
+def _file_signature(path: str, changed: int, size: int) -> str:
+    """What a views file says it was made with; "" when it cannot be read (made again)."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            return str(data["signature"]) == _signature(index)
-    except DAMAGED_NPZ:  # made again
-        return False
+            return str(data["signature"])
+    except DAMAGED_NPZ:
+        return ""
 
 
 def kept_views(collection: Collection, index: Index) -> KeptViews | None:
