@@ -55,7 +55,14 @@ from pixseek.ingest import FolderSource, ingest
 from pixseek.jobs.calibrate import calibrate_missing
 from pixseek.jobs.copy_views import kept_views, views_path
 from pixseek.jobs.dedup import DedupOptions, find_duplicates
-from pixseek.jobs.match import MatchOptions, match_image
+from pixseek.jobs.match import (
+    MATCH_BATCH,
+    Match,
+    MatchOptions,
+    MatchResult,
+    match_files,
+    match_image,
+)
 from pixseek.models import Embedder, EmbedderOptions
 from pixseek.stores.knn import exact_neighbours
 
@@ -285,33 +292,74 @@ def time_match(
     right: dict[str, list[bool]] = defaultdict(list)
     times: list[float] = []
     model_times: list[float] = []
+    wrong: list[str] = []  # a wrong top-1 names another image: worse than none
+    answers: list[MatchResult] = []
     embedder = collection.index().embedder
     for name, edit in copies.items():
         data = (work / "all" / name).read_bytes()
         started = time.perf_counter()
         result = match_image(collection, data, options=options)
         times.append(time.perf_counter() - started)
+        answers.append(result)
         started = time.perf_counter()
         embedder.embed_images([Image.open(work / "all" / name).convert("RGB")])
         model_times.append(time.perf_counter() - started)
         top = result.matches[0].record.path if result.matches else ""
         right[edit].append(Path(top).name == source_of(name) + ".png")
-    alarms, unseen_times = 0, []
+        if top and not right[edit][-1]:
+            wrong.append(f"{edit} -> {Path(top).name}: {describe(result.matches[0])}")
+    alarms: list[str] = []
+    unseen_times = []
     for path in unseen:  # no copies: every view is tried, so these cost the most
         data = path.read_bytes()
         started = time.perf_counter()
-        alarms += bool(match_image(collection, data, options=options).matches)
+        answer = match_image(collection, data, options=options)
         unseen_times.append(time.perf_counter() - started)
+        answers.append(answer)
+        found = answer.matches
+        if found:
+            alarms.append(describe(found[0]))
     overall = np.mean([v for values in right.values() for v in values])
     print(
         f"\n{title} ({collection.index().store.count():,} reference images): top-1 right "
-        f"{overall:.3f}; false alarms {alarms} of {len(unseen)} unseen photos; "
+        f"{overall:.3f}; false alarms {len(alarms)} of {len(unseen)} unseen photos; "
         f"{np.median(times) * 1000:.1f} ms a query, "
         f"{(np.median(times) - np.median(model_times)) * 1000:+.1f} ms over the model's own "
         f"{np.median(model_times) * 1000:.1f} ms; an unseen photo "
         f"{np.median(unseen_times) * 1000:.1f} ms"
     )
     print("  by edit: " + ", ".join(f"{k} {np.mean(v):.2f}" for k, v in right.items()))
+    paths = [work / "all" / name for name in copies] + list(unseen)
+    started = time.perf_counter()
+    batched = list(match_files(collection, paths, options=options))
+    each = (time.perf_counter() - started) / len(paths)
+    alone = np.mean(  # the query that made the collection's views is left out
+        [t for t, a in zip(times + unseen_times, answers, strict=True) if a.views != "made"]
+    )
+    same = np.mean(  # a batch embeds with other float rounding: scores can differ a little
+        [top_id(r) == top_id(a) for (_, r), a in zip(batched, answers, strict=True)]
+    )
+    print(
+        f"  one at a time {alone * 1000:.1f} ms a file (mean); match_files, {MATCH_BATCH} "
+        f"a batch: {each * 1000:.1f} ms ({alone / each:.2f}x); the same top-1 {same:.3f}"
+    )
+    if alarms:
+        print("  false alarms: " + "; ".join(alarms))
+    if wrong:
+        print(f"  wrong top-1 ({len(wrong)}): " + "; ".join(wrong[:10]))
+
+
+def top_id(result: MatchResult | Exception) -> str:
+    """The id of the best match ("" for none or an error)."""
+    if isinstance(result, Exception) or not result.matches:
+        return ""
+    return result.matches[0].record.id
+
+
+def describe(match: Match) -> str:
+    """How a match was made: its tier, score, what of the collection image and which view
+    of the query."""
+    return f"{match.tier} {match.score:.4f} via {match.via}, query {match.view}"
 
 
 def main() -> int:

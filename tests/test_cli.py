@@ -106,6 +106,33 @@ def test_index_search_similar_info_export(indexed, photo_folder, tmp_path, capsy
     assert table_text.count("\n") == 2 and "image" in table_text
 
 
+def test_match_takes_a_folder_and_a_bad_file_costs_only_its_answer(
+    indexed, photo_folder, tmp_path, capsys
+) -> None:
+    """``pixseek match FOLDER``: every image in it is matched (here each is in the
+    collection: an exact copy); a broken or missing file is reported on stderr and in the
+    JSON, the others are still answered, and the exit status says something failed."""
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    gone = tmp_path / "gone.png"
+    args = ["match", photo_folder, broken, gone, "--collection", indexed, "--quiet"]
+    assert main([str(a) for a in [*args, "--json"]]) == 1
+    captured = capsys.readouterr()
+    answers = json.loads(captured.out)
+    images = sorted(photo_folder.rglob("*.*"))
+    assert [a["file"] for a in answers] == [str(p) for p in [*images, broken, gone]]
+    for answer in answers[:-2]:
+        assert answer["matches"][0]["tier"] == "exact"
+        assert answer["matches"][0]["record"]["path"] == answer["file"]
+    assert "recognised image format" in answers[-2]["error"]
+    assert "No such file" in answers[-1]["error"]
+    assert f"cannot match {broken}" in captured.err and f"cannot match {gone}" in captured.err
+
+    assert main([str(a) for a in args]) == 1
+    out = capsys.readouterr().out
+    assert out.count(": 1 match\n") == len(images) and "exact 1.000" in out
+
+
 def test_negative_terms_on_the_command_line(indexed, capsys) -> None:
     from pixseek.collection import open_collection
     from pixseek.core.query import SearchOptions, parse_term

@@ -16,7 +16,7 @@ from pixseek.core.errors import ImageDecodeError
 from pixseek.ingest import FolderSource, ingest
 from pixseek.jobs.classify import ClassifyOptions, classify_images, evaluate_split
 from pixseek.jobs.dedup import DedupOptions, embedding_links, find_duplicates
-from pixseek.jobs.match import MatchOptions, match_image
+from pixseek.jobs.match import MatchOptions, match_files, match_image
 from tests.conftest import KeyedEmbedder
 from tests.test_several_models import HistogramEmbedder
 
@@ -117,6 +117,50 @@ def test_match_finds_crops_and_re_encodes(tmp_path, photos) -> None:
     assert match_image(collection, yellow, options=given).matches == []
 
 
+def test_match_files_embeds_a_batch_at_a_time_and_answers_as_one_at_a_time(
+    tmp_path, photos, monkeypatch
+) -> None:
+    """A folder of suspects: each batch is one model call (and one more for the views of
+    those that match nothing as they are), the answers are those of one query at a time,
+    and a file that cannot be read costs only its own answer."""
+    collection = open_collection(tmp_path / "c", embedder=HistogramEmbedder(), create=True)
+    ingest(collection, FolderSource([photos]))
+    suspects = tmp_path / "suspects"
+    suspects.mkdir()
+    (suspects / "a-crop.jpg").write_bytes(jpeg(scene(3).crop((30, 20, 290, 220)), 30))
+    (suspects / "b-small.jpg").write_bytes(jpeg(scene(4).resize((200, 150)), 60))
+    (suspects / "c-yellow.jpg").write_bytes(jpeg(Image.new("RGB", (200, 200), (255, 255, 0))))
+    (suspects / "d-broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (suspects / "e-exact.png").write_bytes((photos / "scene2.png").read_bytes())
+    paths = sorted(suspects.iterdir())
+    paths.insert(2, tmp_path / "gone.jpg")
+    given = MatchOptions(threshold=0.9, phash_distance=8)
+    first = match_image(collection, (suspects / "c-yellow.jpg").read_bytes(), options=given)
+    assert first.views == "made"  # for every later query, alone or in batches
+    alone = {}
+    for path in paths:
+        try:
+            alone[path] = match_image(collection, path.read_bytes(), options=given).to_dict()
+        except (ImageDecodeError, OSError):
+            alone[path] = None
+    embedder = collection.index().embedder
+    calls: list[int] = []
+    embed = embedder.embed_images
+    monkeypatch.setattr(
+        embedder, "embed_images", lambda images: calls.append(len(images)) or embed(images)
+    )
+    answers = list(match_files(collection, paths, options=given, batch=4))
+    assert [path for path, _ in answers] == paths
+    for path, answer in answers:
+        if alone[path] is None:
+            assert isinstance(answer, ImageDecodeError)
+        else:
+            assert not isinstance(answer, ImageDecodeError)
+            assert answer.to_dict() == alone[path]
+    assert calls[0] == 3  # the first four files, one of them missing: one call
+    assert len(calls) <= 4  # two batches, each with at most one call for views
+
+
 @pytest.fixture()
 def labelled(tmp_path) -> Path:
     """Train images of three colour classes; test images, one of them mislabelled."""
@@ -169,7 +213,7 @@ def test_job_commands_and_their_errors(tmp_path, photos, labelled, tiny_model, c
     assert main(["match", str(photos / "scene2.png"), "--collection", collection, "--json"]) == 0
     matched = json.loads(capsys.readouterr().out)
     assert matched[0]["matches"][0]["tier"] == "exact"
-    assert main(["match", str(tmp_path / "missing.png"), "--collection", collection]) == 2
+    assert main(["match", str(tmp_path / "missing.png"), "--collection", collection]) == 1
     assert "cannot read" in capsys.readouterr().err
     assert main(["duplicates", "--collection", str(tmp_path / "nope")]) == 2
     assert "no pixseek collection" in capsys.readouterr().err

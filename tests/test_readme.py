@@ -105,6 +105,7 @@ COMMANDS: dict[str, Check] = {
     "[--json | --csv groups.csv]": no_check,
     "pixseek match suspicious.jpg other.png --collection pics [--threshold 0.9] "
     "[--no-views | --views] [--json]": mentions("exact"),
+    "pixseek match ~/Downloads --collection pics": mentions("query.jpg: "),
     "pixseek index ~/Pictures --collection labelled --label-from-folder --holdout 0.2": (
         mentions("indexed 18 images")
     ),

@@ -8,9 +8,12 @@ import io
 import json
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pixseek.cli.args import add_collection, read_image_arg
+
+if TYPE_CHECKING:
+    from pixseek.jobs.match import MatchResult
 
 
 def register(commands: Any) -> None:
@@ -60,7 +63,13 @@ def register(commands: Any) -> None:
     match = commands.add_parser(
         "match", help="which collection images do these files copy (crops, edits, re-encodes)"
     )
-    match.add_argument("files", nargs="+", type=Path, help="images from outside the collection")
+    match.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        help="images from outside the collection, or folders of them (walked for images; "
+        "embedded a batch at a time)",
+    )
     add_collection(match)
     match.add_argument(
         "--threshold", type=float, help="cosine (default: the index's calibrated threshold)"
@@ -77,6 +86,7 @@ def register(commands: Any) -> None:
     )
     match.add_argument("--index", default="", help="the index (model) to compare with")
     match.add_argument("--json", action="store_true", help="print as JSON")
+    match.add_argument("--quiet", action="store_true", help="no progress bars")
     match.set_defaults(handler=run_match)
 
     calibrate = commands.add_parser(
@@ -193,41 +203,65 @@ def run_duplicates(args: argparse.Namespace) -> int:
 
 
 def run_match(args: argparse.Namespace) -> int:
+    """Each file's matches as it is done (JSON: a list at the end); a file that cannot be
+    read or decoded is reported and the others are still matched (exit status 1)."""
     import sys
 
-    from pixseek.cli.render import ViewsBar
+    from pixseek.cli.render import FilesBar, ViewsBar
     from pixseek.collection import open_collection
-    from pixseek.jobs.match import MISSING, MatchOptions, match_image
+    from pixseek.jobs.match import MISSING, MatchOptions, match_files
 
     collection = open_collection(args.collection)
     index = collection.index(args.index)
     options = MatchOptions(threshold=args.threshold, views=args.views is not False)
     if args.views:
         options = replace(options, make_views_up_to=sys.maxsize)
-    with ViewsBar() as bar:
-        found = [
-            (path, match_image(collection, read_image_arg(path), index, options, bar.update))
-            for path in args.files
-        ]
-    if any(result.views == MISSING for _, result in found):
+    paths = query_files(args.files)
+    answers: list[dict[str, Any]] = []
+    failed = missing = 0
+    with (
+        ViewsBar(enabled=not args.quiet) as views,
+        FilesBar(len(paths), enabled=not args.quiet and len(paths) > 1) as bar,
+    ):
+        for path, result in match_files(collection, paths, index, options, views.update):
+            bar.advance()
+            if isinstance(result, Exception):
+                failed += 1
+                answers.append({"file": str(path), "error": str(result)})
+                bar.write(f"pixseek: cannot match {path}: {result}", sys.stderr)
+                continue
+            missing += result.views == MISSING
+            answers.append({"file": str(path), **result.to_dict()})
+            if not args.json:
+                bar.write(match_lines(path, result))
+    if missing:
         print(
             "pixseek: this collection keeps no turned and corner views, so crops of a corner "
             "are not found: make them once with `pixseek index --views` (or match --views)",
             file=sys.stderr,
         )
     if args.json:
-        print(json.dumps([{"file": str(path), **r.to_dict()} for path, r in found], indent=2))
-        return 0
-    for path, result in found:
-        count = len(result.matches)
-        print(f"{path}: {count or 'no'} match{'' if count == 1 else 'es'}")
-        for m in result.matches:
-            at = "" if m.box is None else f" at {list(m.box)}"
-            part = "" if m.via == "image" else f" (a {m.via} of it{at})"
-            view = "" if m.view == "as is" else f" [query {m.view}]"
-            chance = "" if m.probability is None else f" p={m.probability:.2f}"
-            print(f"  {m.tier:>9} {m.score:.3f}{chance}  {m.record.path}{part}{view}")
-    return 0
+        print(json.dumps(answers, indent=2))
+    return 1 if failed else 0
+
+
+def query_files(given: list[Path]) -> list[Path]:
+    """The files named, and the images in the folders named (walked as ``index`` walks)."""
+    from pixseek.ingest.sources.folder import walk_images
+
+    return [found for path in given for found in (walk_images(path) if path.is_dir() else [path])]
+
+
+def match_lines(path: Path, result: MatchResult) -> str:
+    count = len(result.matches)
+    lines = [f"{path}: {count or 'no'} match{'' if count == 1 else 'es'}"]
+    for m in result.matches:
+        at = "" if m.box is None else f" at {list(m.box)}"
+        part = "" if m.via == "image" else f" (a {m.via} of it{at})"
+        view = "" if m.view == "as is" else f" [query {m.view}]"
+        chance = "" if m.probability is None else f" p={m.probability:.2f}"
+        lines.append(f"  {m.tier:>9} {m.score:.3f}{chance}  {m.record.path}{part}{view}")
+    return "\n".join(lines)
 
 
 def run_calibrate(args: argparse.Namespace) -> int:

@@ -138,6 +138,37 @@ class ViewsBar:
         self.bar.update(done - self.bar.n)
 
 
+class FilesBar:
+    """Progress over the files a command works through, on stderr; ``write`` prints a
+    result to stdout without tearing the bar."""
+
+    def __init__(self, total: int, enabled: bool = True, stream: TextIO = sys.stderr) -> None:
+        self.bar: Any = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc="match", unit="file", file=stream)
+
+    def __enter__(self) -> FilesBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def advance(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def write(self, text: str, stream: TextIO | None = None) -> None:
+        """``text`` on ``stream`` (stdout by default) without tearing the bar."""
+        stream = stream or sys.stdout
+        if self.bar is None:
+            print(text, file=stream)
+        else:
+            self.bar.write(text, file=stream)
+
+
 class TrainBar:
     """Training progress: one bar per epoch with the running loss."""
 

@@ -17,20 +17,23 @@ and for duplicates): a corner crop has nothing else to be found by.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
-from pixseek.core.errors import InvalidInputError
+from pixseek.core.errors import ImageDecodeError, InvalidInputError
 from pixseek.core.filters import Filter
 from pixseek.core.ids import content_hash
 from pixseek.core.records import BoxTuple, Record, record_dict
 from pixseek.core.vectors import Vectors
-from pixseek.imaging.decode import decode_image, decode_options_for
+from pixseek.imaging.decode import decode_image, decode_options_for, read_image_bytes
 from pixseek.imaging.hashes import ImageHashes, hamming, perceptual_hash, phash_score
 from pixseek.imaging.views import (
     CENTRE,
@@ -212,6 +215,97 @@ class _Matcher:
                 )
 
 
+MATCH_BATCH = 32  # queries embedded in one model call by match_files
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    digest: str  # of the bytes: the same bytes are an exact copy
+    image: Image.Image
+
+
+class _Session:
+    """One run of queries against an index: the copy rule and the kept views are settled
+    once, and each batch of queries is embedded in one model call (and their views, for
+    those that match nothing as they are, in one more)."""
+
+    def __init__(
+        self,
+        collection: Collection,
+        index: Index,
+        options: MatchOptions,
+        progress: Progress | None,
+    ) -> None:
+        measure = options.threshold is None or options.phash_distance is None
+        self.rule = copy_rule(collection, index, options.threshold, options.phash_distance, measure)
+        self.collection, self.index, self.options = collection, index, options
+        self.progress = progress
+        self.state = _views_state(collection, index, options)
+        self.decode = decode_options_for(index.embedder.capabilities.input_size)
+
+    def query(self, data: bytes) -> _Query:
+        return _Query(content_hash(data), decode_image(data, self.decode))
+
+    def match(self, queries: Sequence[_Query]) -> list[MatchResult]:
+        # the same bytes embed the same way, so exact copies are among the first
+        # candidates: no scan of the collection by content hash
+        vectors = self.index.embedder.embed_images([q.image for q in queries])
+        matchers = []
+        for query, vector in zip(queries, vectors, strict=True):
+            matcher = _Matcher(self.collection, self.index, self.options, self.rule, query.digest)
+            matcher.search(vector[None, :], [perceptual_hash(query.image)], ["as is"])
+            matchers.append(matcher)
+        state = self.state
+        unmatched = [n for n, matcher in enumerate(matchers) if not matcher.found]
+        if self.options.views and unmatched:
+            state = self._views_for_unmatched()
+            kept = kept_views(self.collection, self.index)
+            if kept is not None:  # no embedding to pay for: before the queries' own views
+                for n in unmatched:
+                    matchers[n].search_kept(vectors[n], kept)
+            self._query_views(
+                [(matchers[n], queries[n].image) for n in unmatched if not matchers[n].found]
+            )
+        return [self._result(matcher, state) for matcher in matchers]
+
+    def _views_for_unmatched(self) -> str:
+        """The views state for queries that matched nothing as they are: when none are
+        kept, the first such query makes them (see :data:`VIEWS_MADE_UP_TO`)."""
+        if self.state != MISSING:
+            return self.state
+        made = _make_views(self.collection, self.index, self.options, self.progress)
+        if made == MADE:
+            self.state = KEPT  # for the queries after these
+        return made
+
+    def _query_views(self, pending: list[tuple[_Matcher, Image.Image]]) -> None:
+        """The queries' own views (turned back, their centre, mirrored), in one model call."""
+        if not pending:
+            return
+        size = self.index.embedder.capabilities.input_size
+        shown = [views(enough_for(image, size, CENTRE), QUERY_VIEWS) for _, image in pending]
+        vectors = self.index.embedder.embed_images([p for each in shown for _, p, _ in each])
+        count = len(QUERY_VIEWS)
+        for n, ((matcher, _), each) in enumerate(zip(pending, shown, strict=True)):
+            matcher.search(
+                vectors[n * count : (n + 1) * count],
+                [perceptual_hash(picture) for _, picture, _ in each],
+                [name for name, _, _ in each],
+            )
+
+    def _result(self, matcher: _Matcher, state: str) -> MatchResult:
+        matches = sorted(
+            matcher.found.values(), key=lambda m: (TIER_RANK[m.tier], -m.score, m.record.id)
+        )
+        return MatchResult(
+            matches,
+            self.rule.threshold,
+            self.rule.phash_distance,
+            self.rule.calibration is not None and self.options.threshold is None,
+            state,
+        )
+
+
 def match_image(
     collection: Collection,
     data: bytes,
@@ -221,37 +315,57 @@ def match_image(
 ) -> MatchResult:
     """The collection images that ``data`` copies or nearly copies, strongest first;
     ``progress`` hears of the views a first unmatched query makes (images done, to make)."""
-    index = index or collection.index()
-    measure = options.threshold is None or options.phash_distance is None
-    rule = copy_rule(collection, index, options.threshold, options.phash_distance, measure)
-    # the same bytes embed the same way, so exact copies are among the first candidates:
-    # no scan of the collection by content hash
-    matcher = _Matcher(collection, index, options, rule, content_hash(data))
-    image = decode_image(data, decode_options_for(index.embedder.capabilities.input_size))
-    query = index.embedder.embed_images([image])
-    matcher.search(query, [perceptual_hash(image)], ["as is"])
-    state = _views_state(collection, index, options)
-    if options.views and not matcher.found and state == MISSING:
-        state = _make_views(collection, index, options, progress)
-    kept = kept_views(collection, index) if options.views and not matcher.found else None
-    if kept is not None:  # no embedding to pay for: before the query's own views
-        matcher.search_kept(query[0], kept)
-    if options.views and not matcher.found:
-        smaller = enough_for(image, index.embedder.capabilities.input_size, CENTRE)
-        turned = views(smaller, QUERY_VIEWS)
-        vectors = index.embedder.embed_images([picture for _, picture, _ in turned])
-        phashes = [perceptual_hash(picture) for _, picture, _ in turned]
-        matcher.search(vectors, phashes, [name for name, _, _ in turned])
-    matches = sorted(
-        matcher.found.values(), key=lambda m: (TIER_RANK[m.tier], -m.score, m.record.id)
-    )
-    return MatchResult(
-        matches,
-        rule.threshold,
-        rule.phash_distance,
-        rule.calibration is not None and options.threshold is None,
-        state,
-    )
+    session = _Session(collection, index or collection.index(), options, progress)
+    return session.match([session.query(data)])[0]
+
+
+def match_files(
+    collection: Collection,
+    paths: Iterable[Path],
+    index: Index | None = None,
+    options: MatchOptions = MatchOptions(),
+    progress: Progress | None = None,
+    batch: int = MATCH_BATCH,
+) -> Iterator[tuple[Path, MatchResult | ImageDecodeError]]:
+    """Each file's :class:`MatchResult`, in order, or the error that kept it from being
+    matched (unreadable, not an image, too large): one bad file in a folder of suspects
+    costs only its own answer. ``batch`` files are read and embedded at a time, so a
+    folder of any size is matched in bounded memory, at the model's batch speed."""
+    session = _Session(collection, index or collection.index(), options, progress)
+    chunk: list[Path] = []
+    for path in paths:
+        chunk.append(path)
+        if len(chunk) == batch:
+            yield from _match_chunk(session, chunk)
+            chunk = []
+    if chunk:
+        yield from _match_chunk(session, chunk)
+
+
+def _match_chunk(
+    session: _Session, paths: list[Path]
+) -> list[tuple[Path, MatchResult | ImageDecodeError]]:
+    answers: list[MatchResult | ImageDecodeError | None] = []
+    queries: list[_Query] = []
+    for path in paths:
+        try:
+            queries.append(session.query(read_query_file(path)))
+            answers.append(None)
+        except ImageDecodeError as exc:
+            answers.append(exc)
+    results = iter(session.match(queries) if queries else [])
+    return [
+        (path, answer if answer is not None else next(results))
+        for path, answer in zip(paths, answers, strict=True)
+    ]
+
+
+def read_query_file(path: Path) -> bytes:
+    """A query file's bytes, checked before it is read whole; unreadable is a decode error."""
+    try:
+        return read_image_bytes(path)
+    except OSError as exc:
+        raise ImageDecodeError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
 def _views_state(collection: Collection, index: Index, options: MatchOptions) -> str:
