@@ -19,10 +19,11 @@ from pixseek.collection.collection import Collection
 from pixseek.core.filters import Filter
 from pixseek.core.paths import local_path
 from pixseek.core.records import Record
-from pixseek.imaging.views import COPY_VIEWS
+from pixseek.imaging.decode import load_image_file
+from pixseek.imaging.views import COPY_VIEWS, views
 from pixseek.ingest import FolderSource, ingest
 from pixseek.jobs.calibrate import CalibrationOptions, calibrate
-from pixseek.jobs.copy_views import view_vectors, views_path
+from pixseek.jobs.copy_views import has_kept_views, kept_views, view_vectors, views_path
 from pixseek.jobs.dedup import DedupOptions, find_duplicates
 from pixseek.jobs.match import MatchOptions, match_image
 from tests.copy_models import ThumbnailDescriptor
@@ -99,6 +100,33 @@ def test_views_are_kept_and_follow_the_collection(with_copies: Collection) -> No
     local_path(records[4].path).unlink()
     later = view_vectors(with_copies, index, records[:5])
     assert later.unreadable == 2 and later.embedded == 0 and set(later.rows.tolist()) == {0, 1, 2}
+
+
+def test_views_are_kept_as_float16_and_float32_files_are_still_read(
+    with_copies: Collection,
+) -> None:
+    """Half the memory and file of float32 (a cosine moves by far less than any threshold's
+    margin); a views file kept as float32 (before) is read and converted, not embedded
+    again, and match searches it as float16."""
+    index = with_copies.index()
+    records = list(with_copies.records(Filter.where({"kind": "image"})))
+    made = view_vectors(with_copies, index, records)
+    path = views_path(with_copies, index)
+    with np.load(path) as data:
+        assert data["vectors"].dtype == np.float16
+        signature, ids, hashes = str(data["signature"]), data["ids"], data["hashes"]
+        wide = data["vectors"].astype(np.float32)
+    picture = load_image_file(local_path(records[0].path))
+    exact = index.embedder.embed_images([p for _, p, _ in views(picture, COPY_VIEWS)])
+    kept = made.vectors[: len(COPY_VIEWS)]
+    assert np.abs(np.sum(kept * exact, axis=1) - 1.0).max() < 1e-3
+    old = signature.replace("|float16", "|float32")
+    np.savez(path, signature=np.str_(old), ids=ids, hashes=hashes, vectors=wide)
+    assert has_kept_views(with_copies, index)
+    again = view_vectors(with_copies, index, records, lambda *_: pytest.fail("embedded again"))
+    assert again.embedded == 0 and np.allclose(again.vectors, made.vectors, atol=1e-3)
+    searched = kept_views(with_copies, index)
+    assert searched is not None and searched.vectors.dtype == np.float16
 
 
 def test_duplicates_through_the_cli_report_the_view(with_copies: Collection, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -74,6 +74,10 @@ def test_an_index_built_once_answers_one_query_at_a_time() -> None:
     assert np.mean([found[0, 0] == n for n, (found, _) in enumerate(answers)]) >= 0.99
     found, scores = answers[0]
     assert np.allclose(scores[0], vectors[found[0]] @ queries[0], atol=1e-5)
+    half = Nearest(vectors.astype(np.float16), exact_up_to=1000)  # kept views: float16
+    assert half.lists is not None and half.lists.data.nbytes == vectors.nbytes // 2
+    found_half = [half.search(query[None, :].astype(np.float32), 3)[0][0, 0] for query in queries]
+    assert np.mean([f == n for n, f in enumerate(found_half)]) >= 0.99
     small = Nearest(vectors[:500])
     assert small.lists is None
     exact, _ = exact_neighbours(queries[:5], vectors[:500], 3)

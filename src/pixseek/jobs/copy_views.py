@@ -33,6 +33,9 @@ from pixseek.imaging.views import COPY_VIEWS, views
 from pixseek.stores.knn import Nearest
 
 CHUNK = 32  # images decoded and embedded at a time (seven views each)
+# kept as float16: half the memory and file of float32 (at 100,000 images of 512
+# dimensions, 0.7 GB instead of 1.4); a cosine moves by about 1e-5, far below any threshold
+KEPT_DTYPE = np.float16
 SAVE_EVERY_S = 60.0  # a long first run keeps what it has embedded this often
 
 Progress = Callable[[int, int], None]  # (images done, images to embed)
@@ -71,7 +74,7 @@ class KeptViews:
     ids: NDArray[np.str_]
     hashes: NDArray[np.str_]
     names: NDArray[np.int64]
-    vectors: Vectors
+    vectors: NDArray[np.float16]
     nearest: Nearest
 
 
@@ -87,7 +90,7 @@ def has_kept_views(collection: Collection, index: Index) -> bool:
         stat = path.stat()
     except OSError:
         return False
-    return _file_signature(str(path), stat.st_mtime_ns, stat.st_size) == _signature(index)
+    return _readable(_file_signature(str(path), stat.st_mtime_ns, stat.st_size), _signature(index))
 
 
 @functools.lru_cache(maxsize=16)
@@ -118,8 +121,13 @@ def _read_kept(path: str, changed: int, size: int, signature: str) -> KeptViews 
         return None
     ids = sorted(kept.by_id)
     count = len(COPY_VIEWS)
-    stacked = np.stack([kept.by_id[i][1] for i in ids])
-    vectors = l2_normalize(stacked.reshape(len(ids) * count, -1)).astype(np.float32, copy=False)
+    dim = kept.by_id[ids[0]][1].shape[1]
+    vectors = np.empty((len(ids) * count, dim), KEPT_DTYPE)
+    for start in range(0, len(ids), CHUNK * 64):  # unit rows, a block at a time: no
+        # float32 copy of them all
+        block = np.stack([kept.by_id[i][1] for i in ids[start : start + CHUNK * 64]])
+        rows = slice(start * count, (start + len(block)) * count)
+        vectors[rows] = l2_normalize(block.reshape(-1, dim))
     return KeptViews(
         np.repeat(np.asarray(ids, dtype=str), count),
         np.repeat(np.asarray([kept.by_id[i][0] for i in ids], dtype=str), count),
@@ -131,7 +139,14 @@ def _read_kept(path: str, changed: int, size: int, signature: str) -> KeptViews 
 
 def _signature(index: Index) -> str:
     """What the kept vectors were made with: a model change makes them stale."""
-    return f"{index.entry.model}|{index.dim}|{','.join(COPY_VIEWS)}|float32"
+    return f"{index.entry.model}|{index.dim}|{','.join(COPY_VIEWS)}|{np.dtype(KEPT_DTYPE).name}"
+
+
+def _readable(stored: str, signature: str) -> bool:
+    """A file's signature made with the same model and views as ``signature``: files kept
+    as float32 (before float16) are read and converted, not embedded again."""
+    made_with, _, dtype = stored.rpartition("|")
+    return made_with == signature.rpartition("|")[0] and dtype in ("float16", "float32")
 
 
 def _load(path: Path, signature: str) -> _Kept:
@@ -139,9 +154,10 @@ def _load(path: Path, signature: str) -> _Kept:
         return _Kept({})
     try:
         with np.load(path, allow_pickle=False) as data:
-            if str(data["signature"]) != signature:
+            if not _readable(str(data["signature"]), signature):
                 return _Kept({})
-            ids, hashes, vectors = data["ids"], data["hashes"], data["vectors"]
+            ids, hashes = data["ids"], data["hashes"]
+            vectors = data["vectors"].astype(KEPT_DTYPE, copy=False)
             pairs = zip(ids.tolist(), hashes.tolist(), strict=True)
             return _Kept({str(i): (str(h), vectors[n]) for n, (i, h) in enumerate(pairs)})
     except DAMAGED_NPZ:  # a damaged cache is made again
@@ -154,7 +170,7 @@ def _save(path: Path, signature: str, kept: _Kept, dim: int) -> None:
     vectors = (
         np.stack([kept.by_id[i][1] for i in ids])
         if ids
-        else np.zeros((0, len(COPY_VIEWS), dim), np.float32)
+        else np.zeros((0, len(COPY_VIEWS), dim), KEPT_DTYPE)
     )
     write_atomic_with(
         path,
@@ -246,7 +262,7 @@ def _embed(
             vectors = index.embedder.embed_images(pictures).astype(np.float32)
             shaped = vectors.reshape(len(owners), len(COPY_VIEWS), -1)
             for record, rows in zip(owners, shaped, strict=True):
-                into.by_id[record.id] = (record.content_hash, rows)
+                into.by_id[record.id] = (record.content_hash, rows.astype(KEPT_DTYPE))
         if progress is not None:
             progress(min(start + CHUNK, len(stale)), len(stale))
         if time.monotonic() - saved > SAVE_EVERY_S:
