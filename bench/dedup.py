@@ -85,13 +85,13 @@ def overlap(found: np.ndarray, vectors: np.ndarray, sample: np.ndarray) -> float
 def view_tier(vectors: np.ndarray, seconds: float, threshold: float = 0.95) -> None:
     """The view links of seven views a vector, against the plain tier's ``seconds``."""
     from pixseek.imaging.views import COPY_VIEWS
-    from pixseek.jobs.copy_views import ViewVectors
+    from pixseek.jobs.copy_views import KEPT_DTYPE, ViewVectors
     from pixseek.jobs.dedup import view_links
 
     count, dim = vectors.shape
     per = len(COPY_VIEWS)
     rng = np.random.default_rng(5)
-    moved = np.empty((count * per, dim), np.float32)
+    moved = np.empty((count * per, dim), KEPT_DTYPE)  # as duplicates holds them
     for start in range(0, count, 10_000):
         block = np.repeat(vectors[start : start + 10_000], per, axis=0)
         noise = rng.normal(scale=0.006, size=block.shape).astype(np.float32)

@@ -27,7 +27,7 @@ from pixseek.core.errors import DAMAGED_NPZ, ImageDecodeError
 from pixseek.core.filters import Filter
 from pixseek.core.paths import local_path
 from pixseek.core.records import Record
-from pixseek.core.vectors import Vectors, l2_normalize
+from pixseek.core.vectors import l2_normalize
 from pixseek.imaging.decode import decode_options_for, load_image_file
 from pixseek.imaging.views import COPY_VIEWS, views
 from pixseek.stores.knn import Nearest
@@ -36,6 +36,7 @@ CHUNK = 32  # images decoded and embedded at a time (seven views each)
 # kept as float16: half the memory and file of float32 (at 100,000 images of 512
 # dimensions, 0.7 GB instead of 1.4); a cosine moves by about 1e-5, far below any threshold
 KEPT_DTYPE = np.float16
+NORMALIZE_BLOCK = 2048  # images whose views are normalized at a time
 SAVE_EVERY_S = 60.0  # a long first run keeps what it has embedded this often
 
 Progress = Callable[[int, int], None]  # (images done, images to embed)
@@ -47,7 +48,7 @@ class ViewVectors:
 
     rows: NDArray[np.int64]
     names: NDArray[np.int64]
-    vectors: Vectors
+    vectors: NDArray[np.float16]  # unit rows
     embedded: int  # images embedded by this call (the rest were kept)
     unreadable: int  # images whose files could not be read: no views
 
@@ -61,7 +62,7 @@ class ViewVectors:
 class _Kept:
     """Each image's views, by record id: its content hash and a (views, dim) array."""
 
-    by_id: dict[str, tuple[str, NDArray[np.float32]]]
+    by_id: dict[str, tuple[str, NDArray[np.float16]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +122,7 @@ def _read_kept(path: str, changed: int, size: int, signature: str) -> KeptViews 
         return None
     ids = sorted(kept.by_id)
     count = len(COPY_VIEWS)
-    dim = kept.by_id[ids[0]][1].shape[1]
-    vectors = np.empty((len(ids) * count, dim), KEPT_DTYPE)
-    for start in range(0, len(ids), CHUNK * 64):  # unit rows, a block at a time: no
-        # float32 copy of them all
-        block = np.stack([kept.by_id[i][1] for i in ids[start : start + CHUNK * 64]])
-        rows = slice(start * count, (start + len(block)) * count)
-        vectors[rows] = l2_normalize(block.reshape(-1, dim))
+    vectors = _unit_rows([kept.by_id[i][1] for i in ids], kept.by_id[ids[0]][1].shape[1])
     return KeptViews(
         np.repeat(np.asarray(ids, dtype=str), count),
         np.repeat(np.asarray([kept.by_id[i][0] for i in ids], dtype=str), count),
@@ -135,6 +130,17 @@ def _read_kept(path: str, changed: int, size: int, signature: str) -> KeptViews 
         vectors,
         Nearest(vectors),
     )
+
+
+def _unit_rows(images: Sequence[NDArray[np.float16]], dim: int) -> NDArray[np.float16]:
+    """The images' views (each a (views, dim) array) as unit rows in one float16 array,
+    normalized a block at a time: never a float32 copy of them all."""
+    count = len(COPY_VIEWS)
+    vectors = np.empty((len(images) * count, dim), KEPT_DTYPE)
+    for start in range(0, len(images), NORMALIZE_BLOCK):
+        block = np.stack(images[start : start + NORMALIZE_BLOCK]).reshape(-1, dim)
+        vectors[start * count : start * count + len(block)] = l2_normalize(block)
+    return vectors
 
 
 def _signature(index: Index) -> str:
@@ -276,15 +282,10 @@ def _gather(
 ) -> ViewVectors:
     rows = [n for n, r in enumerate(records) if r.id in kept.by_id]
     count = len(COPY_VIEWS)
-    vectors = (
-        l2_normalize(np.concatenate([kept.by_id[records[n].id][1] for n in rows]))
-        if rows
-        else np.zeros((0, dim), np.float32)
-    )
     return ViewVectors(
         np.repeat(np.asarray(rows, np.int64), count),
         np.tile(np.arange(count, dtype=np.int64), len(rows)),
-        vectors,
+        _unit_rows([kept.by_id[records[n].id][1] for n in rows], dim),
         embedded,
         unreadable,
     )

@@ -35,6 +35,8 @@ TRAIN_PER_LIST = 20  # k-means sample per cluster
 CANDIDATES = 3  # candidates per wanted neighbour, re-ranked exactly
 RERANK_BLOCK = 2048  # vectors whose candidates are gathered at a time
 FEW_QUERIES = 16  # answered on one thread
+# queries may be float16 (the kept views): each block is made float32 as it is searched
+Queries = NDArray[np.floating[Any]]
 ADD_BLOCK = 65_536  # float16 rows converted for faiss at a time
 Ints = NDArray[np.int64]
 Neighbours = tuple[Ints, NDArray[np.float32]]
@@ -51,7 +53,7 @@ def neighbours(
 
 
 def neighbours_of(
-    queries: Vectors, vectors: Vectors, k: int, exact_up_to: int = EXACT_UP_TO
+    queries: Queries, vectors: Vectors, k: int, exact_up_to: int = EXACT_UP_TO
 ) -> Neighbours:
     """For each query, the ``k`` most similar rows of ``vectors``, best first: exact up to
     ``exact_up_to`` rows, the inverted-file search of :func:`ivf_neighbours` beyond."""
@@ -74,7 +76,7 @@ def load_all(store: VectorStore, flt: Filter | None = None) -> tuple[list[Record
     return records, np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
 
 
-def exact_neighbours(queries: Vectors, vectors: Vectors, k: int) -> Neighbours:
+def exact_neighbours(queries: Queries, vectors: Vectors, k: int) -> Neighbours:
     """The exact answer (faiss's brute-force kernel, in blocks of queries so that memory
     stays bounded). A query or a few are answered on one thread: numpy's BLAS threads,
     woken for a one-row product next to faiss's threads on a busy machine, took 5 ms
@@ -97,7 +99,7 @@ def exact_neighbours(queries: Vectors, vectors: Vectors, k: int) -> Neighbours:
 
 
 def ivf_neighbours(
-    vectors: Vectors, k: int, probes: int = PROBES, queries: Vectors | None = None
+    vectors: Vectors, k: int, probes: int = PROBES, queries: Queries | None = None
 ) -> Neighbours:
     """Neighbours among ``vectors`` of ``queries`` (by default the vectors themselves)."""
     return InvertedLists(vectors, probes).search(vectors if queries is None else queries, k)
@@ -131,7 +133,7 @@ class InvertedLists:
             self.index.add(np.ascontiguousarray(self.data[start : start + ADD_BLOCK], np.float32))
         inverted.nprobe = min(probes, lists)
 
-    def search(self, queries: Vectors, k: int) -> Neighbours:
+    def search(self, queries: Queries, k: int) -> Neighbours:
         import faiss
 
         faiss.omp_set_num_threads(1 if len(queries) <= FEW_QUERIES else os.cpu_count() or 1)
