@@ -252,6 +252,13 @@ def test_job_routes(tmp_path, photos, tiny_model) -> None:
     matches = client.post("/collections/c/match", json={"image": image}).json()["matches"]
     assert matches[0]["tier"] == "exact" and matches[0]["record"]["path"].endswith("scene2.png")
     assert client.post("/collections/c/match", json={"image": "!!"}).status_code == 422
+    plain = client.post("/collections/c/match", json={"image": image, "views": False}).json()
+    assert plain["views"] == "off" and plain["matches"] == matches
+    for ignored in ({"k": 3}, {"treshold": 0.5}):  # not used by match: refused, not ignored
+        refused = client.post("/collections/c/match", json={"image": image, **ignored})
+        assert refused.status_code == 422, refused.text
+    refused = client.post("/collections/c/classify", json={"image": image, "threshold": 0.5})
+    assert refused.status_code == 422, refused.text
     label = client.post("/collections/c/classify", json={"image": image, "k": 1}).json()
     assert label["label"] == "photos" and label["confidence"] == 1.0
     assert client.get("/collections/c/classify/evaluate").status_code == 422

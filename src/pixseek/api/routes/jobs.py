@@ -10,9 +10,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from pixseek.api.deps import collection, decode_slot
 from pixseek.api.schemas.jobs import (
     AccuracyOut,
+    ClassifyIn,
     DuplicateGroups,
-    ImageJobIn,
     Matches,
+    MatchIn,
     PredictionOut,
 )
 from pixseek.api.schemas.search import decode_base64
@@ -49,18 +50,18 @@ def duplicates(
 
 
 @router.post("/match", response_model=Matches)
-def match(request: Request, found: Found, body: ImageJobIn) -> dict[str, Any]:
+def match(request: Request, found: Found, body: MatchIn) -> dict[str, Any]:
     """Uses the views kept with the index but makes none inside the request (a first
     query would embed seven views of every image): ``views: "missing"`` says to start a
     ``views`` job."""
-    options = MatchOptions(threshold=body.threshold, make_views_up_to=0)
+    options = MatchOptions(threshold=body.threshold, views=body.views, make_views_up_to=0)
     with decode_slot(request):
         result = match_image(found, decode_base64(body.image), options=options)
     return result.to_dict()
 
 
 @router.post("/classify", response_model=PredictionOut)
-def classify(request: Request, found: Found, body: ImageJobIn) -> dict[str, Any]:
+def classify(request: Request, found: Found, body: ClassifyIn) -> dict[str, Any]:
     with decode_slot(request):
         prediction = classify_images(
             found, [decode_base64(body.image)], options=ClassifyOptions(body.k)

@@ -38,14 +38,30 @@ class DuplicateGroups(BaseModel):
     groups: list[DuplicateGroup]
 
 
-class ImageJobIn(BaseModel):
-    model_config = ConfigDict(allow_inf_nan=False)
+class MatchIn(BaseModel):
+    """A field this route does not use is refused (422), not silently ignored."""
+
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
 
     image: str = Field(description="the image file, base64-encoded")
     threshold: float | None = Field(
         default=None, ge=-1, le=1, description="cosine; default: the index's calibrated one"
     )
-    k: int = Field(default=10, ge=1, le=1000)
+    views: bool = Field(
+        default=True,
+        description="compare a query that matches nothing as it is with the collection's "
+        "kept turned and corner views, and try its own turned and centre views (false: as "
+        "it is only, the CLI's --no-views)",
+    )
+
+
+class ClassifyIn(BaseModel):
+    """A field this route does not use is refused (422), not silently ignored."""
+
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
+
+    image: str = Field(description="the image file, base64-encoded")
+    k: int = Field(default=10, ge=1, le=1000, description="labelled neighbours that vote")
 
 
 class MatchOut(BaseModel):
