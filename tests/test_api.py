@@ -146,6 +146,9 @@ def test_search_by_every_kind_of_query(client, filled) -> None:
         ({"text": "x", "where": {"colour": "red"}}, 422, "filterable"),
         ({"text": "x", "k": 0}, 422, ""),
         ({"text": "x", "image_id": "RED"}, 422, "one of"),
+        # a field the body does not define is refused, not ignored: a misspelt option
+        ({"text": "x", "min_scor": 0.9}, 422, "min_scor"),
+        ({"positives": [{"text": "x", "wieght": 2}]}, 422, "wieght"),
     ],
 )
 def test_search_errors_are_4xx(client, filled, body, status, message) -> None:
@@ -163,6 +166,8 @@ def test_upload_errors(client, filled, settings) -> None:
     big = client.post("/collections/demo/images", files=[("files", ("x.png", b"0" * 300_000))])
     assert big.status_code == 413
     assert client.post("/collections/demo/images", json={"images": []}).status_code == 422
+    typo = {"images": [{"data": b64(png((1, 2, 3))), "metdata": {"label": "x"}}]}
+    assert client.post("/collections/demo/images", json=typo).status_code == 422
     assert (
         client.post("/collections/nope/images", json={"images": [{"data": "x"}]}).status_code == 404
     )

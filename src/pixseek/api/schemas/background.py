@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from pixseek.api.schemas.body import Body
 
 
-class JobIn(BaseModel):
+class JobIn(Body):
     """``train``: fine-tune the collection's model on its judgements (``from_feedback``),
     its labels, or both; with ``mode`` ``copy``, its image tower on edited copies of the
     collection's images (no labels or judgements), on ``device`` (``auto``: a GPU when the
@@ -16,8 +18,6 @@ class JobIn(BaseModel):
     against ``index`` (default the newest), switching when it wins and
     ``activate_if_better``. ``views``: embed the views of every image that duplicates and
     match compare (turned, cut to its corners), and keep them."""
-
-    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
 
     kind: Literal["train", "reindex", "compare", "views"]
     from_feedback: bool = True

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from pixseek.api.schemas.body import Body
 
-class CollectionCreate(BaseModel):
+
+class CollectionCreate(Body):
     name: str = Field(max_length=64)
     model: str = Field(default="", max_length=512)
     # a registered model family (see `pixseek models --available`); auto: hf-clip
@@ -46,7 +48,7 @@ class Indexes(BaseModel):
     indexes: list[IndexOut]
 
 
-class ActiveIndexIn(BaseModel):
+class ActiveIndexIn(Body):
     """The index (by name or model) that searches should use from now on."""
 
     index: str = Field(min_length=1, max_length=500)

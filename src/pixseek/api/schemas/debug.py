@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from pixseek.api.schemas.body import Body
 from pixseek.api.schemas.records import RecordOut
 from pixseek.api.schemas.search import SearchIn
 
 
-class SliceIn(BaseModel):
+class SliceIn(Body):
     """The slice: the images a search returns (``query``), or these image ids."""
-
-    model_config = ConfigDict(allow_inf_nan=False)
 
     query: SearchIn | None = None
     image_ids: list[str] = Field(default_factory=list, max_length=100_000)
@@ -55,7 +54,7 @@ class BlindspotOut(BaseModel):
     examples: list[RecordOut]  # type: ignore[valid-type]
 
 
-class BlindspotsIn(BaseModel):
+class BlindspotsIn(Body):
     """Blind spots among the objects of these images (a selection)."""
 
     image_ids: list[str] = Field(max_length=100_000)
@@ -90,7 +89,7 @@ class LabelErrors(BaseModel):
     errors: list[LabelErrorOut]
 
 
-class VerdictIn(BaseModel):
+class VerdictIn(Body):
     """A user's verdict on a suspected label error; null forgets it."""
 
     verdict: Literal["confirmed", "dismissed"] | None
@@ -100,7 +99,7 @@ class Verdicts(BaseModel):
     verdicts: dict[str, str]
 
 
-class MapIn(BaseModel):
+class MapIn(Body):
     """Bring the stored map up to date (``refit``: fit it all again)."""
 
     model: str = Field(default="", max_length=500)
@@ -134,7 +133,7 @@ class MapPage(BaseModel):
     points: list[MapPoint]
 
 
-class UniquenessIn(BaseModel):
+class UniquenessIn(Body):
     """The most unusual records, and a representative sample of ``sample`` when given."""
 
     kind: Literal["image", "object"] = "image"

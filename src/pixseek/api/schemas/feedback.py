@@ -7,16 +7,17 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from pixseek.api.schemas.body import Body
 from pixseek.api.schemas.search import QueryIn
 
 
-class JudgementIn(BaseModel):
+class JudgementIn(Body):
     query: QueryIn = Field(description="the query the result answered: one of its parts")
     result_id: str = Field(min_length=1, max_length=256)
     value: Literal[1, -1]
 
 
-class FeedbackIn(BaseModel):
+class FeedbackIn(Body):
     judgements: list[JudgementIn] = Field(min_length=1, max_length=256)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from pixseek.api.schemas.body import Body
 from pixseek.api.schemas.records import RecordOut
 
 
@@ -38,10 +39,8 @@ class DuplicateGroups(BaseModel):
     groups: list[DuplicateGroup]
 
 
-class MatchIn(BaseModel):
-    """A field this route does not use is refused (422), not silently ignored."""
-
-    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
+class MatchIn(Body):
+    """An image from outside the collection, checked for copies of the collection's."""
 
     image: str = Field(description="the image file, base64-encoded")
     threshold: float | None = Field(
@@ -55,10 +54,8 @@ class MatchIn(BaseModel):
     )
 
 
-class ClassifyIn(BaseModel):
-    """A field this route does not use is refused (422), not silently ignored."""
-
-    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
+class ClassifyIn(Body):
+    """An image to label by the votes of its nearest labelled images."""
 
     image: str = Field(description="the image file, base64-encoded")
     k: int = Field(default=10, ge=1, le=1000, description="labelled neighbours that vote")

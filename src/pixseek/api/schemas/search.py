@@ -6,8 +6,9 @@ import base64
 import binascii
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from pixseek.api.schemas.body import Body
 from pixseek.core.errors import EmptyQueryError, ImageDecodeError, InvalidInputError
 from pixseek.core.filters import Filter
 from pixseek.core.query import (
@@ -47,10 +48,8 @@ def decode_base64(data: str, what: str = "image") -> bytes:
         raise ImageDecodeError(f"{what} is not valid base64") from exc
 
 
-class QueryIn(BaseModel):
+class QueryIn(Body):
     """One query part: a text, a stored image or object, a new image, or a box on one."""
-
-    model_config = ConfigDict(allow_inf_nan=False)
 
     text: str | None = Field(default=None, max_length=MAX_QUERY_CHARS)
     image_id: str | None = None
@@ -81,10 +80,8 @@ class QueryIn(BaseModel):
         return ImageQuery(decode_base64(self.image or ""), box)
 
 
-class FeedbackWeights(BaseModel):
+class FeedbackWeights(Body):
     """Rocchio weights: query, mean of relevant results, mean of irrelevant ones."""
-
-    model_config = ConfigDict(allow_inf_nan=False)
 
     alpha: float = Field(default=DEFAULT_FEEDBACK.alpha, ge=0)
     beta: float = Field(default=DEFAULT_FEEDBACK.beta, ge=0)
