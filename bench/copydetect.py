@@ -206,6 +206,8 @@ def pixseek_match(
     collection = open_with(work / "c-ref", model)
     ingest(collection, FolderSource([work / "reference"]))
     calibrate_missing(collection)
+    calibration = collection.index().entry.calibration
+    print(f"\nthe reference collection's calibration: {calibration and calibration.summary()}")
     copies = {name: kind for name, kind in truth.items() if kind not in ("source", "distractor")}
     time_match(collection, work, copies, unseen, "match --no-views", MatchOptions(views=False))
     started = time.perf_counter()  # the first unmatched query makes the collection's views
