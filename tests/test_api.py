@@ -158,6 +158,41 @@ def test_search_errors_are_4xx(client, filled, body, status, message) -> None:
     assert message in response.text
 
 
+def test_every_json_body_refuses_unknown_fields(client) -> None:
+    """The published contract: each JSON request body, and each object inside one (but
+    free-form maps such as metadata), has ``additionalProperties: false``, so a misspelt
+    option is a 422 rather than a silently different answer."""
+    spec = client.app.openapi()  # type: ignore[attr-defined]
+    components = spec["components"]["schemas"]
+
+    def objects(schema: dict, seen: set[str], defs: dict) -> list[tuple[str, dict]]:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[1]
+            if name in seen:
+                return []
+            seen.add(name)
+            return objects({**defs, **components}[name], seen, defs)
+        found = []
+        if schema.get("type") == "object" and "properties" in schema:
+            found.append((schema.get("title", "?"), schema))
+        children = [*schema.get("properties", {}).values(), *schema.get("anyOf", [])]
+        for child in [*children, *([schema["items"]] if "items" in schema else [])]:
+            found += objects(child, seen, defs)
+        return found
+
+    bodies = 0
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            media = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if media is None:
+                continue
+            bodies += 1
+            schema = media["schema"]
+            for title, part in objects(schema, set(), schema.get("$defs", {})):
+                assert part.get("additionalProperties") is False, (method, path, title)
+    assert bodies >= 12
+
+
 def test_upload_errors(client, filled, settings) -> None:
     bad = client.post("/collections/demo/images", json={"images": [{"data": b64(b"junk")}]})
     assert bad.status_code == 422 and "not a recognised image" in bad.text
