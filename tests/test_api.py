@@ -193,6 +193,15 @@ def test_every_json_body_refuses_unknown_fields(client) -> None:
     assert bodies >= 12
 
 
+def test_an_unknown_query_parameter_is_refused(client, filled) -> None:
+    """``?treshold=`` (misspelt) is a 422 that names what the route takes, not a listing
+    or a grouping made with the defaults."""
+    typo = client.get("/collections/demo/duplicates", params={"treshold": 0.9})
+    assert typo.status_code == 422 and "'treshold'" in typo.text and "threshold" in typo.text
+    assert client.get("/collections/demo/images", params={"limt": 2}).status_code == 422
+    assert client.get("/collections/demo/images", params={"limit": 2}).status_code == 200
+
+
 def test_upload_errors(client, filled, settings) -> None:
     bad = client.post("/collections/demo/images", json={"images": [{"data": b64(b"junk")}]})
     assert bad.status_code == 422 and "not a recognised image" in bad.text

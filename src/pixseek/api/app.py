@@ -21,7 +21,7 @@ from pixseek import __version__
 from pixseek.api import errors
 from pixseek.api.audit import LogWrites, WriteLog
 from pixseek.api.background import JobRunner
-from pixseek.api.deps import authorize
+from pixseek.api.deps import authorize, known_query
 from pixseek.api.keys import KeyStore
 from pixseek.api.routes import background, collections, debug, feedback, images, jobs
 from pixseek.api.routes import search as search_routes
@@ -167,7 +167,7 @@ def create_app(
 
     routers = (collections, images, search_routes, jobs, debug, feedback, background)
     for router in (module.router for module in routers):
-        app.include_router(router, dependencies=[Depends(authorize)])
+        app.include_router(router, dependencies=[Depends(authorize), Depends(known_query)])
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

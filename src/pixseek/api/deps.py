@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -15,6 +15,7 @@ from pixseek.api.keys import KeyStore, Principal, Role
 from pixseek.api.settings import ServeSettings
 from pixseek.collection.collection import Collection
 from pixseek.collection.workspace import Workspace
+from pixseek.core.errors import InvalidInputError
 
 BEARER = HTTPBearer(auto_error=False)
 
@@ -108,3 +109,38 @@ def authorize(
     name = request.path_params.get("name")
     if name is not None and not who.covers(name):
         raise HTTPException(403, f"this key does not cover collection {name!r}")
+
+
+def known_query(request: Request) -> None:
+    """A query parameter the route does not declare is a 422, not ignored: a misspelt
+    option (``?treshold=0.9``) would answer another question than the one asked. What a
+    route declares is read from the app's published OpenAPI schema, once."""
+    given = set(request.query_params)
+    if not given:
+        return
+    route = getattr(request.scope.get("route"), "path", None)
+    if route is None:
+        return
+    allowed = _declared_queries(request.app).get((request.method.lower(), route), frozenset())
+    if unknown := sorted(given - allowed):
+        takes = ", ".join(sorted(allowed)) or "none"
+        raise InvalidInputError(
+            f"unknown query parameter {', '.join(map(repr, unknown))}; this route takes: {takes}"
+        )
+
+
+def _declared_queries(app: Any) -> dict[tuple[str, str], frozenset[str]]:
+    """(method, path template) -> the query parameters the route declares."""
+    declared: dict[tuple[str, str], frozenset[str]] | None = getattr(
+        app.state, "declared_queries", None
+    )
+    if declared is None:
+        declared = {
+            (method, path): frozenset(
+                p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"
+            )
+            for path, operations in app.openapi()["paths"].items()
+            for method, operation in operations.items()
+        }
+        app.state.declared_queries = declared
+    return declared
