@@ -40,17 +40,18 @@ Part = tuple[float, float, float]  # share of each side, where across (0 to 1), 
 
 
 def part_box(part: Part, width: int, height: int) -> BoxTuple:
-    """The box (left, top, right, bottom) of a part of a ``width`` x ``height`` picture."""
+    """The box ``[x, y, w, h]`` (as every box in pixseek) of a part of a ``width`` x
+    ``height`` picture."""
     fraction, x_at, y_at = part
     w, h = max(1, round(width * fraction)), max(1, round(height * fraction))
     left, top = round((width - w) * x_at), round((height - h) * y_at)
-    return (float(left), float(top), float(left + w), float(top + h))
+    return (float(left), float(top), float(w), float(h))
 
 
 def _part(part: Part) -> View:
     def view(image: Image.Image) -> tuple[Image.Image, BoxTuple | None]:
-        box = part_box(part, image.width, image.height)
-        return image.crop(box), box
+        x, y, w, h = box = part_box(part, image.width, image.height)
+        return image.crop((x, y, x + w, y + h)), box
 
     return view
 
