@@ -102,8 +102,13 @@ def test_every_job_panel(shop, chromium_path, shots) -> None:  # noqa: F811
         page.click("#match-button")
         page.fill("#match-threshold", "0.97")
         page.press("#match-threshold", "Enter")
-        page.set_input_files("#match-input", str(crop))
-        expect(page.locator(".match-summary")).to_contain_text("found", timeout=30_000)
+        # two files: each answered under its own heading
+        page.set_input_files("#match-input", [str(crop), str(photos / "cool" / "green.jpg")])
+        expect(page.locator(".match-summary")).to_have_count(2, timeout=30_000)
+        expect(page.locator(".match-summary").nth(0)).to_contain_text("found", timeout=30_000)
+        expect(page.locator(".match-summary").nth(1)).to_contain_text(
+            "of green.jpg found", timeout=30_000
+        )
         boxes = page.locator(".match .match-box")
         expect(boxes.first).to_be_visible()
         # the boxes sit inside their thumbnails once those have loaded and been laid out

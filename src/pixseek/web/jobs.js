@@ -218,22 +218,36 @@ function exportMarked() {
 
 function showMatch() {
   jobsView.matched = null;
-  const holder = jobPanel("Which images of this collection does an outside image copy? " +
-    "Choose one: exact copies, re-encoded or edited ones, and crops are found.", "match");
+  const holder = jobPanel("Which images of this collection do outside images copy? " +
+    "Choose one or more: exact copies, re-encoded or edited ones, and crops are found.", "match");
   const controls = element("div", "job-controls");
-  controls.append(filePicker("Choose an image", "match-input", false,
-    (files) => runMatch(files[0])), thresholdInput("match-threshold", () => {
-    if (jobsView.matched) runMatch(jobsView.matched);
-  }));
+  controls.append(filePicker("Choose images", "match-input", true, runMatch),
+    thresholdInput("match-threshold", () => { if (jobsView.matched) runMatch(jobsView.matched); }));
   holder.append(controls, Object.assign(element("div", "match-results"), { id: "match-results" }));
 }
 
-async function runMatch(file) {
+// Each chosen file in turn, its answer under its own heading as it comes.
+async function runMatch(files) {
   const results = $("match-results");
-  const run = (results.run = (results.run || 0) + 1);   // a later upload replaces this one
+  const run = (results.run = (results.run || 0) + 1);   // a later choice replaces this one
   results.innerHTML = "";
+  jobsView.matched = files;
+  let missing = false;
+  for (const file of files) {
+    if (results.run !== run) return;
+    const section = element("section", "match-file");
+    results.appendChild(section);
+    missing = (await matchOne(file, section)) || missing;
+  }
+  if (missing && results.run === run) {
+    results.appendChild(viewsNote("crops of a corner are not found"));
+  }
+}
+
+// One file's matches into ``section``; true when the collection keeps no views.
+async function matchOne(file, section) {
   const summary = element("p", "match-summary", `matching ${file.name}…`);
-  results.appendChild(summary);
+  section.appendChild(summary);
   try {
     const data = await queryImage(file);
     const query = element("figure", "crop match-query");
@@ -241,11 +255,9 @@ async function runMatch(file) {
     img.src = data;
     img.alt = file.name;
     query.append(img, element("figcaption", "", `query: ${file.name}`));
-    jobsView.matched = file;
     const body = { image: data.split(",")[1] };
     if (jobsView.threshold !== "") body.threshold = Number(jobsView.threshold);
     const report = await json(`${base()}/match`, body);
-    if (results.run !== run) return;
     summary.textContent = report.matches.length
       ? `${copies(report.matches.length)} of ${file.name} found (threshold ` +
         `${report.threshold.toFixed(3)}, ${report.calibrated ? "calibrated" : "not calibrated"}):`
@@ -253,11 +265,12 @@ async function runMatch(file) {
     const list = element("div", "match-list");
     list.appendChild(query);
     for (const match of report.matches) list.appendChild(matchCard(match));
-    results.appendChild(list);
-    if (report.views === "missing") {
-      results.appendChild(viewsNote("crops of a corner are not found"));
-    }
-  } catch (error) { summary.textContent = error.message; }
+    section.appendChild(list);
+    return report.views === "missing";
+  } catch (error) {
+    summary.textContent = error.message;
+    return false;
+  }
 }
 
 // The server makes no views inside a request (seven embeddings an image): duplicates and
