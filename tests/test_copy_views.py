@@ -25,7 +25,7 @@ from pixseek.ingest import FolderSource, ingest
 from pixseek.jobs.calibrate import CalibrationOptions, calibrate
 from pixseek.jobs.copy_views import has_kept_views, kept_views, view_vectors, views_path
 from pixseek.jobs.dedup import DedupOptions, find_duplicates
-from pixseek.jobs.match import MatchOptions, match_image
+from pixseek.jobs.match import MatchOptions, match_files, match_image
 from tests.copy_models import ThumbnailDescriptor
 from tests.test_calibrate import photos  # noqa: F401  (the 90 photos fixture)
 
@@ -209,6 +209,20 @@ def test_match_makes_no_views_beyond_its_limit(with_copies: Collection, tmp_path
     assert result.views == "missing" and result.to_dict()["views"] == "missing"
     assert all(m.record.id != original.id for m in result.matches)
     assert not views_path(with_copies, with_copies.index()).exists()
+
+
+def test_a_batch_that_makes_the_views_says_so_for_every_query(
+    with_copies: Collection, tmp_path: Path
+) -> None:
+    """Matched a batch at a time, a query found as it is beside one that made the views
+    says they are kept now, not missing (the CLI would warn that none are kept)."""
+    original, crop = corner_crop_of_an_original(with_copies, tmp_path)
+    options = MatchOptions(threshold=0.99)
+    answers = dict(match_files(with_copies, [local_path(original.path), crop], options=options))
+    exact, cropped = answers[local_path(original.path)], answers[crop]
+    assert not isinstance(exact, Exception) and not isinstance(cropped, Exception)
+    assert exact.matches[0].tier == "exact" and exact.views == "kept"
+    assert cropped.views == "made" and cropped.matches[0].record.id == original.id
 
 
 def test_views_are_made_by_default_only_up_to_a_size(with_copies: Collection) -> None:

@@ -255,10 +255,10 @@ class _Session:
             matcher = _Matcher(self.collection, self.index, self.options, self.rule, query.digest)
             matcher.search(vector[None, :], [perceptual_hash(query.image)], ["as is"])
             matchers.append(matcher)
-        state = self.state
+        made = self.state
         unmatched = [n for n, matcher in enumerate(matchers) if not matcher.found]
         if self.options.views and unmatched:
-            state = self._views_for_unmatched()
+            made = self._views_for_unmatched()
             kept = kept_views(self.collection, self.index)
             if kept is not None:  # no embedding to pay for: before the queries' own views
                 for n in unmatched:
@@ -266,7 +266,12 @@ class _Session:
             self._query_views(
                 [(matchers[n], queries[n].image) for n in unmatched if not matchers[n].found]
             )
-        return [self._result(matcher, state) for matcher in matchers]
+        # a query matched as it is says whether views are kept now (made for others of
+        # its batch: kept), not "missing"
+        return [
+            self._result(matcher, made if n in unmatched else self.state)
+            for n, matcher in enumerate(matchers)
+        ]
 
     def _views_for_unmatched(self) -> str:
         """The views state for queries that matched nothing as they are: when none are
