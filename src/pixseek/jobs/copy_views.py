@@ -34,9 +34,9 @@ from pixseek.stores.knn import Nearest
 
 CHUNK = 32  # images decoded and embedded at a time (seven views each)
 # kept as float16: half the memory and file of float32 (at 100,000 images of 512
-# dimensions, 0.7 GB instead of 1.4). A cosine moves by about 1e-5 at 512 dimensions (2e-5
-# to 4e-5 measured at 256 and 32, at most 2e-4): only a threshold within 1e-4 of 1, which
-# a model that sees photos alike calibrates to, decides differently at its margin
+# dimensions, 0.7 GB instead of 1.4). A cosine moves by 1.5e-5 at 512 dimensions (at most
+# 4e-5 measured; 2e-5 to 4e-5 at 256 and 32, at most 2e-4): only a threshold within 1e-4
+# of 1, which a model that sees photos alike calibrates to, decides otherwise at its margin
 KEPT_DTYPE = np.float16
 NORMALIZE_BLOCK = 2048  # images whose views are normalized at a time
 SAVE_EVERY_S = 60.0  # a long first run keeps what it has embedded this often
