@@ -28,6 +28,13 @@ CLIP's; pass a real checkpoint (``--model openai/clip-vit-base-patch32``) where 
 (``tests/copy_models.py``: a grayscale thumbnail, which sees through resizing, re-encoding,
 grayscale and flips but not through text bands, logos and borders). ``--edits`` makes the
 collection's copies with only some of the edits (calibration still uses all of them).
+``--model vit-b32-random`` builds a randomly initialised model of ViT-B/32's exact
+geometry: its answers mean nothing, its times are those of a real CLIP on this machine
+(``match_files`` against one query at a time is the line to read).
+
+Each ``match`` pass also prints the false alarms and wrong top-1s with how they were made,
+and the same queries through ``match_files`` (a batch of 32 embedded at once, what
+``pixseek match FOLDER`` runs) against one at a time.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from pixseek.collection import Collection, open_collection
 from pixseek.core.records import Record
 from pixseek.core.vectors import l2_normalize
 from pixseek.demo.demo import SHIPPED_MODEL
+from pixseek.demo.factory import ClipShape, build_clip
 from pixseek.imaging.edits import EDITS, edited
 from pixseek.imaging.views import COPY_VIEWS
 from pixseek.ingest import FolderSource, ingest
@@ -370,7 +378,11 @@ def main() -> int:
     parser.add_argument("--sources", type=int, default=100)
     parser.add_argument("--distractors", type=int, default=300)
     parser.add_argument("--unseen", type=int, default=100)
-    parser.add_argument("--model", default=str(SHIPPED_MODEL), help="or thumbnail, compressed")
+    parser.add_argument(
+        "--model",
+        default=str(SHIPPED_MODEL),
+        help="a hub id or path, or thumbnail, compressed, vit-b32-random",
+    )
     parser.add_argument("--edits", default=",".join(EDITS), help="the copies' edits")
     parser.add_argument("--references", type=int, default=0, help="then match among N more")
     args = parser.parse_args()
@@ -385,6 +397,8 @@ def main() -> int:
     unseen = photos(args.unseen, skip=args.sources + args.distractors)
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
+        if args.model == "vit-b32-random":
+            args.model = str(build_clip(work / "vit-b32-random", ClipShape.vit_b32()))
         truth = lay_out(work, sources, distractors, edits)
         print(
             f"{args.sources} sources x {len(edits)} edits + {args.distractors} distractors "
