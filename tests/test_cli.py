@@ -127,6 +127,7 @@ def test_match_takes_a_folder_and_a_bad_file_costs_only_its_answer(
     assert "recognised image format" in answers[-2]["error"]
     assert "No such file" in answers[-1]["error"]
     assert f"cannot match {broken}" in captured.err and f"cannot match {gone}" in captured.err
+    assert "keeps no turned and corner views" not in captured.err  # none was needed
 
     assert main([str(a) for a in args]) == 1
     out = capsys.readouterr().out

@@ -225,6 +225,26 @@ def test_a_batch_that_makes_the_views_says_so_for_every_query(
     assert cropped.views == "made" and cropped.matches[0].record.id == original.id
 
 
+def test_the_cli_warns_when_a_query_needed_views_that_are_missing(
+    with_copies: Collection,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Beyond the size views are made at (here: any size), a crop that matches nothing as
+    it is gets the warning; a query found as it is does not."""
+    import pixseek.jobs.match
+
+    original, crop = corner_crop_of_an_original(with_copies, tmp_path)
+    loads_the_descriptor_by_name(monkeypatch)
+    monkeypatch.setattr(pixseek.jobs.match, "_make_views", lambda *_: "missing")
+    root = str(with_copies.layout.root)
+    assert main(["match", str(local_path(original.path)), "--collection", root]) == 0
+    assert "keeps no turned and corner views" not in capsys.readouterr().err
+    assert main(["match", str(crop), "--collection", root, "--threshold", "0.99"]) == 0
+    assert "keeps no turned and corner views" in capsys.readouterr().err
+
+
 def test_views_are_made_by_default_only_up_to_a_size(with_copies: Collection) -> None:
     """Beyond ``make_views_up_to`` images (VIEWS_MADE_UP_TO by default; 0 over HTTP) a run
     uses only the views kept (seven embeddings an image is hours at a million) and counts

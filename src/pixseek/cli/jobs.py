@@ -230,7 +230,9 @@ def run_match(args: argparse.Namespace) -> int:
                 answers.append({"file": str(path), "error": str(result)})
                 bar.write(f"pixseek: cannot match {path}: {result}", sys.stderr)
                 continue
-            missing += result.views == MISSING
+            # views are missing for a query that needed them (one found as it is did not;
+            # in a small collection the first that needs them makes them)
+            missing += result.views == MISSING and not result.matches
             answers.append({"file": str(path), **result.to_dict()})
             if not args.json:
                 bar.write(match_lines(path, result))

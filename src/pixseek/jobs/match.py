@@ -215,7 +215,9 @@ class _Matcher:
                 )
 
 
-MATCH_BATCH = 32  # queries embedded in one model call by match_files
+# queries embedded in one model call by match_files: with ViT-B/32's geometry on 2 cores,
+# 16 to 64 took alike, 1.6 times faster than one at a time (bench/copydetect.py, README)
+MATCH_BATCH = 32
 
 
 @dataclass(frozen=True, slots=True)
