@@ -15,7 +15,14 @@ from pixseek.collection import Collection, open_collection
 from pixseek.core.filters import Filter
 from pixseek.imaging.edits import EDITS, edited
 from pixseek.ingest import FolderSource, ingest
-from pixseek.jobs.calibrate import CalibrationOptions, calibrate, sample_images
+from pixseek.jobs.calibrate import (
+    EXPECTED_RECALL,
+    CalibrationOptions,
+    calibrate,
+    sample_images,
+    sample_size,
+    wilson_lower,
+)
 from tests.conftest import CALTECH
 from tests.copy_models import CompressedDescriptor, ThumbnailDescriptor
 from tests.test_jobs import scene
@@ -391,3 +398,19 @@ def test_hash_neighbours_of_copies_count_where_unrelated_pictures_share_hashes()
     assert _few_hash_partners(copies(family), sources, 20).all()
     alike = [7] * 40  # every copy hashes the same
     assert not _few_hash_partners(copies(alike), sources, 20).any()
+
+
+def test_a_high_target_precision_samples_enough_images_to_show_it() -> None:
+    """The copies of 40 images cannot show a precision of 0.999 (the lower end of its
+    Wilson interval stays below it with no wrong pair at all), so such a target turned
+    every tier off; it now samples enough images, and 0.99 keeps the 40."""
+
+    def most_shown(images: int) -> float:
+        kept = np.asarray([images * len(EDITS) * EXPECTED_RECALL])
+        return float(wilson_lower(kept, kept)[0])
+
+    assert most_shown(40) < 0.999
+    needed = sample_size(CalibrationOptions(target_precision=0.999))
+    assert needed > 40 and most_shown(needed) >= 0.999 > most_shown(needed - 2)
+    assert sample_size(CalibrationOptions()) == 40
+    assert sample_size(CalibrationOptions(sample=200, target_precision=0.999)) == 200

@@ -103,7 +103,13 @@ def register(commands: Any) -> None:
     calibrate.add_argument(
         "--target-precision", type=float, default=0.99, help="precision to reach (0.99)"
     )
-    calibrate.add_argument("--sample", type=int, default=40, help="images to edit (40)")
+    calibrate.add_argument(
+        "--sample",
+        type=int,
+        default=40,
+        help="images to edit (40; more when the target precision needs more copies to be "
+        "shown: 118 for 0.999)",
+    )
     calibrate.add_argument("--json", action="store_true", help="print as JSON")
     calibrate.set_defaults(handler=run_calibrate)
 

@@ -16,6 +16,7 @@ nearest other images count among the pairs that are not copies.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -117,6 +118,20 @@ def fit_threshold(
 
 
 CONFIDENCE_Z = 0.8416  # one-sided 80%
+# of the copies, the share a threshold is expected to keep above it (a sample is sized so
+# that those alone can show the target precision)
+EXPECTED_RECALL = 0.5
+
+
+def sample_size(options: CalibrationOptions) -> int:
+    """``options.sample``, or more images where their copies could not show the target
+    precision: with ``n`` copies above a threshold and no other pair, the lower end of the
+    precision's Wilson interval is ``n / (n + z^2)``, so 0.999 needs some 700 of them (59
+    images' worth when every copy is kept, 118 at half of them); 40 images could show at
+    most 0.998 and a target of 0.999 turned every tier off."""
+    target = options.target_precision
+    copies = CONFIDENCE_Z**2 * target / (1 - target) / EXPECTED_RECALL
+    return max(options.sample, math.ceil(copies / len(EDITS)))
 
 
 def wilson_lower(
@@ -219,7 +234,7 @@ def calibrate(
     """Measure copy detection for ``index`` (the active one by default) and keep the result
     with it; returns it."""
     index = index or collection.index()
-    records = sample_images(index, options.sample, options.seed)
+    records = sample_images(index, sample_size(options), options.seed)
     embedder = index.embedder
     kept, copies = make_copies(records, embedder.capabilities.input_size, options.seed)
     if len(kept) < MIN_IMAGES:
