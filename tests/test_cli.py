@@ -132,6 +132,9 @@ def test_match_takes_a_folder_and_a_bad_file_costs_only_its_answer(
     assert main([str(a) for a in args]) == 1
     out = capsys.readouterr().out
     assert out.count(": 1 match\n") == len(images) and "exact 1.000" in out
+    (tmp_path / "empty").mkdir()
+    assert main(["match", str(tmp_path / "empty"), "--collection", str(indexed)]) == 2
+    assert "no image files in the folder" in capsys.readouterr().err
 
 
 def test_negative_terms_on_the_command_line(indexed, capsys) -> None:

@@ -254,10 +254,18 @@ def run_match(args: argparse.Namespace) -> int:
 
 
 def query_files(given: list[Path]) -> list[Path]:
-    """The files named, and the images in the folders named (walked as ``index`` walks)."""
+    """The files named, and the images in the folders named (walked as ``index`` walks);
+    a folder with no image in it is an error, not an empty answer."""
+    from pixseek.core.errors import InvalidInputError
     from pixseek.ingest.sources.folder import walk_images
 
-    return [found for path in given for found in (walk_images(path) if path.is_dir() else [path])]
+    files: list[Path] = []
+    for path in given:
+        found = list(walk_images(path)) if path.is_dir() else [path]
+        if not found:
+            raise InvalidInputError(f"no image files in the folder {path}")
+        files += found
+    return files
 
 
 def match_lines(path: Path, result: MatchResult) -> str:
