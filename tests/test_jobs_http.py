@@ -169,6 +169,10 @@ def test_views_as_a_job(tmp_path, tiny_model) -> None:  # type: ignore[no-untype
     before = client.post("/collections/photos/match", json=query, headers=ADMIN)
     assert before.status_code == 200 and before.json()["views"] == "missing", before.text
     assert not (root / "photos" / "views").exists()
+    # a field a views job does not use is refused, not ignored
+    stray = {"kind": "views", "epochs": 3}
+    refused = client.post("/collections/photos/jobs", json=stray, headers=ADMIN)
+    assert refused.status_code == 422 and "does not take epochs" in refused.text, refused.text
     started = client.post("/collections/photos/jobs", json={"kind": "views"}, headers=ADMIN)
     assert started.status_code == 202, started.text
     done = wait(client, started.json()["id"])

@@ -12,6 +12,7 @@ from pixseek.api.deps import principal, settings
 from pixseek.api.keys import Principal
 from pixseek.api.routes.collections import allowed_model
 from pixseek.api.schemas.background import JobIn, JobOut
+from pixseek.core.errors import InvalidInputError
 
 router = APIRouter(tags=["jobs"])
 TRAIN = ("from_feedback", "labels", "mode", "epochs", "batch_size", "lr", "device")
@@ -33,6 +34,12 @@ Who = Annotated[Principal, Depends(principal)]
 
 @router.post("/collections/{name}/jobs", response_model=JobOut, status_code=202)
 def start_job(request: Request, name: str, body: JobIn, jobs: Runner) -> dict[str, Any]:
+    # a field this kind of job does not use is refused, not ignored ("epochs" on a views job)
+    if stray := sorted(body.model_fields_set - {"kind", *PARAMS[body.kind]}):
+        takes = ", ".join(PARAMS[body.kind]) or "nothing else"
+        raise InvalidInputError(
+            f"a {body.kind} job does not take {', '.join(stray)}; it takes: {takes}"
+        )
     params = {key: getattr(body, key) for key in PARAMS[body.kind]}
     if body.kind == "train":
         params.update(_train_checks(body))
