@@ -259,6 +259,17 @@ def test_job_routes(tmp_path, photos, tiny_model) -> None:
         assert refused.status_code == 422, refused.text
     refused = client.post("/collections/c/classify", json={"image": image, "threshold": 0.5})
     assert refused.status_code == 422, refused.text
+    # several at once: each answered as alone, a broken one in its place
+    other = base64.b64encode((photos / "scene4.png").read_bytes()).decode()
+    junk = base64.b64encode(b"not an image at all").decode()
+    batch = client.post("/collections/c/match/batch", json={"images": [image, junk, other]})
+    assert batch.status_code == 200, batch.text
+    first, broken, last = batch.json()["results"]
+    assert first == client.post("/collections/c/match", json={"image": image}).json()
+    assert last == client.post("/collections/c/match", json={"image": other}).json()
+    assert "not a recognised image" in broken["error"]
+    too_many = client.post("/collections/c/match/batch", json={"images": [image] * 65})
+    assert too_many.status_code == 422
     label = client.post("/collections/c/classify", json={"image": image, "k": 1}).json()
     assert label["label"] == "photos" and label["confidence"] == 1.0
     assert client.get("/collections/c/classify/evaluate").status_code == 422

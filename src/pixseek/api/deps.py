@@ -50,7 +50,16 @@ def decode_slot(request: Request, needed: bool = True) -> Iterator[None]:
 # and anything else (collections, training and reindexing jobs, exports) needs ``admin``.
 SEARCH_POSTS = frozenset(
     f"/collections/{{name}}/{tail}"
-    for tail in ("search", "match", "classify", "slice", "feedback", "uniqueness", "blindspots")
+    for tail in (
+        "search",
+        "match",
+        "match/batch",
+        "classify",
+        "slice",
+        "feedback",
+        "uniqueness",
+        "blindspots",
+    )
 )
 WRITES = frozenset(
     {

@@ -17,10 +17,11 @@ and for duplicates): a corner crop has nothing else to be found by.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,6 +60,7 @@ from pixseek.stores.knn import search_many
 # duplicates or the views job are used, since that query would take hours on a CPU
 VIEWS_MADE_UP_TO = 10_000
 KEPT, MADE, MISSING, OFF = "kept", "made", "missing", "off"
+_Item = TypeVar("_Item")
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,32 +341,56 @@ def match_files(
     costs only its own answer. ``batch`` files are read and embedded at a time, so a
     folder of any size is matched in bounded memory, at the model's batch speed."""
     session = _Session(collection, index or collection.index(), options, progress)
-    chunk: list[Path] = []
-    for path in paths:
-        chunk.append(path)
-        if len(chunk) == batch:
-            yield from _match_chunk(session, chunk)
+    for chunk in _chunks(paths, batch):
+        loaders = [functools.partial(read_query_file, path) for path in chunk]
+        yield from zip(chunk, _match_chunk(session, loaders), strict=True)
+
+
+def match_images(
+    collection: Collection,
+    images: Sequence[bytes],
+    index: Index | None = None,
+    options: MatchOptions = MatchOptions(),
+    batch: int = MATCH_BATCH,
+) -> list[MatchResult | ImageDecodeError]:
+    """:func:`match_files` for images in memory (a request's): each one's result, or the
+    error that kept it from being matched, in order."""
+    session = _Session(collection, index or collection.index(), options, None)
+    answers: list[MatchResult | ImageDecodeError] = []
+    for chunk in _chunks(images, batch):
+        answers += _match_chunk(session, [_given(data) for data in chunk])
+    return answers
+
+
+def _given(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
+
+
+def _chunks(items: Iterable[_Item], size: int) -> Iterator[list[_Item]]:
+    chunk: list[_Item] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
             chunk = []
     if chunk:
-        yield from _match_chunk(session, chunk)
+        yield chunk
 
 
 def _match_chunk(
-    session: _Session, paths: list[Path]
-) -> list[tuple[Path, MatchResult | ImageDecodeError]]:
+    session: _Session, loaders: Sequence[Callable[[], bytes]]
+) -> list[MatchResult | ImageDecodeError]:
+    """Each query's result or error, in order; those that decode are matched together."""
     answers: list[MatchResult | ImageDecodeError | None] = []
     queries: list[_Query] = []
-    for path in paths:
+    for load in loaders:
         try:
-            queries.append(session.query(read_query_file(path)))
+            queries.append(session.query(load()))
             answers.append(None)
         except ImageDecodeError as exc:
             answers.append(exc)
     results = iter(session.match(queries) if queries else [])
-    return [
-        (path, answer if answer is not None else next(results))
-        for path, answer in zip(paths, answers, strict=True)
-    ]
+    return [answer if answer is not None else next(results) for answer in answers]
 
 
 def read_query_file(path: Path) -> bytes:

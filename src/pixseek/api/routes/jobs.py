@@ -12,6 +12,8 @@ from pixseek.api.schemas.jobs import (
     AccuracyOut,
     ClassifyIn,
     DuplicateGroups,
+    MatchBatch,
+    MatchBatchIn,
     Matches,
     MatchIn,
     PredictionOut,
@@ -20,7 +22,7 @@ from pixseek.api.schemas.search import decode_base64
 from pixseek.collection.collection import Collection
 from pixseek.jobs.classify import ClassifyOptions, classify_images, evaluate_split
 from pixseek.jobs.dedup import DedupOptions, find_duplicates
-from pixseek.jobs.match import MatchOptions, match_image
+from pixseek.jobs.match import MatchOptions, match_image, match_images
 
 router = APIRouter(prefix="/collections/{name}", tags=["jobs"])
 Found = Annotated[Collection, Depends(collection)]
@@ -58,6 +60,20 @@ def match(request: Request, found: Found, body: MatchIn) -> dict[str, Any]:
     with decode_slot(request):
         result = match_image(found, decode_base64(body.image), options=options)
     return result.to_dict()
+
+
+@router.post("/match/batch", response_model=MatchBatch)
+def match_batch(request: Request, found: Found, body: MatchBatchIn) -> dict[str, Any]:
+    """Up to 64 images in one request, embedded a batch at a time (as ``pixseek match
+    FOLDER``); an image that cannot be decoded gets ``{"error": ...}`` in its place and
+    costs the others nothing. Views are used as by ``/match``, never made."""
+    options = MatchOptions(threshold=body.threshold, views=body.views, make_views_up_to=0)
+    images = [decode_base64(image, f"image {n}") for n, image in enumerate(body.images)]
+    with decode_slot(request):
+        answers = match_images(found, images, options=options)
+    return {
+        "results": [{"error": str(a)} if isinstance(a, Exception) else a.to_dict() for a in answers]
+    }
 
 
 @router.post("/classify", response_model=PredictionOut)

@@ -54,6 +54,18 @@ class MatchIn(Body):
     )
 
 
+class MatchBatchIn(Body):
+    """Several images checked in one request: embedded a batch at a time."""
+
+    images: list[str] = Field(
+        min_length=1, max_length=64, description="the image files, base64-encoded"
+    )
+    threshold: float | None = Field(
+        default=None, ge=-1, le=1, description="cosine; default: the index's calibrated one"
+    )
+    views: bool = Field(default=True, description="as in match")
+
+
 class ClassifyIn(Body):
     """An image to label by the votes of its nearest labelled images."""
 
@@ -82,6 +94,16 @@ class Matches(BaseModel):
         "a views job: corner crops are found through them) or off"
     )
     matches: list[MatchOut]
+
+
+class MatchError(BaseModel):
+    error: str = Field(description="why this image could not be matched (not an image, ...)")
+
+
+class MatchBatch(BaseModel):
+    """One answer an image, in the order given: its matches, or why it had none."""
+
+    results: list[Matches | MatchError]
 
 
 class PredictionOut(BaseModel):
