@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from pixseek.cli.main import main
 from pixseek.collection import open_collection
-from pixseek.core.errors import ImageDecodeError
+from pixseek.core.errors import ImageDecodeError, InvalidInputError
 from pixseek.ingest import FolderSource, ingest
 from pixseek.jobs.classify import ClassifyOptions, classify_images, evaluate_split
 from pixseek.jobs.dedup import DedupOptions, embedding_links, find_duplicates
@@ -248,6 +248,13 @@ def test_job_routes(tmp_path, photos, tiny_model) -> None:
     viewed = client.get("/collections/c/duplicates", params={**given, "views": "true"}).json()
     assert viewed["views"] == len(list(photos.iterdir()))
     assert client.get("/collections/c/duplicates", params={"tiers": "nope"}).status_code == 422
+    # a setting of a tier left out would be ignored: refused, and said why
+    ignored = {"tiers": "exact,phash", "threshold": 0.9}
+    refused = client.get("/collections/c/duplicates", params=ignored)
+    assert refused.status_code == 422 and "threshold given, but the tiers" in refused.text
+    for settings in ({"phash_distance": 4}, {"views": True}):
+        with pytest.raises(InvalidInputError, match="given, but the tiers used are exact"):
+            DedupOptions(tiers=("exact",), **settings)
     image = base64.b64encode((photos / "scene2.png").read_bytes()).decode()
     matches = client.post("/collections/c/match", json={"image": image}).json()["matches"]
     assert matches[0]["tier"] == "exact" and matches[0]["record"]["path"].endswith("scene2.png")

@@ -77,6 +77,23 @@ class DedupOptions:
             raise InvalidInputError(f"phash distance is 0 to 32 bits, got {self.phash_distance}")
         if self.across and self.across not in ACROSS_FIELDS:
             raise InvalidInputError(f"--across takes {', '.join(ACROSS_FIELDS)}")
+        self._refuse_what_the_tiers_ignore()
+
+    def _refuse_what_the_tiers_ignore(self) -> None:
+        """A setting for a tier that is not used would be accepted and ignored."""
+        unused = [
+            name
+            for name, given, tier in (
+                ("threshold", self.threshold is not None, "embedding"),
+                ("views", self.views is True, "embedding"),
+                ("phash distance", self.phash_distance is not None, "phash"),
+            )
+            if given and tier not in self.tiers
+        ]
+        if unused:
+            raise InvalidInputError(
+                f"{' and '.join(unused)} given, but the tiers used are {', '.join(self.tiers)}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
