@@ -245,6 +245,32 @@ def test_the_cli_warns_when_a_query_needed_views_that_are_missing(
     assert "keeps no turned and corner views" in capsys.readouterr().err
 
 
+def test_a_query_view_is_embedded_only_where_calibration_needs_it(
+    with_copies: Collection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Calibration found every flipped copy without a mirrored view (this descriptor sees
+    a mirror image as the same picture): a query that matches nothing embeds its turned
+    and centre views, not the mirrored one. With a threshold given (calibration's recall
+    was measured at its own) or without kept views, all four."""
+    calibration = calibrate(with_copies, options=CalibrationOptions(0.99, sample=30))
+    found = {**calibration.recall_by_edit, "flip": 1.0, "rotate": 0.9, "border": 0.5}
+    with_copies.set_calibration("default", replace(calibration, recall_by_edit=found))
+    unseen = tmp_path / "unseen.png"
+    Image.new("RGB", (90, 60), (250, 240, 10)).save(unseen)
+    embedder = with_copies.index().embedder
+    calls: list[int] = []
+    embed = embedder.embed_images
+    monkeypatch.setattr(embedder, "embed_images", lambda i: calls.append(len(i)) or embed(i))
+    match_image(with_copies, unseen.read_bytes(), options=MatchOptions(views=True))
+    assert views_path(with_copies, with_copies.index()).exists()
+    calls.clear()
+    assert match_image(with_copies, unseen.read_bytes()).matches == []
+    assert calls == [1, 3]  # as it is, then turned either way and its centre
+    calls.clear()
+    match_image(with_copies, unseen.read_bytes(), options=MatchOptions(threshold=0.999))
+    assert calls == [1, 4]
+
+
 def test_views_are_made_by_default_only_up_to_a_size(with_copies: Collection) -> None:
     """Beyond ``make_views_up_to`` images (VIEWS_MADE_UP_TO by default; 0 over HTTP) a run
     uses only the views kept (seven embeddings an image is hours at a million) and counts

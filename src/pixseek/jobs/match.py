@@ -60,6 +60,13 @@ from pixseek.stores.knn import search_many
 # duplicates or the views job are used, since that query would take hours on a CPU
 VIEWS_MADE_UP_TO = 10_000
 KEPT, MADE, MISSING, OFF = "kept", "made", "missing", "off"
+# the copy edit each of a query's own views undoes (see _Session._worth_embedding)
+UNDOES = {
+    "rotated -10°": "rotate",
+    "rotated +10°": "rotate",
+    "centre": "border",
+    "mirrored": "flip",
+}
 _Item = TypeVar("_Item")
 
 
@@ -268,7 +275,8 @@ class _Session:
                 for n in unmatched:
                     matchers[n].search_kept(vectors[n], kept)
             self._query_views(
-                [(matchers[n], queries[n].image) for n in unmatched if not matchers[n].found]
+                [(matchers[n], queries[n].image) for n in unmatched if not matchers[n].found],
+                self._worth_embedding(kept is not None),
             )
         # a query matched as it is says whether views are kept now (made for others of
         # its batch: kept), not "missing"
@@ -287,14 +295,30 @@ class _Session:
             self.state = KEPT  # for the queries after these
         return made
 
-    def _query_views(self, pending: list[tuple[_Matcher, Image.Image]]) -> None:
-        """The queries' own views (turned back, their centre, mirrored), in one model call."""
-        if not pending:
+    def _worth_embedding(self, kept: bool) -> tuple[str, ...]:
+        """The query views worth an embedding each. One is left out where the index's
+        calibration found every copy made with the edit it undoes without it, at the
+        threshold in use: a model that sees a mirror image as the same picture needs no
+        mirrored view, and an unseen photo, which tries them all, costs that much less.
+        Calibration scores copies against the kept views too, so only where those are
+        searched."""
+        calibration = self.rule.calibration
+        if calibration is None or self.options.threshold is not None or not kept:
+            return QUERY_VIEWS
+        found = calibration.recall_by_edit
+        return tuple(v for v in QUERY_VIEWS if found.get(UNDOES[v], 0.0) < 1.0)
+
+    def _query_views(
+        self, pending: list[tuple[_Matcher, Image.Image]], names: tuple[str, ...]
+    ) -> None:
+        """The queries' own views (``names``: turned back, their centre, mirrored), in one
+        model call."""
+        if not pending or not names:
             return
         size = self.index.embedder.capabilities.input_size
-        shown = [views(enough_for(image, size, CENTRE), QUERY_VIEWS) for _, image in pending]
+        shown = [views(enough_for(image, size, CENTRE), names) for _, image in pending]
         vectors = self.index.embedder.embed_images([p for each in shown for _, p, _ in each])
-        count = len(QUERY_VIEWS)
+        count = len(names)
         for n, ((matcher, _), each) in enumerate(zip(pending, shown, strict=True)):
             matcher.search(
                 vectors[n * count : (n + 1) * count],
