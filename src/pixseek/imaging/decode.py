@@ -281,9 +281,14 @@ def read_image_bytes(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> byt
         return head + handle.read(max_bytes + 1 - len(head))
 
 
-def load_image_file(path: Path, options: DecodeOptions = DEFAULT_DECODE) -> Image.Image:
+def read_image_file(path: Path) -> bytes:
+    """:func:`read_image_bytes`, with a file that cannot be read (missing, a folder, no
+    permission) a decode error too: one kind of error for every image that cannot be had."""
     try:
-        data = read_image_bytes(path)
+        return read_image_bytes(path)
     except OSError as exc:
         raise ImageDecodeError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return decode_image(data, options)
+
+
+def load_image_file(path: Path, options: DecodeOptions = DEFAULT_DECODE) -> Image.Image:
+    return decode_image(read_image_file(path), options)

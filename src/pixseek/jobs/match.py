@@ -17,8 +17,7 @@ and for duplicates): a corner crop has nothing else to be found by.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,7 +33,7 @@ from pixseek.core.filters import Filter
 from pixseek.core.ids import content_hash
 from pixseek.core.records import BoxTuple, Record, record_dict
 from pixseek.core.vectors import Vectors
-from pixseek.imaging.decode import decode_image, decode_options_for, read_image_bytes
+from pixseek.imaging.decode import decode_image, decode_options_for, read_image_file
 from pixseek.imaging.hashes import ImageHashes, hamming, perceptual_hash, phash_score
 from pixseek.imaging.views import (
     CENTRE,
@@ -366,8 +365,7 @@ def match_files(
     folder of any size is matched in bounded memory, at the model's batch speed."""
     session = _Session(collection, index or collection.index(), options, progress)
     for chunk in _chunks(paths, batch):
-        loaders = [functools.partial(read_query_file, path) for path in chunk]
-        yield from zip(chunk, _match_chunk(session, loaders), strict=True)
+        yield from zip(chunk, _match_chunk(session, [_read(path) for path in chunk]), strict=True)
 
 
 def match_images(
@@ -382,12 +380,15 @@ def match_images(
     session = _Session(collection, index or collection.index(), options, None)
     answers: list[MatchResult | ImageDecodeError] = []
     for chunk in _chunks(images, batch):
-        answers += _match_chunk(session, [_given(data) for data in chunk])
+        answers += _match_chunk(session, chunk)
     return answers
 
 
-def _given(data: bytes) -> Callable[[], bytes]:
-    return lambda: data
+def _read(path: Path) -> bytes | ImageDecodeError:
+    try:
+        return read_image_file(path)
+    except ImageDecodeError as exc:
+        return exc
 
 
 def _chunks(items: Iterable[_Item], size: int) -> Iterator[list[_Item]]:
@@ -402,27 +403,23 @@ def _chunks(items: Iterable[_Item], size: int) -> Iterator[list[_Item]]:
 
 
 def _match_chunk(
-    session: _Session, loaders: Sequence[Callable[[], bytes]]
+    session: _Session, items: Sequence[bytes | ImageDecodeError]
 ) -> list[MatchResult | ImageDecodeError]:
-    """Each query's result or error, in order; those that decode are matched together."""
-    answers: list[MatchResult | ImageDecodeError | None] = []
-    queries: list[_Query] = []
-    for load in loaders:
-        try:
-            queries.append(session.query(load()))
-            answers.append(None)
-        except ImageDecodeError as exc:
-            answers.append(exc)
+    """Each query's result or error (one it could not be read with, or decoded), in order;
+    those that decode are matched together."""
+    prepared = [_query_or_error(session, item) for item in items]
+    queries = [query for query in prepared if isinstance(query, _Query)]
     results = iter(session.match(queries) if queries else [])
-    return [answer if answer is not None else next(results) for answer in answers]
+    return [q if isinstance(q, ImageDecodeError) else next(results) for q in prepared]
 
 
-def read_query_file(path: Path) -> bytes:
-    """A query file's bytes, checked before it is read whole; unreadable is a decode error."""
+def _query_or_error(session: _Session, item: bytes | ImageDecodeError) -> _Query | ImageDecodeError:
+    if isinstance(item, ImageDecodeError):
+        return item
     try:
-        return read_image_bytes(path)
-    except OSError as exc:
-        raise ImageDecodeError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        return session.query(item)
+    except ImageDecodeError as exc:
+        return exc
 
 
 def _views_state(collection: Collection, index: Index, options: MatchOptions) -> str:
