@@ -73,8 +73,15 @@ VIEWS: dict[str, View] = {
     "mirrored": _mirrored,
     **{name: _part(part) for name, part in PARTS.items()},
 }
-# a query that matches nothing as it is: turned back, without a border, mirrored
-QUERY_VIEWS = ("rotated -10°", "rotated +10°", "centre", "mirrored")
+# the views of a query that matches nothing as it is (turned back, without a border,
+# mirrored), each with the copy edit of pixseek.imaging.edits that it undoes
+UNDOES = {
+    "rotated -10°": "rotate",
+    "rotated +10°": "rotate",
+    "centre": "border",
+    "mirrored": "flip",
+}
+QUERY_VIEWS = tuple(UNDOES)
 # each collection image, for duplicates: turned either way, its centre (a closer crop, or
 # the picture of a copy with a border), and its four corners
 COPY_VIEWS = (

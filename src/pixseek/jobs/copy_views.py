@@ -267,10 +267,10 @@ def _embed(
             pictures += [picture for _, picture, _ in views(image, COPY_VIEWS)]
             owners.append(record)
         if owners:
-            vectors = index.embedder.embed_images(pictures).astype(np.float32)
+            vectors = index.embedder.embed_images(pictures).astype(KEPT_DTYPE)
             shaped = vectors.reshape(len(owners), len(COPY_VIEWS), -1)
             for record, rows in zip(owners, shaped, strict=True):
-                into.by_id[record.id] = (record.content_hash, rows.astype(KEPT_DTYPE))
+                into.by_id[record.id] = (record.content_hash, rows)
         if progress is not None:
             progress(min(start + CHUNK, len(stale)), len(stale))
         if time.monotonic() - saved > SAVE_EVERY_S:

@@ -40,6 +40,7 @@ from pixseek.imaging.views import (
     COPY_VIEWS,
     PARTS,
     QUERY_VIEWS,
+    UNDOES,
     enough_for,
     part_box,
     views,
@@ -59,13 +60,6 @@ from pixseek.stores.knn import search_many
 # duplicates or the views job are used, since that query would take hours on a CPU
 VIEWS_MADE_UP_TO = 10_000
 KEPT, MADE, MISSING, OFF = "kept", "made", "missing", "off"
-# the copy edit each of a query's own views undoes (see _Session._worth_embedding)
-UNDOES = {
-    "rotated -10°": "rotate",
-    "rotated +10°": "rotate",
-    "centre": "border",
-    "mirrored": "flip",
-}
 _Item = TypeVar("_Item")
 
 
