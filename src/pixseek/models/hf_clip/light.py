@@ -138,21 +138,32 @@ class FastTokenizer:
 
 
 class LazyProcessor:
-    """A processor whose tokenizer loads fast and whose image processor (and transformers)
-    loads only when an image is first processed."""
+    """A processor whose tokenizer loads fast and whose image processor loads when an image
+    is first processed: read from the checkpoint's config where it is CLIP's own
+    (:class:`~pixseek.models.hf_clip.pixels.ClipPixels`), else transformers'."""
 
     def __init__(self, model: str, tokenizer: Any) -> None:
         self._model = model
         self.tokenizer = tokenizer
-        self._full: Any = None
+        self._images: Any = None
 
     @property
     def image_processor(self) -> Any:
-        if self._full is None:
-            from pixseek.models.hf_clip.loading import load_processor
+        if self._images is None:
             from pixseek.models.registry import LOADING_LOCK
 
             with LOADING_LOCK:  # ingest threads prepare images at once: load it once
-                if self._full is None:
-                    self._full = load_processor(self._model)
-        return self._full.image_processor
+                if self._images is None:
+                    self._images = _image_processor(self._model)
+        return self._images
+
+
+def _image_processor(model: str) -> Any:
+    from pixseek.models.hf_clip.pixels import ClipPixels
+
+    light = ClipPixels.load(model)
+    if light is not None:
+        return light
+    from pixseek.models.hf_clip.loading import load_processor
+
+    return load_processor(model).image_processor
