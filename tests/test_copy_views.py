@@ -254,7 +254,11 @@ def test_a_query_view_is_embedded_only_where_calibration_needs_it(
     was measured at its own) or without kept views, all four."""
     calibration = calibrate(with_copies, options=CalibrationOptions(0.99, sample=30))
     found = {**calibration.recall_by_edit, "flip": 1.0, "rotate": 0.9, "border": 0.5}
-    with_copies.set_calibration("default", replace(calibration, recall_by_edit=found))
+    level = calibration.false_alarms[-1]  # match's threshold: the duplicates one here
+    alarms = [replace(level, threshold=calibration.threshold, views=True)]
+    with_copies.set_calibration(
+        "default", replace(calibration, recall_by_edit=found, false_alarms=alarms)
+    )
     unseen = tmp_path / "unseen.png"
     Image.new("RGB", (90, 60), (250, 240, 10)).save(unseen)
     embedder = with_copies.index().embedder
@@ -268,6 +272,15 @@ def test_a_query_view_is_embedded_only_where_calibration_needs_it(
     assert calls == [1, 3]  # as it is, then turned either way and its centre
     calls.clear()
     match_image(with_copies, unseen.read_bytes(), options=MatchOptions(threshold=0.999))
+    assert calls == [1, 4]
+    # recall by edit was measured at the duplicates threshold: where match calls outside
+    # images copies only above it (jobs.false_alarms), it cannot vouch for those, all four
+    measured = with_copies.index().entry.calibration
+    assert measured is not None and measured.false_alarms
+    raised = replace(measured.false_alarms[-1], threshold=calibration.threshold + 0.001)
+    with_copies.set_calibration("default", replace(measured, false_alarms=[raised]))
+    calls.clear()
+    match_image(with_copies, unseen.read_bytes())
     assert calls == [1, 4]
 
 

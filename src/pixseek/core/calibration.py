@@ -27,6 +27,31 @@ class HashCalibration:
 
 
 @dataclass(frozen=True, slots=True)
+class FalseAlarms:
+    """What ``match`` calls a copy of an outside image: pairs precise enough for duplicates
+    can still leave an unseen photo a few percent of chances of meeting a look-alike in a
+    large collection, so the collection's own images are asked as if each were unseen
+    (leave-one-out: its nearest other image, not the same picture) and the threshold and
+    radius are raised until at most ``1 - target precision`` of them match anything.
+    ``views``: measured with the kept views, compared as match compares them."""
+
+    threshold: float  # cosine: match calls an outside image a copy at or above
+    radius: int  # bits: and within this pHash distance (-1: the hash tier matches nothing)
+    rate: float  # at the duplicates threshold and radius: share of images another matches
+    queries: int  # collection images asked
+    records: int  # in the index then (asked again when it has grown or shrunk much)
+    views: bool
+
+    def summary(self) -> str:
+        seen = " with their kept views" if self.views else ""
+        return (
+            f"match: an outside image is a copy at cosine >= {self.threshold:.4f} or within "
+            f"{self.radius} bits (at the duplicates threshold, {self.rate:.1%} of {self.queries} "
+            f"of the collection's images{seen} would match another)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class CopyCalibration:
     threshold: float  # cosine: copy at or above
     target_precision: float
@@ -44,6 +69,12 @@ class CopyCalibration:
     # the views of each image compared besides the image (pixseek.imaging.views): a
     # copy's score is its best over them
     views: list[str] = field(default_factory=list)
+    # an image this close to another is presumed its copy when the model's copies stand
+    # apart from unrelated images (most of them score this much); above 1 when they do not
+    # and 0 when not measured: FalseAlarms counts the images above it as copies, not alarms
+    presumed_copy: float = 0.0
+    # what match calls a copy (see FalseAlarms): measured as it is, and with kept views
+    false_alarms: list[FalseAlarms] = field(default_factory=list)
 
     def probability(self, score: float) -> float:
         """P(copy) for a pair at ``score``, at the calibration's mix of copies and others."""
@@ -63,4 +94,5 @@ class CopyCalibration:
             f"unrelated images score below {self.unrelated:.4f}; perceptual hash: within "
             f"{self.hashes.radius} bits, precision {self.hashes.precision:.3f}, recall "
             f"{self.hashes.recall:.3f}"
+            + "".join(f"; {known.summary()}" for known in self.false_alarms[-1:])
         )

@@ -17,6 +17,8 @@ from numpy.typing import NDArray
 from PIL import Image
 
 PHASH_BITS = 64
+# perceptual hashes this close: the same picture (re-encoded, resized), whatever the model
+SAME_PICTURE_BITS = 4
 COLOUR_BIN_BITS = 3  # colorhash: 14 bins of 3 bits = 42 bits
 
 

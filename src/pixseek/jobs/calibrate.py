@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,6 +37,7 @@ from pixseek.imaging.decode import decode_options_for, load_image_file
 from pixseek.imaging.edits import EDITS, edited
 from pixseek.imaging.hashes import (
     PHASH_BITS,
+    SAME_PICTURE_BITS,
     ImageHashes,
     binary_codes,
     hamming,
@@ -44,6 +45,9 @@ from pixseek.imaging.hashes import (
     image_hashes,
 )
 from pixseek.imaging.views import COPY_VIEWS, views
+from pixseek.jobs.copy_views import kept_views
+from pixseek.jobs.false_alarms import CANDIDATES
+from pixseek.jobs.false_alarms import measure as measure_false_alarms
 from pixseek.stores.knn import exact_neighbours, load_all, search_many
 
 MIN_IMAGES = 6
@@ -278,9 +282,22 @@ def calibrate(
         neighbours=options.neighbours,
         hashes=_hash_calibration(index, sample, bars, options),
         views=list(COPY_VIEWS),
+        presumed_copy=_presumed_copy(positives, nearest),
     )
+    alarms = measure_false_alarms(
+        collection, index, calibration, kept_views(collection, index), CANDIDATES
+    )
+    calibration = replace(calibration, false_alarms=[alarms])
     collection.set_calibration(index.name, calibration)
     return calibration
+
+
+def _presumed_copy(positives: NDArray[np.floating], nearest: NDArray[np.floating]) -> float:
+    """The score that all but the hardest edited copies (:data:`WEAKEST_QUANTILE`) reach,
+    when it stands above the copies' nearest unrelated images (99th percentile); else 2: a
+    model that puts unrelated images among the copies presumes nothing."""
+    level = float(np.percentile(positives, WEAKEST_QUANTILE))
+    return round(level, 6) if level > float(np.percentile(nearest, 99)) else 2.0
 
 
 def calibrate_missing(
@@ -300,7 +317,6 @@ def calibrate_missing(
     return done
 
 
-SAME_PICTURE_BITS = 4  # perceptual hashes this close: a copy already in the collection
 IN_MEMORY_UP_TO = 50_000  # images whose vectors are compared in memory at once
 
 

@@ -37,9 +37,9 @@ from pixseek.core.filters import Filter
 from pixseek.core.paths import local_path
 from pixseek.core.records import Record, record_dict
 from pixseek.core.vectors import Vectors
-from pixseek.imaging.hashes import PHASH_BITS, binary_codes
+from pixseek.imaging.hashes import PHASH_BITS, SAME_PICTURE_BITS, binary_codes
 from pixseek.imaging.views import COPY_VIEWS
-from pixseek.jobs.calibrate import SAME_PICTURE_BITS, calibrate, stored_hashes
+from pixseek.jobs.calibrate import calibrate, stored_hashes
 from pixseek.jobs.copy_views import Progress, ViewVectors, view_vectors
 from pixseek.stores.knn import load_all, neighbours, neighbours_of
 

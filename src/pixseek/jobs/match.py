@@ -53,6 +53,7 @@ from pixseek.jobs.copy_views import (
     view_vectors,
 )
 from pixseek.jobs.dedup import TIER_RANK, CopyRule, copy_rule
+from pixseek.jobs.false_alarms import CANDIDATES, false_alarms_of
 from pixseek.stores.knn import search_many
 
 # images: a first unmatched query makes the views of a collection this size (seven
@@ -73,7 +74,7 @@ class MatchOptions:
 
     threshold: float | None = None
     phash_distance: int | None = None
-    candidates: int = 20
+    candidates: int = CANDIDATES
     views: bool = True
     make_views_up_to: int = VIEWS_MADE_UP_TO
 
@@ -241,7 +242,8 @@ class _Session:
         progress: Progress | None,
     ) -> None:
         measure = options.threshold is None or options.phash_distance is None
-        self.rule = copy_rule(collection, index, options.threshold, options.phash_distance, measure)
+        rule = copy_rule(collection, index, options.threshold, options.phash_distance, measure)
+        self.rule = _outside_rule(collection, index, options, rule) if measure else rule
         self.collection, self.index, self.options = collection, index, options
         self.progress = progress
         self.state = _views_state(collection, index, options)
@@ -298,6 +300,8 @@ class _Session:
         calibration = self.rule.calibration
         if calibration is None or self.options.threshold is not None or not kept:
             return QUERY_VIEWS
+        if self.rule.threshold > calibration.threshold:
+            return QUERY_VIEWS  # recall by edit was measured at the duplicates threshold
         found = calibration.recall_by_edit
         return tuple(v for v in QUERY_VIEWS if found.get(UNDOES[v], 0.0) < 1.0)
 
@@ -330,6 +334,22 @@ class _Session:
             self.rule.calibration is not None and self.options.threshold is None,
             state,
         )
+
+
+def _outside_rule(
+    collection: Collection, index: Index, options: MatchOptions, rule: CopyRule
+) -> CopyRule:
+    """The calibrated levels for outside images (:mod:`pixseek.jobs.false_alarms`: at
+    most ``1 - target precision`` of unseen photos matched), for those not given."""
+    if rule.calibration is None:
+        return rule
+    views = options.views and has_kept_views(collection, index)
+    alarms = false_alarms_of(collection, index, rule.calibration, views, options.candidates)
+    return CopyRule(
+        alarms.threshold if options.threshold is None else rule.threshold,
+        alarms.radius if options.phash_distance is None else rule.phash_distance,
+        rule.calibration,
+    )
 
 
 def match_image(

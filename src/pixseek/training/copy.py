@@ -34,7 +34,7 @@ from pixseek.core.filters import Filter
 from pixseek.core.paths import local_path
 from pixseek.imaging.decode import decode_options_for, load_image_file
 from pixseek.imaging.edits import EDITS, edited
-from pixseek.imaging.hashes import ImageHashes, hamming
+from pixseek.imaging.hashes import SAME_PICTURE_BITS, ImageHashes, hamming
 from pixseek.training.loop import (
     BestEpoch,
     EpochStats,
@@ -57,7 +57,6 @@ if TYPE_CHECKING:
     from pixseek.collection.collection import Collection
 
 COPY_TOP_1 = "copy top-1"
-SAME_PICTURE_BITS = 4  # perceptual hashes this close: the same picture already
 MIN_IMAGES = 4
 COPY_MODE = TrainOptions(mode="copy")
 

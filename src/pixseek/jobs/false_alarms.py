@@ -1,0 +1,215 @@
+"""How often would ``match`` call an unseen photo a copy? Asked of the collection itself.
+
+Duplicate detection's threshold is fitted to a precision over pairs
+(:mod:`pixseek.jobs.calibrate`). An outside image that copies nothing is compared with
+every collection image, and a look-alike (two side views of motorbikes on white, the same
+metronome on another background) is enough for a false alarm: at the thumbnail
+descriptor's pair threshold, 6 of 200 unseen Caltech photos matched something
+(``bench/copydetect.py``).
+
+So each of up to :data:`QUERIES` collection images is asked as if it were unseen: its
+nearest other image as match would find it (as it is against the images and their kept
+views; its own turned and centre views, which the kept views hold, against the images),
+leaving out what is presumed its copy: the same bytes, a perceptual hash within
+``SAME_PICTURE_BITS``, or a score that most of the calibration's edited copies reach
+(``CopyCalibration.presumed_copy``, where the model sets copies apart from unrelated
+images), so that a collection full of its own copies does not read as full of look-alikes.
+The threshold is then raised until at most ``1 - target precision`` of them match another
+image, and the pHash radius lowered likewise, among each one's embedding candidates (where
+match compares hashes); each tier gets that share. The threshold so never rises above the
+presumed-copy score: match keeps most of the copies calibration found.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixseek.collection.collection import Collection
+from pixseek.collection.index import Index
+from pixseek.core.calibration import CopyCalibration, FalseAlarms
+from pixseek.core.filters import Filter
+from pixseek.core.ids import content_hash
+from pixseek.core.records import Record
+from pixseek.imaging.hashes import PHASH_BITS, SAME_PICTURE_BITS, ImageHashes, hamming
+from pixseek.imaging.views import COPY_VIEWS
+from pixseek.jobs.copy_views import KeptViews, kept_views
+from pixseek.stores.knn import search_many
+
+QUERIES = 2000  # collection images asked as if unseen: a rate of 1 in 200 is seen 10 times
+# the query views match embeds (imaging.views.QUERY_VIEWS) that the kept views also hold
+KEPT_QUERY_VIEWS = ("rotated -10°", "rotated +10°", "centre")
+CANDIDATES = 20  # nearest images match compares with an outside image (MatchOptions)
+REMEASURE_GROWTH = 1.25  # the collection grew or shrank by this factor: ask again
+
+
+def false_alarms_of(
+    collection: Collection,
+    index: Index,
+    calibration: CopyCalibration,
+    views: bool,
+    candidates: int,
+) -> FalseAlarms:
+    """The index's match levels, measured now (and kept with its calibration) when none
+    were for ``views`` or the collection has grown or shrunk much since."""
+    records = index.store.count()  # unfiltered: a count the store keeps, not a scan
+    for known in calibration.false_alarms:
+        grown = max(records, 1) / max(known.records, 1)
+        if known.views == views and 1 / REMEASURE_GROWTH <= grown <= REMEASURE_GROWTH:
+            return known
+    kept = kept_views(collection, index) if views else None
+    measured = measure(collection, index, calibration, kept, candidates)
+    others = [k for k in calibration.false_alarms if k.views != measured.views]
+    collection.set_calibration(index.name, replace(calibration, false_alarms=[*others, measured]))
+    return measured
+
+
+def measure(
+    collection: Collection,
+    index: Index,
+    calibration: CopyCalibration,
+    kept: KeptViews | None,
+    candidates: int,
+) -> FalseAlarms:
+    """Ask up to :data:`QUERIES` collection images as if unseen (see the module)."""
+    records = _queries(index)
+    stored = index.store.get_vectors([r.id for r in records])
+    records = [r for r in records if r.id in stored]
+    count = index.store.count()
+    if not records or not calibration.presumed_copy:  # none asked, or an older calibration
+        return FalseAlarms(calibration.threshold, calibration.hashes.radius, 0.0, 0, count, False)
+    vectors = np.stack([np.asarray(stored[r.id], np.float32) for r in records])
+    unlike = _Unlike(calibration.presumed_copy)
+    best, bits = _nearest_others(index, records, vectors, candidates, unlike)
+    if kept is not None:
+        through = _through_kept(collection, records, vectors, kept, candidates, unlike)
+        best = np.maximum(
+            best, np.maximum(through, _own_views(index, records, kept, candidates, unlike))
+        )
+    allowed = math.floor((1 - calibration.target_precision) * len(records))
+    threshold = max(calibration.threshold, _above(best, allowed))
+    radius = _radius(bits, allowed, calibration.hashes.radius)
+    at_pairs = (best >= calibration.threshold) | (bits <= calibration.hashes.radius)
+    return FalseAlarms(
+        threshold=math.ceil(threshold * 1e6) / 1e6,
+        radius=radius,
+        rate=round(float(at_pairs.mean()), 4),
+        queries=len(records),
+        records=count,
+        views=kept is not None,
+    )
+
+
+def _queries(index: Index) -> list[Record]:
+    """Up to :data:`QUERIES` image records, in an order fixed by their content."""
+    records = [r for batch, _ in index.store.scan(Filter.where({"kind": "image"})) for r in batch]
+    records.sort(key=lambda r: (content_hash(f"alarms:{r.content_hash}".encode()), r.id))
+    return records[:QUERIES]
+
+
+@dataclass(frozen=True, slots=True)
+class _Unlike:
+    """Is an image near a query another picture, not presumed a copy of it?"""
+
+    presumed_copy: float
+
+    def __call__(self, query: Record, other: Record, score: float) -> bool:
+        if score >= self.presumed_copy or query.id == other.id:
+            return False
+        if query.content_hash and query.content_hash == other.content_hash:
+            return False
+        first, second = ImageHashes.decode(query.hashes), ImageHashes.decode(other.hashes)
+        return (
+            first is None
+            or second is None
+            or hamming(first.phash, second.phash) > SAME_PICTURE_BITS
+        )
+
+
+def _nearest_others(
+    index: Index,
+    records: Sequence[Record],
+    vectors: NDArray[np.float32],
+    candidates: int,
+    unlike: _Unlike,
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Each query's best score against another image, and its nearest pHash among its
+    embedding candidates (PHASH_BITS + 1 where none has a hash)."""
+    found = search_many(index.store, vectors, candidates + 1, Filter.where({"kind": "image"}))
+    best = np.full(len(records), -1.0)
+    bits = np.full(len(records), PHASH_BITS + 1, np.int64)
+    for row, (record, hits) in enumerate(zip(records, found, strict=True)):
+        own = ImageHashes.decode(record.hashes)
+        for other, score in hits:
+            if not unlike(record, other, score):
+                continue
+            best[row] = max(best[row], score)
+            theirs = ImageHashes.decode(other.hashes)
+            if own is not None and theirs is not None:
+                bits[row] = min(bits[row], hamming(own.phash, theirs.phash))
+    return best, bits
+
+
+def _through_kept(
+    collection: Collection,
+    records: Sequence[Record],
+    vectors: NDArray[np.float32],
+    kept: KeptViews,
+    candidates: int,
+    unlike: _Unlike,
+) -> NDArray[np.float64]:
+    """Each query as it is against the other images' kept views (its own seven among the
+    nearest, so that many more are asked for)."""
+    rows, scores = kept.nearest.search(vectors, candidates + len(COPY_VIEWS))
+    owners = collection.get_many(sorted({str(kept.ids[r]) for r in rows.ravel() if r >= 0}))
+    best = np.full(len(records), -1.0)
+    for n, record in enumerate(records):
+        for row, score in zip(rows[n].tolist(), scores[n].tolist(), strict=True):
+            owner = owners.get(str(kept.ids[row])) if row >= 0 else None
+            if owner is not None and unlike(record, owner, float(score)):
+                best[n] = max(best[n], float(score))
+    return best
+
+
+def _own_views(
+    index: Index, records: Sequence[Record], kept: KeptViews, candidates: int, unlike: _Unlike
+) -> NDArray[np.float64]:
+    """Each query's own turned and centre views (kept) against the other images, as match
+    embeds them for an outside image that matched nothing as it is."""
+    offsets = [COPY_VIEWS.index(name) for name in KEPT_QUERY_VIEWS]
+    wanted: list[tuple[int, int]] = []  # (query, kept row)
+    for n, record in enumerate(records):
+        first = int(np.searchsorted(kept.ids, record.id))
+        if first < len(kept.ids) and str(kept.ids[first]) == record.id:
+            wanted += [(n, first + offset) for offset in offsets]
+    best = np.full(len(records), -1.0)
+    if not wanted:
+        return best
+    views = np.asarray(kept.vectors[[row for _, row in wanted]], np.float32)
+    found = search_many(index.store, views, candidates + 1, Filter.where({"kind": "image"}))
+    for (n, _), hits in zip(wanted, found, strict=True):
+        for other, score in hits:
+            if unlike(records[n], other, score):
+                best[n] = max(best[n], score)
+    return best
+
+
+def _above(best: NDArray[np.float64], allowed: int) -> float:
+    """The lowest cosine that at most ``allowed`` of the scores reach."""
+    ranked = np.sort(best)[::-1]
+    if allowed >= len(ranked):
+        return -1.0
+    return float(ranked[allowed]) + 1e-6
+
+
+def _radius(bits: NDArray[np.int64], allowed: int, widest: int) -> int:
+    """The widest radius, up to ``widest``, that at most ``allowed`` nearest hashes fall
+    within (-1: none)."""
+    for radius in range(widest, -1, -1):
+        if int(np.sum(bits <= radius)) <= allowed:
+            return radius
+    return -1
