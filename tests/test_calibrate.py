@@ -78,7 +78,10 @@ def test_calibration_reproduces_its_target_on_held_out_copies(tmp_path, photos, 
     options = CalibrationOptions(target_precision=0.98, sample=30)
     calibration = calibrate(collection, options=options)
     assert calibration.precision >= 0.98 and calibration.images == 30
-    assert set(calibration.recall_by_edit) == set(EDITS)
+    assert set(calibration.recall_by_edit) == set(EDITS) == set(calibration.lowest_by_edit)
+    for edit, lowest in calibration.lowest_by_edit.items():  # every copy found at or below
+        every = calibration.recall_by_edit[edit] == 1.0
+        assert lowest >= calibration.threshold - 1e-6 if every else lowest < calibration.threshold
     # kept with the index, and shown by info
     reopened = open_collection(tmp_path / "c", embedder=model())
     assert reopened.index().entry.calibration == calibration

@@ -251,13 +251,15 @@ def test_a_query_view_is_embedded_only_where_calibration_needs_it(
     """Calibration found every flipped copy without a mirrored view (this descriptor sees
     a mirror image as the same picture): a query that matches nothing embeds its turned
     and centre views, not the mirrored one. With a threshold given (calibration's recall
-    was measured at its own) or without kept views, all four."""
+    was measured at its own) or without kept views, all four; and all four where match's
+    threshold for outside images is above the lowest flipped copy's score."""
     calibration = calibrate(with_copies, options=CalibrationOptions(0.99, sample=30))
-    found = {**calibration.recall_by_edit, "flip": 1.0, "rotate": 0.9, "border": 0.5}
-    level = calibration.false_alarms[-1]  # match's threshold: the duplicates one here
-    alarms = [replace(level, threshold=calibration.threshold, views=True)]
+    level = calibration.false_alarms[-1]  # match's threshold for outside images
+    at = calibration.threshold + 0.01
+    lowest = {**calibration.lowest_by_edit, "flip": at, "rotate": at - 0.1, "border": 0.0}
+    alarms = [replace(level, threshold=at, views=True)]
     with_copies.set_calibration(
-        "default", replace(calibration, recall_by_edit=found, false_alarms=alarms)
+        "default", replace(calibration, lowest_by_edit=lowest, false_alarms=alarms)
     )
     unseen = tmp_path / "unseen.png"
     Image.new("RGB", (90, 60), (250, 240, 10)).save(unseen)
@@ -273,11 +275,9 @@ def test_a_query_view_is_embedded_only_where_calibration_needs_it(
     calls.clear()
     match_image(with_copies, unseen.read_bytes(), options=MatchOptions(threshold=0.999))
     assert calls == [1, 4]
-    # recall by edit was measured at the duplicates threshold: where match calls outside
-    # images copies only above it (jobs.false_alarms), it cannot vouch for those, all four
     measured = with_copies.index().entry.calibration
     assert measured is not None and measured.false_alarms
-    raised = replace(measured.false_alarms[-1], threshold=calibration.threshold + 0.001)
+    raised = replace(measured.false_alarms[-1], threshold=at + 0.001)
     with_copies.set_calibration("default", replace(measured, false_alarms=[raised]))
     calls.clear()
     match_image(with_copies, unseen.read_bytes())

@@ -147,3 +147,42 @@ def test_an_older_calibration_keeps_the_duplicates_levels(
     older = replace(index.entry.calibration, presumed_copy=0.0)  # type: ignore[type-var]
     alarms = false_alarms_of(collection, index, older, False, 20)
     assert (alarms.threshold, alarms.radius) == (0.9, -1)
+
+
+def test_a_query_does_not_wait_for_another_writer_to_keep_the_levels(
+    reference: tuple[Collection, list[np.ndarray]],
+) -> None:
+    """Another process holds the collection's write lock (a long ``index`` run): the
+    levels are measured and used, and kept by a later query."""
+    import subprocess
+    import sys
+    import time
+
+    collection, _ = reference
+    index = collection.index()
+    calibration = index.entry.calibration
+    assert calibration is not None
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from filelock import FileLock; "
+            f"lock = FileLock({str(collection.layout.write_lock)!r}); lock.acquire(); "
+            "print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        alarms = false_alarms_of(collection, index, calibration, False, 20)
+        assert time.monotonic() - started < 30
+        assert alarms.threshold > LOOK_ALIKE - 0.01
+        assert index.entry.calibration == calibration  # not kept while the other writes
+    finally:
+        holder.kill()
+        holder.wait()
+    assert false_alarms_of(collection, index, calibration, False, 20) == alarms
+    assert index.entry.calibration is not None
+    assert index.entry.calibration.false_alarms == [alarms]

@@ -31,8 +31,9 @@ class FalseAlarms:
     """What ``match`` calls a copy of an outside image: pairs precise enough for duplicates
     can still leave an unseen photo a few percent of chances of meeting a look-alike in a
     large collection, so the collection's own images are asked as if each were unseen
-    (leave-one-out: its nearest other image, not the same picture) and the threshold and
-    radius are raised until at most ``1 - target precision`` of them match anything.
+    (leave-one-out: its nearest other image, not its presumed copy), and the threshold is
+    raised and the radius lowered until at most ``1 - target precision`` of them would
+    match through each tier.
     ``views``: measured with the kept views, compared as match compares them."""
 
     threshold: float  # cosine: match calls an outside image a copy at or above
@@ -58,6 +59,9 @@ class CopyCalibration:
     precision: float  # measured at the threshold
     recall: float
     recall_by_edit: dict[str, float] = field(default_factory=dict)
+    # the lowest score of a copy made with each edit: every one of them is found at or
+    # below it (match leaves out a query view where the edit it undoes needs none)
+    lowest_by_edit: dict[str, float] = field(default_factory=dict)
     # P(copy | cosine): isotonic fit, as increasing (cosine, probability) breakpoints
     curve_scores: list[float] = field(default_factory=list)
     curve_probabilities: list[float] = field(default_factory=list)

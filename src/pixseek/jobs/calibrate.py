@@ -274,6 +274,11 @@ def calibrate(
         precision=round(fit.precision, 4),
         recall=round(fit.recall, 4),
         recall_by_edit=by_edit,
+        lowest_by_edit={
+            name: math.floor(float(positives[edits == name].min()) * 1e6) / 1e6
+            for name in EDITS
+            if np.any(edits == name)
+        },
         curve_scores=curve[0],
         curve_probabilities=curve[1],
         unrelated=round(float(np.percentile(nearest, 99)), 6),

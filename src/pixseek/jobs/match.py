@@ -293,17 +293,15 @@ class _Session:
     def _worth_embedding(self, kept: bool) -> tuple[str, ...]:
         """The query views worth an embedding each. One is left out where the index's
         calibration found every copy made with the edit it undoes without it, at the
-        threshold in use: a model that sees a mirror image as the same picture needs no
-        mirrored view, and an unseen photo, which tries them all, costs that much less.
-        Calibration scores copies against the kept views too, so only where those are
-        searched."""
+        threshold in use (its lowest score reaches it): a model that sees a mirror image
+        as the same picture needs no mirrored view, and an unseen photo, which tries them
+        all, costs that much less. Calibration scores copies against the kept views too,
+        so only where those are searched."""
         calibration = self.rule.calibration
         if calibration is None or self.options.threshold is not None or not kept:
             return QUERY_VIEWS
-        if self.rule.threshold > calibration.threshold:
-            return QUERY_VIEWS  # recall by edit was measured at the duplicates threshold
-        found = calibration.recall_by_edit
-        return tuple(v for v in QUERY_VIEWS if found.get(UNDOES[v], 0.0) < 1.0)
+        lowest = calibration.lowest_by_edit
+        return tuple(v for v in QUERY_VIEWS if lowest.get(UNDOES[v], -1.0) < self.rule.threshold)
 
     def _query_views(
         self, pending: list[tuple[_Matcher, Image.Image]], names: tuple[str, ...]
