@@ -56,6 +56,15 @@ def shapes(tmp_path_factory):  # type: ignore[no-untyped-def]
     return root, train_images, held_out, start
 
 
+@pytest.fixture(scope="module")
+def shapes_pairs(shapes, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """The training images' (image, caption) pairs, indexed once for the tests that train
+    a step or two on a few of them."""
+    _, train_images, _, start = shapes
+    collection = index(tmp_path_factory.mktemp("pairs") / "col", start, train_images)
+    return pairs_from_captions(collection, train_images / "captions.jsonl")
+
+
 def test_trained_model_finds_shapes_the_untrained_one_cannot(shapes, capsys) -> None:
     root, train_images, held_out, start = shapes
     training_set = index(root / "train-col", start, train_images)
@@ -92,10 +101,9 @@ def test_trained_model_finds_shapes_the_untrained_one_cannot(shapes, capsys) -> 
 
 
 @pytest.mark.parametrize("mode", ["projection", "lit"])
-def test_locked_weights_stay_bit_identical(shapes, tmp_path, mode) -> None:
-    _, train_images, _, start = shapes
-    collection = index(tmp_path / "col", start, train_images)
-    pairs = pairs_from_captions(collection, train_images / "captions.jsonl")[:200]
+def test_locked_weights_stay_bit_identical(shapes, shapes_pairs, tmp_path, mode) -> None:
+    start = shapes[3]
+    pairs = shapes_pairs[:200]
     out = tmp_path / mode
     train(str(start), pairs, out, TrainOptions(mode=mode, epochs=1, batch_size=32))
     before, after = load_file(start / "model.safetensors"), load_file(out / "model.safetensors")
@@ -107,10 +115,9 @@ def test_locked_weights_stay_bit_identical(shapes, tmp_path, mode) -> None:
         assert changed <= {"visual_projection.weight", "text_projection.weight", "logit_scale"}
 
 
-def test_training_is_deterministic(shapes, tmp_path) -> None:
-    _, train_images, _, start = shapes
-    collection = index(tmp_path / "col", start, train_images)
-    pairs = pairs_from_captions(collection, train_images / "captions.jsonl")[:128]
+def test_training_is_deterministic(shapes, shapes_pairs, tmp_path) -> None:
+    start = shapes[3]
+    pairs = shapes_pairs[:128]
     options = TrainOptions(epochs=1, batch_size=32, seed=3)
     train(str(start), pairs, tmp_path / "a", options)
     train(str(start), pairs, tmp_path / "b", options)
