@@ -233,11 +233,15 @@ def test_calibration_through_the_cli(tmp_path, photos, tiny_model, capsys) -> No
     assert main(["index", str(folder), "--collection", c, *model]) == 0
     assert "calibrated copy detection for index 'default'" in capsys.readouterr().out
     assert main(["info", "--collection", c]) == 0
-    assert "copies:     copies at cosine >=" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "copies:     copies at cosine >=" in out
+    assert "match: an outside image is a copy at cosine >=" in out  # jobs.false_alarms
     args = ["calibrate", "--collection", c, "--target-precision", "0.9", "--sample", "6"]
     assert main([*args, "--json"]) == 0
     measured = json.loads(capsys.readouterr().out)
     assert measured["target_precision"] == 0.9 and measured["images"] == 6
+    (alarms,) = measured["false_alarms"]
+    assert alarms["queries"] == 8 and alarms["threshold"] >= measured["threshold"]
     assert main(["calibrate", "--collection", c, "--target-precision", "2"]) == 2
     assert "target precision" in capsys.readouterr().err
 
