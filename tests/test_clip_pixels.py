@@ -4,8 +4,6 @@ transformers' pixels, and is only used for configs it reads completely."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -117,30 +115,6 @@ def test_it_reads_either_config_file_but_not_both(tmp_path: Path) -> None:
     assert ClipPixels.load(str(nested)) is not None
     assert ClipPixels.load(str(both)) is None
     assert ClipPixels.load(str(tmp_path / "missing")) is None
-
-
-def test_an_image_query_loads_neither_torch_nor_transformers(tmp_path: Path) -> None:
-    """Start-up time: ``match`` on the demo model (ONNX) used to import transformers and
-    torch to preprocess one image, about 4 of its 5 seconds."""
-    from pixseek.collection import open_collection
-    from pixseek.demo.demo import SHIPPED_MODEL
-    from pixseek.ingest import FolderSource, ingest
-    from pixseek.models import EmbedderOptions
-    from tests.conftest import make_image
-
-    folder = tmp_path / "photos"
-    make_image(folder / "a.png", (200, 10, 10))
-    make_image(folder / "b.png", (10, 200, 10))
-    options = EmbedderOptions(model=str(SHIPPED_MODEL), runtime="onnx", precision="fp32")
-    ingest(open_collection(tmp_path / "c", options, create=True), FolderSource([folder]))
-    script = (
-        "import sys; from pixseek.cli.main import main; "
-        f"code = main(['match', {str(folder / 'a.png')!r}, '--collection', "
-        f"{str(tmp_path / 'c')!r}, '--quiet']); "
-        "print(code, 'torch' in sys.modules, 'transformers' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "0 False False", out.stdout + out.stderr
 
 
 def test_real_photos_at_clip_size(coco_images: list[Path]) -> None:

@@ -86,8 +86,13 @@ def test_the_light_tokenizer_matches_transformers(tiny_model, model_kind) -> Non
             assert np.array_equal(ours[key], theirs[key]), (padding, key)
 
 
-def test_a_cli_search_loads_neither_torch_nor_transformers(tmp_path, tiny_model) -> None:
-    """Start-up time: a text search on the ONNX runtime needs neither library."""
+@pytest.mark.parametrize(
+    "command", [["search", "a red photo"], ["match", "{folder}/a.png", "--quiet"]]
+)
+def test_a_cli_query_loads_neither_torch_nor_transformers(tmp_path, tiny_model, command) -> None:
+    """Start-up time: a text search or an image query on the ONNX runtime needs neither
+    library (an image query used to import both to preprocess one image: about 4 of its
+    5 seconds; models.hf_clip.pixels)."""
     import subprocess
     import sys
 
@@ -98,11 +103,13 @@ def test_a_cli_search_loads_neither_torch_nor_transformers(tmp_path, tiny_model)
 
     folder = tmp_path / "photos"
     make_image(folder / "a.png", (200, 10, 10))
+    make_image(folder / "b.png", (10, 200, 10))
     options = EmbedderOptions(model=str(tiny_model), runtime="onnx", precision="fp32")
     ingest(open_collection(tmp_path / "c", options, create=True), FolderSource([folder]))
+    argv = [part.format(folder=folder) for part in command]
     script = (
         "import sys; from pixseek.cli.main import main; "
-        f"code = main(['search', 'a red photo', '--collection', {str(tmp_path / 'c')!r}]); "
+        f"code = main({[*argv, '--collection', str(tmp_path / 'c')]!r}); "
         "print(code, 'torch' in sys.modules, 'transformers' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
