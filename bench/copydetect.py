@@ -63,6 +63,7 @@ from pixseek.ingest import FolderSource, ingest
 from pixseek.jobs.calibrate import calibrate_missing
 from pixseek.jobs.copy_views import kept_views, views_path
 from pixseek.jobs.dedup import DedupOptions, find_duplicates
+from pixseek.jobs.false_alarms import CANDIDATES, false_alarms_of
 from pixseek.jobs.match import (
     MATCH_BATCH,
     Match,
@@ -223,12 +224,29 @@ def pixseek_match(
     print(f"  (including the views, made once by the first unmatched query: {made_in(started)})")
     if references:
         add_references(collection, references)
+        time_false_alarms(collection)
         started = time.perf_counter()
         time_match(
             collection, work, copies, unseen, f"with {references:,} more references", MatchOptions()
         )
         print(f"  (including the kept views' index, built by the first: {made_in(started)})")
         time_kept_views(collection)
+
+
+def time_false_alarms(collection: Collection) -> None:
+    """What the first match query after the collection grew pays once: its levels for
+    outside images measured again (jobs.false_alarms), as it is and with the kept views."""
+    index = collection.index()
+    calibration = index.entry.calibration
+    assert calibration is not None
+    for views in (False, True):
+        started = time.perf_counter()
+        alarms = false_alarms_of(collection, index, calibration, views, CANDIDATES)
+        print(
+            f"  outside-image levels {'with' if views else 'without'} the views measured in "
+            f"{time.perf_counter() - started:.1f} s: {alarms.summary()}"
+        )
+        calibration = index.entry.calibration or calibration
 
 
 def time_kept_views(collection: Collection) -> None:

@@ -72,7 +72,10 @@ def register(commands: Any) -> None:
     )
     add_collection(match)
     match.add_argument(
-        "--threshold", type=float, help="cosine (default: the index's calibrated threshold)"
+        "--threshold",
+        type=float,
+        help="cosine (default: the index's calibrated threshold for outside images, which "
+        "few of the collection's own images reach with another: see `pixseek info`)",
     )
     add_views_flags(
         match,

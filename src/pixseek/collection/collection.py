@@ -59,6 +59,9 @@ class IndexInfo:
     precision: str
     records: int
     state: str
+    # how its model scores copies, and the levels duplicates and match use (None: too few
+    # images to measure yet)
+    calibration: CopyCalibration | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +315,7 @@ class Collection:
                 i.entry.precision,
                 i.store.count(),
                 i.entry.state,
+                i.entry.calibration,
             )
             for name, i in sorted(self.indexes.items())
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from pixseek.api.schemas.body import Body
+from pixseek.core.calibration import CopyCalibration
 
 
 class CollectionCreate(Body):
@@ -39,6 +40,12 @@ class IndexOut(BaseModel):
     records: int
     state: str
     active: bool
+    calibration: CopyCalibration | None = Field(
+        default=None,
+        description="how the index's model scores copies: the duplicates threshold and hash "
+        "radius, precision and recall by edit, and match's levels for outside images "
+        "(false_alarms); null until the index has enough images to measure",
+    )
 
 
 class Indexes(BaseModel):

@@ -39,13 +39,17 @@ class DuplicateGroups(BaseModel):
     groups: list[DuplicateGroup]
 
 
+OUTSIDE_THRESHOLD = (
+    "cosine; default: the index's calibrated threshold for outside images (few of the "
+    "collection's own images reach it with another; GET /collections/{name} shows it)"
+)
+
+
 class MatchIn(Body):
     """An image from outside the collection, checked for copies of the collection's."""
 
     image: str = Field(description="the image file, base64-encoded")
-    threshold: float | None = Field(
-        default=None, ge=-1, le=1, description="cosine; default: the index's calibrated one"
-    )
+    threshold: float | None = Field(default=None, ge=-1, le=1, description=OUTSIDE_THRESHOLD)
     views: bool = Field(
         default=True,
         description="compare a query that matches nothing as it is with the collection's "
@@ -60,9 +64,7 @@ class MatchBatchIn(Body):
     images: list[str] = Field(
         min_length=1, max_length=64, description="the image files, base64-encoded"
     )
-    threshold: float | None = Field(
-        default=None, ge=-1, le=1, description="cosine; default: the index's calibrated one"
-    )
+    threshold: float | None = Field(default=None, ge=-1, le=1, description=OUTSIDE_THRESHOLD)
     views: bool = Field(default=True, description="as in match")
 
 
