@@ -186,3 +186,17 @@ def test_a_query_does_not_wait_for_another_writer_to_keep_the_levels(
     assert false_alarms_of(collection, index, calibration, False, 20) == alarms
     assert index.entry.calibration is not None
     assert index.entry.calibration.false_alarms == [alarms]
+
+
+def test_queries_without_hashes_do_not_widen_the_radius() -> None:
+    """Two of a thousand images met another within 6 bits, but only those two had a hash
+    to compare: at most 1% of the hashed ones may match, so the radius stays under 6."""
+    from pixseek.imaging.hashes import PHASH_BITS
+    from pixseek.jobs.false_alarms import hash_radius
+
+    bits = np.full(1000, PHASH_BITS + 1)
+    bits[:2] = 6
+    assert hash_radius(bits, 0.01, 10) == 5
+    bits[2:300] = 30  # with hashes, far from every other: 300 asked, 3 may match
+    assert hash_radius(bits, 0.01, 10) == 10
+    assert hash_radius(np.full(5, PHASH_BITS + 1), 0.01, 8) == 8

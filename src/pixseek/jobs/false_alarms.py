@@ -100,9 +100,9 @@ def measure(
         best = np.maximum(
             best, np.maximum(through, _own_views(index, records, kept, candidates, unlike))
         )
-    allowed = math.floor((1 - calibration.target_precision) * len(records))
-    threshold = max(calibration.threshold, _above(best, allowed))
-    radius = _radius(bits, allowed, calibration.hashes.radius)
+    share = 1 - calibration.target_precision
+    threshold = max(calibration.threshold, _above(best, math.floor(share * len(records))))
+    radius = hash_radius(bits, share, calibration.hashes.radius)
     at_pairs = (best >= calibration.threshold) | (bits <= calibration.hashes.radius)
     return FalseAlarms(
         threshold=math.ceil(threshold * 1e6) / 1e6,
@@ -216,9 +216,14 @@ def _above(best: NDArray[np.float64], allowed: int) -> float:
     return float(ranked[allowed]) + 1e-6
 
 
-def _radius(bits: NDArray[np.int64], allowed: int, widest: int) -> int:
-    """The widest radius, up to ``widest``, that at most ``allowed`` nearest hashes fall
-    within (-1: none)."""
+def hash_radius(bits: NDArray[np.int64], share: float, widest: int) -> int:
+    """The widest radius, up to ``widest``, that at most ``share`` of the queries' nearest
+    hashes fall within (-1: none), counting only queries with a hash to compare (images
+    indexed before hashes were kept, or whose candidates have none, would dilute it)."""
+    bits = bits[bits <= PHASH_BITS]
+    if not len(bits):
+        return widest  # nothing to measure, and nothing for match to compare either
+    allowed = math.floor(share * len(bits))
     for radius in range(widest, -1, -1):
         if int(np.sum(bits <= radius)) <= allowed:
             return radius
