@@ -17,6 +17,7 @@ from pixseek.core.filters import Filter
 from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors, l2_normalize
 from pixseek.stores.base import VectorStore
+from pixseek.stores.knn import search_many
 
 DIM = 8
 OpenStore = Callable[[int], VectorStore]  # opens the same table each call, for this dimension
@@ -78,6 +79,11 @@ def check_search_is_exact_cosine_and_filters_keep_k(open_store: OpenStore) -> No
     assert tagged and all("t1" in r.tags and r.kind == "image" for r, _ in tagged)
     not_dog = store.search(query, 100, Filter.parse("label!=dog"))
     assert len(not_dog) == 30 and all(r.label == "cat" for r, _ in not_dog)
+    # many queries at once (a store's own batch call where it has one) answer as one by one
+    for flt in (None, Filter.where({"label": "dog"})):
+        each = [store.search(v, 4, flt) for v in vectors[:3]]
+        many = search_many(store, vectors[:3], 4, flt)
+        assert [[r.id for r, _ in hits] for hits in many] == [[r.id for r, _ in h] for h in each]
 
 
 def check_filters_with_or_in_and_groups(open_store: OpenStore) -> None:

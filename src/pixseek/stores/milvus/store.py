@@ -34,6 +34,7 @@ SCAN_BATCH = 4096
 MAX_TEXT = 4096
 HNSW = {"M": 16, "efConstruction": 200}
 EF, MAX_EF = 64, 32_768  # the graph walk's breadth: unfiltered, and Milvus's limit
+SEARCH_BATCH = 256  # query vectors a search request
 INDEX_WAIT_S, INDEX_POLL_S = 600.0, 0.5  # persist waits for the graph to cover new rows
 SHARE_TTL_S, SHARES_KEPT = 60.0, 64  # how long a filter's share of the rows is reused
 CONSISTENCY = "Session"
@@ -166,16 +167,30 @@ class MilvusStore:
         return found
 
     def search(self, vector: Vectors, k: int, flt: Filter | None = None) -> ScoredRecords:
-        results = self._client.search(
-            self._name,
-            data=[[float(x) for x in vector]],
-            limit=k,
-            filter=to_expr(flt),
-            output_fields=[RECORD],
-            search_params={"metric_type": "IP", "params": {"ef": self._breadth(k, flt)}},
-            consistency_level=self._consistency(),
-        )
-        return [(_record(hit["entity"]), float(hit["distance"])) for hit in results[0]]
+        return self.search_many(np.asarray(vector)[None, :], k, flt)[0]
+
+    def search_many(
+        self, vectors: Vectors, k: int, flt: Filter | None = None
+    ) -> list[ScoredRecords]:
+        """Many queries a request (:data:`SEARCH_BATCH` at a time, to keep each message
+        small): duplicates, match's views and the outside-image levels ask thousands, one
+        round trip each before."""
+        params = {"metric_type": "IP", "params": {"ef": self._breadth(k, flt)}}
+        found: list[ScoredRecords] = []
+        for start in range(0, len(vectors), SEARCH_BATCH):
+            results = self._client.search(
+                self._name,
+                data=[[float(x) for x in row] for row in vectors[start : start + SEARCH_BATCH]],
+                limit=k,
+                filter=to_expr(flt),
+                output_fields=[RECORD],
+                search_params=params,
+                consistency_level=self._consistency(),
+            )
+            found += [
+                [(_record(h["entity"]), float(h["distance"])) for h in hits] for hits in results
+            ]
+        return found
 
     def _breadth(self, k: int, flt: Filter | None) -> int:
         """The graph walk's breadth: ``k`` hits among the rows a filter keeps need a walk
