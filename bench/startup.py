@@ -5,7 +5,9 @@
 Builds the offline demo collection (synthetic shapes, the shipped model, ONNX
 runtime) once, then times whole processes: the interpreter alone (baseline),
 `import lance` (the store library, the floor of any command that opens a
-collection), `pixseek --help`, and `pixseek search` on the demo collection.
+collection), `pixseek --help`, `pixseek search` on the demo collection, and `pixseek
+match` of one of its images beside the import of transformers' processors that such an
+image query used to pay (its preprocessing is now read from the checkpoint's config).
 Prints the median of each and its ratio to the baseline.
 """
 
@@ -40,6 +42,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         demo = build_demo(DemoOptions(Path(work), images=200))
         collection = str(demo.collection.root)
+        image = next(record.path for record in demo.collection.records())
         python = [sys.executable]
         cli = [*python, "-m", "pixseek.cli"]
         cases = [
@@ -50,8 +53,17 @@ def main() -> None:
                 "pixseek search (200 images)",
                 [*cli, "search", "a red circle", "--collection", collection],
             ),
+            (  # what an image query used to import to preprocess its image
+                "import transformers' AutoProcessor",
+                [*python, "-c", "from transformers import AutoProcessor"],
+            ),
+            (
+                "pixseek match (an image)",
+                [*cli, "match", image, "--collection", collection, "--quiet"],
+            ),
         ]
-        wall(cases[-1][1], 1)  # warm the file cache and the ONNX export
+        for _, command in cases[-3:]:
+            wall(command, 1)  # warm the file cache, the ONNX export and match's views
         results = [(name, wall(command, args.runs)) for name, command in cases]
     baseline = results[0][1]
     print(f"{'command':32s} {'median s':>9s} {'vs baseline':>12s}")
