@@ -136,3 +136,20 @@ def test_ingest_threads_load_the_image_processor_once(tmp_path, tiny_model) -> N
         out = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr
         assert "indexed 8 images" in out.stdout and "0 failed" in out.stdout, out.stdout
+
+
+def test_the_automatic_device_of_a_cpu_only_torch_needs_no_import() -> None:
+    """The CPU-only wheel (what the README installs) says so in its version: a new
+    collection's device is known without importing torch."""
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    if not version("torch").endswith("+cpu"):
+        pytest.skip("a torch build with accelerators: it must be asked")
+    script = (
+        "import sys; from pixseek.models.runtimes.base import select_device; "
+        "print(select_device(), 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["cpu", "False"], out.stdout + out.stderr

@@ -19,6 +19,18 @@ class TowerSession(Protocol):
     def encode_texts(self, inputs: Inputs) -> NDArray[np.float32]: ...
 
 
+def cpu_only_torch() -> bool:
+    """PyTorch's CPU-only wheels carry a ``+cpu`` local version (``2.13.0+cpu``): no CUDA
+    and no MPS there, known without importing torch, which costs a new collection's
+    ``pixseek index`` nearly a second."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch").endswith("+cpu")
+    except PackageNotFoundError:
+        return False
+
+
 def select_device(requested: str | None = None, runtime: str = "auto") -> str:
     """``cuda`` > ``mps`` > ``cpu`` unless the caller names one.
 
@@ -31,6 +43,8 @@ def select_device(requested: str | None = None, runtime: str = "auto") -> str:
         import onnxruntime as ort
 
         return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
+    if cpu_only_torch():
+        return "cpu"
     import torch
 
     if torch.cuda.is_available():
