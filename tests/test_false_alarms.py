@@ -140,13 +140,26 @@ def test_the_levels_are_kept_and_measured_again_when_the_collection_grows(
 
 
 def test_an_older_calibration_keeps_the_duplicates_levels(
-    reference: tuple[Collection, list[np.ndarray]],
+    reference: tuple[Collection, list[np.ndarray]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Measured once, not again on every query, with views asked for or not."""
+    from pixseek.jobs import false_alarms
+
+    measured: list[bool] = []
+    measure = false_alarms.measure
+    monkeypatch.setattr(false_alarms, "measure", lambda *a: measured.append(True) or measure(*a))
     collection, _ = reference
     index = collection.index()
     older = replace(index.entry.calibration, presumed_copy=0.0)  # type: ignore[type-var]
-    alarms = false_alarms_of(collection, index, older, False, 20)
-    assert (alarms.threshold, alarms.radius) == (0.9, -1)
+    for views in (False, True):
+        alarms = false_alarms_of(collection, index, older, views, 20)
+        assert (alarms.threshold, alarms.radius, alarms.views) == (0.9, -1, False)  # none kept
+        kept = index.entry.calibration
+        assert kept is not None and alarms in kept.false_alarms  # not asked again each query
+        older = kept
+    assert len(measured) == 1
+    false_alarms_of(collection, index, older, True, 20)
+    assert len(measured) == 1
 
 
 def test_a_query_does_not_wait_for_another_writer_to_keep_the_levels(

@@ -59,13 +59,14 @@ def false_alarms_of(
     candidates: int,
 ) -> FalseAlarms:
     """The index's match levels, measured now (and kept with its calibration) when none
-    were for ``views`` or the collection has grown or shrunk much since."""
+    were for ``views`` (where views are kept) or the collection has grown or shrunk much
+    since."""
+    kept = kept_views(collection, index) if views else None  # read once, as match reads it
     records = index.store.count()  # unfiltered: a count the store keeps, not a scan
     for known in calibration.false_alarms:
         grown = max(records, 1) / max(known.records, 1)
-        if known.views == views and 1 / REMEASURE_GROWTH <= grown <= REMEASURE_GROWTH:
+        if known.views == (kept is not None) and 1 / REMEASURE_GROWTH <= grown <= REMEASURE_GROWTH:
             return known
-    kept = kept_views(collection, index) if views else None
     measured = measure(collection, index, calibration, kept, candidates)
     others = [k for k in calibration.false_alarms if k.views != measured.views]
     try:  # a query does not wait for another process's long write: kept next time
@@ -86,12 +87,19 @@ def measure(
     candidates: int,
 ) -> FalseAlarms:
     """Ask up to :data:`QUERIES` collection images as if unseen (see the module)."""
+    count = index.store.count()
+    # an older calibration (no presumed-copy score: `pixseek calibrate` measures one), or
+    # nothing to ask: the duplicates levels
+    unmeasured = FalseAlarms(
+        calibration.threshold, calibration.hashes.radius, 0.0, 0, count, kept is not None
+    )
+    if not calibration.presumed_copy:
+        return unmeasured
     records = _queries(index)
     stored = index.store.get_vectors([r.id for r in records])
     records = [r for r in records if r.id in stored]
-    count = index.store.count()
-    if not records or not calibration.presumed_copy:  # none asked, or an older calibration
-        return FalseAlarms(calibration.threshold, calibration.hashes.radius, 0.0, 0, count, False)
+    if not records:
+        return unmeasured
     vectors = np.stack([np.asarray(stored[r.id], np.float32) for r in records])
     unlike = _Unlike(calibration.presumed_copy)
     best, bits = _nearest_others(index, records, vectors, candidates, unlike)
