@@ -235,8 +235,9 @@ def calibrate(
     options: CalibrationOptions = CalibrationOptions(),
     progress: Callable[[str], None] | None = None,
 ) -> CopyCalibration:
-    """Measure copy detection for ``index`` (the active one by default) and keep the result
-    with it; returns it."""
+    """Measure copy detection for ``index`` (the active one by default), and match's
+    levels for outside images from it (:mod:`pixseek.jobs.false_alarms`), and keep the
+    result with it; returns it."""
     index = index or collection.index()
     records = sample_images(index, sample_size(options), options.seed)
     embedder = index.embedder
