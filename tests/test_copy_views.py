@@ -20,6 +20,7 @@ from pixseek.core.filters import Filter
 from pixseek.core.paths import local_path
 from pixseek.core.records import Record
 from pixseek.imaging.decode import load_image_file
+from pixseek.imaging.hashes import perceptual_hash
 from pixseek.imaging.views import COPY_VIEWS, views
 from pixseek.ingest import FolderSource, ingest
 from pixseek.jobs.calibrate import CalibrationOptions, calibrate
@@ -117,16 +118,23 @@ def test_views_are_kept_as_float16_and_float32_files_are_still_read(
         signature, ids, hashes = str(data["signature"]), data["ids"], data["hashes"]
         wide = data["vectors"].astype(np.float32)
     picture = load_image_file(local_path(records[0].path))
-    exact = index.embedder.embed_images([p for _, p, _ in views(picture, COPY_VIEWS)])
+    shown = [p for _, p, _ in views(picture, COPY_VIEWS)]
+    exact = index.embedder.embed_images(shown)
     kept = made.vectors[: len(COPY_VIEWS)]
     assert np.abs(np.sum(kept * exact, axis=1) - 1.0).max() < 1e-3
-    old = signature.replace("|float16", "|float32")
+    # each view's perceptual hash is kept with it (jobs.false_alarms compares them)
+    first = kept_views(with_copies, index)
+    assert first is not None and first.phash_known.all()
+    rows = np.flatnonzero(first.ids == records[0].id)
+    assert [int(h) for h in first.phashes[rows]] == [perceptual_hash(p) for p in shown]
+    old = signature.replace("|float16", "|float32")  # a file from before: no view hashes
     np.savez(path, signature=np.str_(old), ids=ids, hashes=hashes, vectors=wide)
     assert has_kept_views(with_copies, index)
     again = view_vectors(with_copies, index, records, lambda *_: pytest.fail("embedded again"))
     assert again.embedded == 0 and np.allclose(again.vectors, made.vectors, atol=1e-3)
     searched = kept_views(with_copies, index)
     assert searched is not None and searched.vectors.dtype == np.float16
+    assert not searched.phash_known.any()
 
 
 def test_duplicates_through_the_cli_report_the_view(with_copies: Collection, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -213,3 +213,39 @@ def test_queries_without_hashes_do_not_widen_the_radius() -> None:
     bits[2:300] = 30  # with hashes, far from every other: 300 asked, 3 may match
     assert hash_radius(bits, 0.01, 10) == 10
     assert hash_radius(np.full(5, PHASH_BITS + 1), 0.01, 8) == 8
+
+
+def test_the_turned_views_are_compared_by_their_hashes_too(
+    reference: tuple[Collection, list[np.ndarray]],
+) -> None:
+    """match compares a query's turned and centre views' hashes with their candidates'; an
+    image asked as if unseen is compared the same way, through its kept views' hashes."""
+    from pixseek.core.records import Record
+    from pixseek.imaging.hashes import ImageHashes, hamming
+    from pixseek.jobs.copy_views import kept_views, view_vectors
+    from pixseek.jobs.false_alarms import KEPT_QUERY_VIEWS, _own_views, _Unlike
+    from pixseek.stores.knn import search_many
+
+    collection, _ = reference
+    index = collection.index()
+    records: list[Record] = sorted(
+        collection.records(Filter.where({"kind": "image"})), key=lambda r: r.id
+    )[:12]
+    view_vectors(collection, index, list(collection.records(Filter.where({"kind": "image"}))))
+    kept = kept_views(collection, index)
+    assert kept is not None and kept.phash_known.all()
+    unlike = _Unlike(0.99)
+    _, bits = _own_views(index, records, kept, 20, unlike)
+    for n, record in enumerate(records):
+        rows = [
+            int(np.flatnonzero((kept.ids == record.id) & (kept.names == COPY_VIEWS.index(v)))[0])
+            for v in KEPT_QUERY_VIEWS
+        ]
+        found = search_many(index.store, kept.vectors[rows].astype(np.float32), 21)
+        expected = min(
+            hamming(int(kept.phashes[row]), ImageHashes.decode(other.hashes).phash)  # type: ignore[union-attr]
+            for row, hits in zip(rows, found, strict=True)
+            for other, score in hits
+            if unlike(record, other, score)
+        )
+        assert bits[n] == expected

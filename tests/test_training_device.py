@@ -23,6 +23,11 @@ IMAGES = 12
 
 
 def no_accelerator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch as a build with accelerators sees it (not the CPU-only wheel, whose version
+    alone says there are none), on a machine without any."""
+    from pixseek.models.runtimes import base
+
+    monkeypatch.setattr(base, "cpu_only_torch", lambda: False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)

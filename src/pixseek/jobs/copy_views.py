@@ -29,6 +29,7 @@ from pixseek.core.paths import local_path
 from pixseek.core.records import Record
 from pixseek.core.vectors import l2_normalize
 from pixseek.imaging.decode import decode_options_for, load_image_file
+from pixseek.imaging.hashes import perceptual_hash
 from pixseek.imaging.views import COPY_VIEWS, views
 from pixseek.stores.knn import Nearest
 
@@ -60,11 +61,21 @@ class ViewVectors:
         return len(self.rows) // len(COPY_VIEWS)
 
 
+@dataclass(frozen=True, slots=True)
+class _Views:
+    """One image's views: the content hash they were made from, a (views, dim) array, and
+    each view's perceptual hash (None in files kept before those were)."""
+
+    content_hash: str
+    vectors: NDArray[np.float16]
+    phashes: NDArray[np.uint64] | None = None
+
+
 @dataclass(slots=True)
 class _Kept:
-    """Each image's views, by record id: its content hash and a (views, dim) array."""
+    """Each image's views, by record id."""
 
-    by_id: dict[str, tuple[str, NDArray[np.float16]]]
+    by_id: dict[str, _Views]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +90,9 @@ class KeptViews:
     names: NDArray[np.int64]
     vectors: NDArray[np.float16]
     nearest: Nearest
+    # each view's perceptual hash, where ``phash_known`` (views kept before hashes were not)
+    phashes: NDArray[np.uint64]
+    phash_known: NDArray[np.bool_]
 
 
 def views_path(collection: Collection, index: Index) -> Path:
@@ -124,14 +138,30 @@ def _read_kept(path: str, changed: int, size: int, signature: str) -> KeptViews 
         return None
     ids = sorted(kept.by_id)
     count = len(COPY_VIEWS)
-    vectors = _unit_rows([kept.by_id[i][1] for i in ids], kept.by_id[ids[0]][1].shape[1])
+    each = [kept.by_id[i] for i in ids]
+    vectors = _unit_rows([v.vectors for v in each], each[0].vectors.shape[1])
+    phashes, known = _phash_rows(each)
     return KeptViews(
         np.repeat(np.asarray(ids, dtype=str), count),
-        np.repeat(np.asarray([kept.by_id[i][0] for i in ids], dtype=str), count),
+        np.repeat(np.asarray([v.content_hash for v in each], dtype=str), count),
         np.tile(np.arange(count, dtype=np.int64), len(ids)),
         vectors,
         Nearest(vectors),
+        phashes.ravel(),
+        np.repeat(known, count),
     )
+
+
+def _phash_rows(each: Sequence[_Views]) -> tuple[NDArray[np.uint64], NDArray[np.bool_]]:
+    """Every image's views' perceptual hashes, (images, views), zero where not kept; and
+    which images have them."""
+    count = len(COPY_VIEWS)
+    known = np.asarray([v.phashes is not None for v in each], dtype=bool)
+    phashes = np.zeros((len(each), count), np.uint64)
+    for row, v in enumerate(each):
+        if v.phashes is not None:
+            phashes[row] = v.phashes
+    return phashes, known
 
 
 def _unit_rows(images: Sequence[NDArray[np.float16]], dim: int) -> NDArray[np.float16]:
@@ -166,8 +196,21 @@ def _load(path: Path, signature: str) -> _Kept:
                 return _Kept({})
             ids, hashes = data["ids"], data["hashes"]
             vectors = data["vectors"].astype(KEPT_DTYPE, copy=False)
+            phashes = data["phashes"] if "phashes" in data.files else None
+            known = data["phash_known"] if "phash_known" in data.files else None
             pairs = zip(ids.tolist(), hashes.tolist(), strict=True)
-            return _Kept({str(i): (str(h), vectors[n]) for n, (i, h) in enumerate(pairs)})
+            return _Kept(
+                {
+                    str(i): _Views(
+                        str(h),
+                        vectors[n],
+                        phashes[n]
+                        if phashes is not None and known is not None and known[n]
+                        else None,
+                    )
+                    for n, (i, h) in enumerate(pairs)
+                }
+            )
     except DAMAGED_NPZ:  # a damaged cache is made again
         return _Kept({})
 
@@ -175,19 +218,23 @@ def _load(path: Path, signature: str) -> _Kept:
 def _save(path: Path, signature: str, kept: _Kept, dim: int) -> None:
     """Written beside the target and renamed into place: readers see a whole file."""
     ids = sorted(kept.by_id)
+    each = [kept.by_id[i] for i in ids]
     vectors = (
-        np.stack([kept.by_id[i][1] for i in ids])
+        np.stack([v.vectors for v in each])
         if ids
         else np.zeros((0, len(COPY_VIEWS), dim), KEPT_DTYPE)
     )
+    phashes, known = _phash_rows(each)
     write_atomic_with(
         path,
         lambda handle: np.savez(
             handle,
             signature=np.str_(signature),
             ids=np.asarray(ids, dtype=str),
-            hashes=np.asarray([kept.by_id[i][0] for i in ids], dtype=str),
+            hashes=np.asarray([v.content_hash for v in each], dtype=str),
             vectors=vectors,
+            phashes=phashes,
+            phash_known=known,
         ),
     )
 
@@ -205,10 +252,14 @@ def view_vectors(
     path, signature = views_path(collection, index), _signature(index)
     kept = _load(path, signature)
     current = {r.id: r for r in records}
-    stale = [r for r in records if kept.by_id.get(r.id, ("",))[0] != r.content_hash]
+    stale = [r for r in records if _made_from(kept, r.id) != r.content_hash]
     stale = stale if embed else []
     fresh = _Kept(
-        {i: v for i, v in kept.by_id.items() if i in current and v[0] == current[i].content_hash}
+        {
+            i: v
+            for i, v in kept.by_id.items()
+            if i in current and v.content_hash == current[i].content_hash
+        }
     )
 
     def save() -> None:
@@ -218,6 +269,11 @@ def view_vectors(
     if stale or len(fresh.by_id) != len(kept.by_id):
         save()
     return _gather(records, fresh, index.dim, len(stale) - unreadable, unreadable)
+
+
+def _made_from(kept: _Kept, image_id: str) -> str:
+    views_of = kept.by_id.get(image_id)
+    return views_of.content_hash if views_of is not None else ""
 
 
 def keeps_views(collection: Collection) -> bool:
@@ -269,8 +325,12 @@ def _embed(
         if owners:
             vectors = index.embedder.embed_images(pictures).astype(KEPT_DTYPE)
             shaped = vectors.reshape(len(owners), len(COPY_VIEWS), -1)
-            for record, rows in zip(owners, shaped, strict=True):
-                into.by_id[record.id] = (record.content_hash, rows)
+            # each view's hash too: match compares a query's turned views' hashes, and
+            # jobs.false_alarms asks the collection's own images the same way
+            hashed = np.asarray([perceptual_hash(p) for p in pictures], np.uint64)
+            hashed = hashed.reshape(len(owners), len(COPY_VIEWS))
+            for record, rows, phashes in zip(owners, shaped, hashed, strict=True):
+                into.by_id[record.id] = _Views(record.content_hash, rows, phashes)
         if progress is not None:
             progress(min(start + CHUNK, len(stale)), len(stale))
         if time.monotonic() - saved > SAVE_EVERY_S:
@@ -287,7 +347,7 @@ def _gather(
     return ViewVectors(
         np.repeat(np.asarray(rows, np.int64), count),
         np.tile(np.arange(count, dtype=np.int64), len(rows)),
-        _unit_rows([kept.by_id[records[n].id][1] for n in rows], dim),
+        _unit_rows([kept.by_id[records[n].id].vectors for n in rows], dim),
         embedded,
         unreadable,
     )

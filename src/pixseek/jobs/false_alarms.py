@@ -16,10 +16,11 @@ leaving out what is presumed its copy: the same bytes, a perceptual hash within
 images), so that a collection full of its own copies does not read as full of look-alikes.
 The threshold is then raised until at most ``1 - target precision`` of them match another
 image, and the pHash radius lowered likewise, among each one's embedding candidates (where
-match compares hashes); each tier gets that share (half of it each cost 5 points of top-1
-for one false alarm in 200 fewer with the thumbnail descriptor: the estimate's tail is
-coarse at a few hundred images). The threshold so never rises above the
-presumed-copy score: match keeps most of the copies calibration found.
+match compares hashes: the query's own, and its turned and centre views', kept with them).
+Each tier gets that share (half of it each cost 5 points of top-1 for one false alarm in
+200 fewer with the thumbnail descriptor: the estimate's tail is coarse at a few hundred
+images). The threshold so never rises above the presumed-copy score: match keeps most of
+the copies calibration found.
 """
 
 from __future__ import annotations
@@ -105,9 +106,9 @@ def measure(
     best, bits = _nearest_others(index, records, vectors, candidates, unlike)
     if kept is not None:
         through = _through_kept(collection, records, vectors, kept, candidates, unlike)
-        best = np.maximum(
-            best, np.maximum(through, _own_views(index, records, kept, candidates, unlike))
-        )
+        seen, seen_bits = _own_views(index, records, kept, candidates, unlike)
+        best = np.maximum(best, np.maximum(through, seen))
+        bits = np.minimum(bits, seen_bits)
     share = 1 - calibration.target_precision
     threshold = max(calibration.threshold, _above(best, math.floor(share * len(records))))
     radius = hash_radius(bits, share, calibration.hashes.radius)
@@ -195,9 +196,10 @@ def _through_kept(
 
 def _own_views(
     index: Index, records: Sequence[Record], kept: KeptViews, candidates: int, unlike: _Unlike
-) -> NDArray[np.float64]:
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Each query's own turned and centre views (kept) against the other images, as match
-    embeds them for an outside image that matched nothing as it is."""
+    embeds them for an outside image that matched nothing as it is: the best score, and
+    the nearest pHash of a view (where its hash is kept) among that view's candidates."""
     offsets = [COPY_VIEWS.index(name) for name in KEPT_QUERY_VIEWS]
     wanted: list[tuple[int, int]] = []  # (query, kept row)
     for n, record in enumerate(records):
@@ -205,15 +207,20 @@ def _own_views(
         if first < len(kept.ids) and str(kept.ids[first]) == record.id:
             wanted += [(n, first + offset) for offset in offsets]
     best = np.full(len(records), -1.0)
+    bits = np.full(len(records), PHASH_BITS + 1, np.int64)
     if not wanted:
-        return best
+        return best, bits
     views = np.asarray(kept.vectors[[row for _, row in wanted]], np.float32)
     found = search_many(index.store, views, candidates + 1, Filter.where({"kind": "image"}))
-    for (n, _), hits in zip(wanted, found, strict=True):
+    for (n, row), hits in zip(wanted, found, strict=True):
         for other, score in hits:
-            if unlike(records[n], other, score):
-                best[n] = max(best[n], score)
-    return best
+            if not unlike(records[n], other, score):
+                continue
+            best[n] = max(best[n], score)
+            theirs = ImageHashes.decode(other.hashes)
+            if kept.phash_known[row] and theirs is not None:
+                bits[n] = min(bits[n], hamming(int(kept.phashes[row]), theirs.phash))
+    return best, bits
 
 
 def _above(best: NDArray[np.float64], allowed: int) -> float:
