@@ -162,6 +162,27 @@ def test_an_older_calibration_keeps_the_duplicates_levels(
     assert len(measured) == 1
 
 
+def test_levels_kept_with_views_do_not_read_the_views(
+    reference: tuple[Collection, list[np.ndarray]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A query found as it is never reads the kept views (seconds at 100,000 images): nor
+    do the levels measured with them, once kept."""
+    from pixseek.jobs import false_alarms
+    from pixseek.jobs.copy_views import view_vectors
+
+    collection, _ = reference
+    index = collection.index()
+    view_vectors(collection, index, list(collection.records(Filter.where({"kind": "image"}))))
+    calibration = index.entry.calibration
+    assert calibration is not None
+    first = false_alarms_of(collection, index, calibration, True, 20)
+    assert first.views
+    monkeypatch.setattr(false_alarms, "kept_views", lambda *_: pytest.fail("views read"))
+    kept = index.entry.calibration
+    assert kept is not None
+    assert false_alarms_of(collection, index, kept, True, 20) == first
+
+
 def test_a_query_does_not_wait_for_another_writer_to_keep_the_levels(
     reference: tuple[Collection, list[np.ndarray]],
 ) -> None:

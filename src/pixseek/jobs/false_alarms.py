@@ -41,7 +41,7 @@ from pixseek.core.ids import content_hash
 from pixseek.core.records import Record
 from pixseek.imaging.hashes import PHASH_BITS, SAME_PICTURE_BITS, ImageHashes, hamming
 from pixseek.imaging.views import COPY_VIEWS
-from pixseek.jobs.copy_views import KeptViews, kept_views
+from pixseek.jobs.copy_views import KeptViews, has_kept_views, kept_views
 from pixseek.stores.knn import search_many
 
 QUERIES = 2000  # collection images asked as if unseen: a rate of 1 in 200 is seen 10 times
@@ -62,12 +62,15 @@ def false_alarms_of(
     """The index's match levels, measured now (and kept with its calibration) when none
     were for ``views`` (where views are kept) or the collection has grown or shrunk much
     since."""
-    kept = kept_views(collection, index) if views else None  # read once, as match reads it
+    # the file's signature only: reading 700,000 views takes seconds, which a query found
+    # as it is never needs
+    with_views = views and has_kept_views(collection, index)
     records = index.store.count()  # unfiltered: a count the store keeps, not a scan
     for known in calibration.false_alarms:
         grown = max(records, 1) / max(known.records, 1)
-        if known.views == (kept is not None) and 1 / REMEASURE_GROWTH <= grown <= REMEASURE_GROWTH:
+        if known.views == with_views and 1 / REMEASURE_GROWTH <= grown <= REMEASURE_GROWTH:
             return known
+    kept = kept_views(collection, index) if with_views else None
     measured = measure(collection, index, calibration, kept, candidates)
     others = [k for k in calibration.false_alarms if k.views != measured.views]
     try:  # a query does not wait for another process's long write: kept next time
