@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
-from pixseek.core.records import BoxTuple
+from pixseek.core.records import BoxTuple, Record
 
 ID_BYTES = 8
 
@@ -15,6 +16,12 @@ def _digest(*parts: str) -> str:
 
 def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def in_content_order(records: Iterable[Record], salt: str) -> list[Record]:
+    """``records`` in an order fixed by a hash of their pictures' content (and ``salt``):
+    the same images give the same sample wherever they are."""
+    return sorted(records, key=lambda r: (content_hash(f"{salt}:{r.content_hash}".encode()), r.id))
 
 
 def holdout_split(digest: str, fraction: float) -> str:

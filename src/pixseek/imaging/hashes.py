@@ -16,6 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from pixseek.core.records import Record
+
 PHASH_BITS = 64
 # perceptual hashes this close: the same picture (re-encoded, resized), whatever the model
 SAME_PICTURE_BITS = 4
@@ -55,6 +57,20 @@ def perceptual_hash(image: Image.Image) -> int:
     import imagehash
 
     return int(str(imagehash.phash(image)), 16)
+
+
+def same_picture(record: Record, other: Record, picture: ImageHashes | None = None) -> bool:
+    """Is ``other`` the picture of ``record``, whatever the model: the same bytes, or
+    perceptual hashes within :data:`SAME_PICTURE_BITS`. ``picture``: the record's hashes,
+    where the caller has them (decoded once for many comparisons, or computed for a record
+    indexed before hashes were kept)."""
+    if record.content_hash and record.content_hash == other.content_hash:
+        return True
+    mine = picture if picture is not None else ImageHashes.decode(record.hashes)
+    theirs = ImageHashes.decode(other.hashes)
+    if mine is None or theirs is None:
+        return False
+    return hamming(mine.phash, theirs.phash) <= SAME_PICTURE_BITS
 
 
 def binary_codes(phashes: NDArray[np.uint64]) -> NDArray[np.uint8]:

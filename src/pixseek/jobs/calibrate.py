@@ -29,7 +29,7 @@ from pixseek.collection.index import Index
 from pixseek.core.calibration import CopyCalibration, HashCalibration
 from pixseek.core.errors import CalibrationError, ImageDecodeError, InvalidInputError
 from pixseek.core.filters import Filter
-from pixseek.core.ids import content_hash
+from pixseek.core.ids import in_content_order
 from pixseek.core.paths import local_path
 from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
@@ -43,6 +43,7 @@ from pixseek.imaging.hashes import (
     hamming,
     hamming_matrix,
     image_hashes,
+    same_picture,
 )
 from pixseek.imaging.views import COPY_VIEWS, views
 from pixseek.jobs.copy_views import kept_views
@@ -185,9 +186,7 @@ def sample_images(index: Index, count: int, seed: int) -> list[Record]:
     """Up to ``count`` image records whose files can be read, in an order fixed by a hash
     of their content."""
     records = [r for batch, _ in index.store.scan(Filter.where({"kind": "image"})) for r in batch]
-    # by the pictures' own content: the same images give the same sample wherever they are
-    records.sort(key=lambda r: (content_hash(f"{seed}:{r.content_hash}".encode()), r.id))
-    return [r for r in records if local_path(r.path).is_file()][:count]
+    return [r for r in in_content_order(records, str(seed)) if local_path(r.path).is_file()][:count]
 
 
 @dataclass(slots=True)
@@ -264,6 +263,7 @@ def calibrate(
     bars = sample.bars()
     negatives, weights, nearest = _negatives(index, sample, bars, options)
     fit = fit_threshold(positives, negatives, options.target_precision, weights)
+    unrelated = float(np.percentile(nearest, 99))  # the copies' nearest unrelated images
     curve = probability_curve(positives, negatives, weights)
     edits = np.asarray(copies.edits)
     by_edit = {
@@ -282,13 +282,13 @@ def calibrate(
         },
         curve_scores=curve[0],
         curve_probabilities=curve[1],
-        unrelated=round(float(np.percentile(nearest, 99)), 6),
+        unrelated=round(unrelated, 6),
         images=len(kept),
         copies=len(copies.images),
         neighbours=options.neighbours,
         hashes=_hash_calibration(index, sample, bars, options),
         views=list(COPY_VIEWS),
-        presumed_copy=_presumed_copy(positives, nearest),
+        presumed_copy=_presumed_copy(positives, unrelated),
     )
     alarms = measure_false_alarms(
         collection, index, calibration, kept_views(collection, index), CANDIDATES
@@ -298,12 +298,13 @@ def calibrate(
     return calibration
 
 
-def _presumed_copy(positives: NDArray[np.floating], nearest: NDArray[np.floating]) -> float:
+def _presumed_copy(positives: NDArray[np.floating], unrelated: float) -> float:
     """The score that all but the hardest edited copies (:data:`WEAKEST_QUANTILE`) reach,
-    when it stands above the copies' nearest unrelated images (99th percentile); else 2: a
-    model that puts unrelated images among the copies presumes nothing."""
+    when it stands above the copies' nearest unrelated images (``unrelated``: their 99th
+    percentile); else 2: a model that puts unrelated images among the copies presumes
+    nothing."""
     level = float(np.percentile(positives, WEAKEST_QUANTILE))
-    return round(level, 6) if level > float(np.percentile(nearest, 99)) else 2.0
+    return round(level, 6) if level > unrelated else 2.0
 
 
 def calibrate_missing(
@@ -461,7 +462,7 @@ def _negatives(
             s
             for r, s in hits
             if r.id != source.id
-            and not _same_picture(r, source, sample.hashes[row])
+            and not same_picture(source, r, sample.hashes[row])
             and not sample.presumed_copy(row, stored[r.id], bars, None if own is None else (s, own))
         ][:k]
 
@@ -477,15 +478,6 @@ def _negatives(
     weights = np.ones(len(scores))
     weights[plain:] = len(sample.copies.images) / max(1, len(sample.kept))
     return np.asarray(scores), weights, np.asarray(nearest)
-
-
-def _same_picture(record: Record, source: Record, picture: ImageHashes | None) -> bool:
-    if record.content_hash and record.content_hash == source.content_hash:
-        return True
-    other = ImageHashes.decode(record.hashes)
-    if picture is None or other is None:
-        return False
-    return hamming(picture.phash, other.phash) <= SAME_PICTURE_BITS
 
 
 def _few_hash_partners(
@@ -519,7 +511,7 @@ def _hash_calibration(
 ) -> HashCalibration:
     """The perceptual-hash radius for the target precision: each copy against its source,
     and against the images nearest to it by Hamming distance, leaving out the source and
-    copies of it already in the collection (see :func:`_same_picture`, images at least as
+    copies of it already in the collection (see :func:`same_picture`, images at least as
     close to the source by hash as the copy is, the same picture as the copy where that
     tells copies apart (:func:`_few_hash_partners`), and images the model puts among the
     source's copies: :meth:`Sample.presumed_copy`)."""
@@ -555,7 +547,7 @@ def _hash_calibration(
             int(d)
             for d, r in zip(distances[number], rows[number], strict=True)
             if r >= 0
-            and not _same_picture(known[r][0], kept[row], source)
+            and not same_picture(kept[row], known[r][0], source)
             and not (int(d) <= SAME_PICTURE_BITS and few[row])
             and hamming(known[r][1].phash, source.phash) > own
             and not sample.presumed_copy(row, stored[known[r][0].id], bars)

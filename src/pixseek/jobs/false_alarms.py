@@ -37,11 +37,12 @@ from pixseek.collection.index import Index
 from pixseek.core.calibration import CopyCalibration, FalseAlarms
 from pixseek.core.errors import CollectionBusyError
 from pixseek.core.filters import Filter
-from pixseek.core.ids import content_hash
+from pixseek.core.ids import in_content_order
 from pixseek.core.records import Record
-from pixseek.imaging.hashes import PHASH_BITS, SAME_PICTURE_BITS, ImageHashes, hamming
+from pixseek.imaging.hashes import PHASH_BITS, ImageHashes, hamming, same_picture
 from pixseek.imaging.views import COPY_VIEWS
 from pixseek.jobs.copy_views import KeptViews, has_kept_views, kept_views
+from pixseek.stores.base import ScoredRecords
 from pixseek.stores.knn import search_many
 
 QUERIES = 2000  # collection images asked as if unseen: a rate of 1 in 200 is seen 10 times
@@ -129,8 +130,7 @@ def measure(
 def _queries(index: Index) -> list[Record]:
     """Up to :data:`QUERIES` image records, in an order fixed by their content."""
     records = [r for batch, _ in index.store.scan(Filter.where({"kind": "image"})) for r in batch]
-    records.sort(key=lambda r: (content_hash(f"alarms:{r.content_hash}".encode()), r.id))
-    return records[:QUERIES]
+    return in_content_order(records, "alarms")[:QUERIES]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,14 +142,28 @@ class _Unlike:
     def __call__(self, query: Record, other: Record, score: float) -> bool:
         if score >= self.presumed_copy or query.id == other.id:
             return False
-        if query.content_hash and query.content_hash == other.content_hash:
-            return False
-        first, second = ImageHashes.decode(query.hashes), ImageHashes.decode(other.hashes)
-        return (
-            first is None
-            or second is None
-            or hamming(first.phash, second.phash) > SAME_PICTURE_BITS
-        )
+        return not same_picture(query, other)
+
+
+def _fold(
+    best: NDArray[np.float64],
+    bits: NDArray[np.int64],
+    row: int,
+    query: Record,
+    phash: int | None,
+    hits: ScoredRecords,
+    unlike: _Unlike,
+) -> None:
+    """Into ``row`` of ``best`` and ``bits``: the best score of the ``hits`` not presumed
+    the query's copy, and the nearest of their pHashes to ``phash`` (the query's, or one of
+    its views')."""
+    for other, score in hits:
+        if not unlike(query, other, score):
+            continue
+        best[row] = max(best[row], score)
+        theirs = ImageHashes.decode(other.hashes)
+        if phash is not None and theirs is not None:
+            bits[row] = min(bits[row], hamming(phash, theirs.phash))
 
 
 def _nearest_others(
@@ -166,13 +180,7 @@ def _nearest_others(
     bits = np.full(len(records), PHASH_BITS + 1, np.int64)
     for row, (record, hits) in enumerate(zip(records, found, strict=True)):
         own = ImageHashes.decode(record.hashes)
-        for other, score in hits:
-            if not unlike(record, other, score):
-                continue
-            best[row] = max(best[row], score)
-            theirs = ImageHashes.decode(other.hashes)
-            if own is not None and theirs is not None:
-                bits[row] = min(bits[row], hamming(own.phash, theirs.phash))
+        _fold(best, bits, row, record, own.phash if own is not None else None, hits, unlike)
     return best, bits
 
 
@@ -216,13 +224,8 @@ def _own_views(
     views = np.asarray(kept.vectors[[row for _, row in wanted]], np.float32)
     found = search_many(index.store, views, candidates + 1, Filter.where({"kind": "image"}))
     for (n, row), hits in zip(wanted, found, strict=True):
-        for other, score in hits:
-            if not unlike(records[n], other, score):
-                continue
-            best[n] = max(best[n], score)
-            theirs = ImageHashes.decode(other.hashes)
-            if kept.phash_known[row] and theirs is not None:
-                bits[n] = min(bits[n], hamming(int(kept.phashes[row]), theirs.phash))
+        phash = int(kept.phashes[row]) if kept.phash_known[row] else None
+        _fold(best, bits, n, records[n], phash, hits, unlike)
     return best, bits
 
 

@@ -341,8 +341,8 @@ def _outside_rule(
     most ``1 - target precision`` of unseen photos matched), for those not given."""
     if rule.calibration is None:
         return rule
-    views = options.views and has_kept_views(collection, index)
-    alarms = false_alarms_of(collection, index, rule.calibration, views, options.candidates)
+    # with views, where kept (false_alarms_of asks the views file)
+    alarms = false_alarms_of(collection, index, rule.calibration, options.views, options.candidates)
     return CopyRule(
         alarms.threshold if options.threshold is None else rule.threshold,
         alarms.radius if options.phash_distance is None else rule.phash_distance,

@@ -41,7 +41,7 @@ class DuplicateGroups(BaseModel):
 
 OUTSIDE_THRESHOLD = (
     "cosine; default: the index's calibrated threshold for outside images (few of the "
-    "collection's own images reach it with another; GET /collections/{name} shows it)"
+    "collection's own images reach it with another; GET /collections/{name}/indexes shows it)"
 )
 
 
