@@ -331,6 +331,7 @@ def run(count: int, queries_n: int, milvus: str | None, raw: bool) -> None:
                 measure(f"  after {WRITTEN:,} written", truth_after, filtered_after)
                 print(f"{'  (first search, catching up)':<22} {catch_up:.1f} ms")
             if name.startswith("milvus"):
+                _, alone = timed(search, queries)  # the baseline: one request a query
                 started = time.perf_counter()
                 batch = search_many(store, queries, 10)  # one request a SEARCH_BATCH
                 per_query = (time.perf_counter() - started) * 1000 / len(queries)
@@ -338,6 +339,7 @@ def run(count: int, queries_n: int, milvus: str | None, raw: bool) -> None:
                 print(
                     f"{'  batched, per query':<22} {'':>8} {'':>9} {per_query:8.3f} "
                     f"({len(queries)} queries, {SEARCH_BATCH} a request; "
+                    f"{float(np.mean(alone)) / per_query:.1f}x one at a time; "
                     f"recall@10 {recall(found, truth):.3f})"
                 )
                 store.drop()
