@@ -134,6 +134,14 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
     default_server.set_base_dir(str(tmp_path_factory.mktemp("milvus")))
+    # the query node searches newly built graphs after 1 s, not 10 (the server's default,
+    # which its package's settings do not reach): each store persist waits for that
+    template = default_server.config.template_text
+    handoff = "  checkHandoffInterval: 5000\n"
+    if template.count(handoff) == 1:
+        default_server.config.template_text = template.replace(
+            handoff, handoff + "  updateNextTargetInterval: 1\n"
+        )
     default_server.listen_port = port
     default_server.start()
     try:
