@@ -317,11 +317,16 @@ def test_index_views_makes_them_and_later_runs_keep_them_up_to_date(
     assert main([*base, "--quiet"]) == 0
     assert "views of" not in capsys.readouterr().out  # not asked for, none kept: none made
     assert main([*base, "--quiet", "--views"]) == 0
-    assert "views of 6 images kept for index" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "views of 6 images kept for index" in out
+    # match's levels with the views, measured here rather than inside the next match
+    assert "index 'default': match: an outside image is a copy at" in out
+    assert "with their kept views" in out
     make_image(photo_folder / "cool" / "teal.jpg", (20, 160, 160))
     assert main([*base, "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "views of 7 images kept for index" in out and "(1 embedded now)" in out
+    assert "match: an outside image" not in out  # grew by a sixth: the levels still fit
     collection = open_collection(Path(target))
     assert find_duplicates(collection, options=DedupOptions(views=None)).views == 7
 

@@ -183,6 +183,41 @@ def test_levels_kept_with_views_do_not_read_the_views(
     assert false_alarms_of(collection, index, kept, True, 20) == first
 
 
+def test_levels_are_measured_where_views_or_images_are_added_not_by_a_query(
+    reference: tuple[Collection, list[np.ndarray]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """keep_levels (``pixseek index``, the views job) measures what the next match would
+    otherwise measure inside its request: with the views once they are kept, and again
+    once the collection has grown by a quarter; a match after it measures nothing."""
+    from pixseek.jobs import false_alarms
+    from pixseek.jobs.copy_views import view_vectors
+    from pixseek.jobs.false_alarms import keep_levels
+
+    collection, vectors = reference
+    index = collection.index()
+    view_vectors(collection, index, list(collection.records(Filter.where({"kind": "image"}))))
+    [(name, levels)] = keep_levels(collection)
+    assert name == "default" and levels.views and levels.records == 210
+    assert keep_levels(collection) == []  # kept, and still fitting
+    measure = false_alarms.measure
+    monkeypatch.setattr(false_alarms, "measure", lambda *_: pytest.fail("measured by a query"))
+    copy = picture(near(vectors[60], COPY, np.random.default_rng(5)), tmp_path / "copy.png")
+    found = match_image(collection, copy.read_bytes())
+    assert [Path(m.record.path).name for m in found.matches] == ["060.png"]
+    assert found.threshold == levels.threshold
+    more = tmp_path / "more"
+    more.mkdir()
+    rng = np.random.default_rng(9)
+    for n in range(60):
+        picture(rng.normal(size=DIM) / 4, more / f"new{n:03d}.png")
+    ingest(collection, FolderSource([more]))
+    monkeypatch.setattr(false_alarms, "measure", measure)
+    [(_, grown)] = keep_levels(collection)
+    assert grown.records == 270 and grown.views
+
+
 def test_a_query_does_not_wait_for_another_writer_to_keep_the_levels(
     reference: tuple[Collection, list[np.ndarray]],
 ) -> None:

@@ -149,13 +149,14 @@ def test_copy_training_as_a_job(tmp_path, tiny_model, monkeypatch) -> None:  # t
 def test_views_as_a_job(tmp_path, tiny_model) -> None:  # type: ignore[no-untyped-def]
     """The views duplicates and match compare, made in the background with a progress, then
     used by a duplicates request that embeds nothing; an upload has its image's views made
-    by a views job of its own."""
+    by a views job of its own. The views job also measures match's levels with the views
+    (jobs.false_alarms), which the next match request would otherwise measure."""
     from pixseek.cli import main
     from tests.test_jobs import scene
 
     root = tmp_path / "served"
     (tmp_path / "photos").mkdir()
-    for seed in range(5):
+    for seed in range(6):  # enough images to calibrate copy detection
         scene(seed, (96, 72)).save(tmp_path / "photos" / f"scene{seed}.png")
     index = ["index", str(tmp_path / "photos"), "--collection", str(root / "photos")]
     assert main([*index, "--model", str(tiny_model), "--runtime", "torch", "--quiet"]) == 0
@@ -178,14 +179,17 @@ def test_views_as_a_job(tmp_path, tiny_model) -> None:  # type: ignore[no-untype
     done = wait(client, started.json()["id"])
     assert done["state"] == "done" and done["progress"] == 1.0, done
     made = list(done["result"]["indexes"].values())
-    assert made == [{"images": 5, "embedded": 5, "unreadable": 0}], done
+    assert made == [{"images": 6, "embedded": 6, "unreadable": 0}], done
+    shown = client.get("/collections/photos/indexes", headers=ADMIN).json()
+    levels = shown["indexes"][0]["calibration"]["false_alarms"]
+    assert [level["views"] for level in levels] == [False, True], levels
     # kept: a duplicates request compares them all and embeds none (the file is not rewritten)
     kept = next((root / "photos" / "views").glob("*.npz"))
     written = kept.stat().st_mtime_ns
     found = client.get(
         "/collections/photos/duplicates", params={"threshold": 0.999}, headers=ADMIN
     ).json()
-    assert found["views"] == 5 and kept.stat().st_mtime_ns == written
+    assert found["views"] == 6 and kept.stat().st_mtime_ns == written
     after = client.post("/collections/photos/match", json=query, headers=ADMIN).json()
     assert after["views"] == "kept" and kept.stat().st_mtime_ns == written
     # an upload to a collection that keeps views: a views job makes the new image's
@@ -197,4 +201,4 @@ def test_views_as_a_job(tmp_path, tiny_model) -> None:  # type: ignore[no-untype
     assert len(follow) == 1, jobs
     refreshed = wait(client, follow[0]["id"])
     made = list(refreshed["result"]["indexes"].values())
-    assert made == [{"images": 6, "embedded": 1, "unreadable": 0}], refreshed
+    assert made == [{"images": 7, "embedded": 1, "unreadable": 0}], refreshed

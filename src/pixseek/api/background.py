@@ -27,6 +27,7 @@ from pixseek.core.errors import InvalidInputError, NotFoundError, PixseekError
 from pixseek.ingest.options import IngestReport
 from pixseek.jobs.compare import compare
 from pixseek.jobs.copy_views import refresh_views
+from pixseek.jobs.false_alarms import keep_levels
 from pixseek.jobs.reindex import reindex
 from pixseek.models.registry import family_name, load_embedder
 from pixseek.training import TrainOptions, pairs_from_labels, train
@@ -206,6 +207,7 @@ class JobRunner:
 
         # an upload's job (make: false) keeps up to date only the indexes that keep views
         made = refresh_views(collection, make=job.params.get("make", True), progress=progress)
+        keep_levels(collection)  # match's, with the views: not measured inside a query
         return {
             "indexes": {
                 name: {

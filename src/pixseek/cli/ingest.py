@@ -163,6 +163,7 @@ def run_index(args: argparse.Namespace) -> int:
     print(report_text(report))
     print_new_calibrations(collection)
     print_views(collection, args.views, not args.quiet)
+    print_match_levels(collection)
     if report.all_failed:
         print("pixseek: error: no image could be indexed (see the failures above)", file=sys.stderr)
         return 1
@@ -190,6 +191,15 @@ def print_views(collection: Any, make: bool, bar: bool) -> None:
             f"views of {seen.images} images kept for index {name!r} "
             f"({seen.embedded} embedded now{unreadable})"
         )
+
+
+def print_match_levels(collection: Any) -> None:
+    """Match's levels for outside images, measured again where the images or views added
+    made the kept ones stale (rather than inside the next match)."""
+    from pixseek.jobs.false_alarms import keep_levels
+
+    for name, levels in keep_levels(collection):
+        print(f"index {name!r}: {levels.summary()}")
 
 
 DEFAULT_REGION_SCALES = (0.5, 1 / 3)
