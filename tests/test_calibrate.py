@@ -21,8 +21,8 @@ from pixseek.jobs.calibrate import (
     calibrate,
     sample_images,
     sample_size,
-    wilson_lower,
 )
+from pixseek.jobs.precision import wilson_lower
 from tests.conftest import CALTECH
 from tests.copy_models import CompressedDescriptor, ThumbnailDescriptor
 from tests.test_jobs import scene
@@ -307,7 +307,7 @@ def test_min_score_auto_is_the_calibrated_no_match_cutoff(tmp_path, photos, mode
     assert sum(bool(hits) for hits in unseen) <= 2  # the 99th percentile of unrelated
     everything = search(collection, [query(every[60])], SearchOptions(k=5, kind="image"))
     assert len(everything) == 5  # without the cutoff, unrelated images are returned
-    with pytest.raises(InvalidInputError, match="give a number for text queries"):
+    with pytest.raises(InvalidInputError, match="for text queries is measured on the"):
         search(collection, [Term(TextQuery("a dog"))], auto)
 
 

@@ -80,8 +80,9 @@ def add_query(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-score",
         type=score_or_auto,
-        help='drop hits below this cosine similarity; "auto" (queries by image): below the '
-        "index's calibrated cutoff for unrelated images",
+        help='drop hits below this cosine similarity; "auto": below the index\'s calibrated '
+        "cutoff (queries by image: what unrelated images reach; text queries: measured on "
+        "the collection's labels, see `pixseek info`)",
     )
     parser.add_argument(
         "--index", default="", help="the collection's index to search (see `pixseek models`)"

@@ -53,6 +53,30 @@ class FalseAlarms:
 
 
 @dataclass(frozen=True, slots=True)
+class TextCutoff:
+    """Search's calibrated "no match" cutoff for text queries, measured on the
+    collection's own labels: each label asked as a text ("a photo of a {label}"), its
+    records the right hits and every other labelled record a wrong one; at ``threshold``
+    the hits of all those queries together are right with the target precision (the
+    lower end of its interval, as for copies). Text and image vectors meet on a scale of
+    their own, which differs from model to model, so this is measured, not chosen."""
+
+    threshold: float  # cosine of a text query and a hit: kept at or above
+    precision: float  # measured at the threshold, over every label's query
+    recall: float  # of the labelled records, the share their own label's query keeps
+    labels: int  # labels asked
+    records: int  # labelled records scored
+    kind: str  # image or object: the records the labels were read from
+
+    def summary(self) -> str:
+        return (
+            f"text search keeps hits at cosine >= {self.threshold:.4f} "
+            f"(--min-score auto): precision {self.precision:.3f}, recall {self.recall:.3f} "
+            f"on {self.labels} labels' queries over {self.records} labelled {self.kind}s"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class CopyCalibration:
     threshold: float  # cosine: copy at or above
     target_precision: float
@@ -79,6 +103,8 @@ class CopyCalibration:
     presumed_copy: float = 0.0
     # what match calls a copy (see FalseAlarms): measured as it is, and with kept views
     false_alarms: list[FalseAlarms] = field(default_factory=list)
+    # text search's cutoff, where the collection has labels to measure it on
+    text: TextCutoff | None = None
 
     def probability(self, score: float) -> float:
         """P(copy) for a pair at ``score``, at the calibration's mix of copies and others."""
@@ -99,4 +125,5 @@ class CopyCalibration:
             f"{self.hashes.radius} bits, precision {self.hashes.precision:.3f}, recall "
             f"{self.hashes.recall:.3f}"
             + "".join(f"; {known.summary()}" for known in self.false_alarms[-1:])
+            + (f"; {self.text.summary()}" if self.text is not None else "")
         )

@@ -49,6 +49,8 @@ from pixseek.imaging.views import COPY_VIEWS, views
 from pixseek.jobs.copy_views import kept_views
 from pixseek.jobs.false_alarms import CANDIDATES
 from pixseek.jobs.false_alarms import measure as measure_false_alarms
+from pixseek.jobs.precision import CONFIDENCE_Z, fit_threshold, scored_pairs
+from pixseek.jobs.text_cutoff import measure_text_cutoff
 from pixseek.stores.knn import exact_neighbours, load_all, search_many
 
 MIN_IMAGES = 6
@@ -87,42 +89,6 @@ class CalibrationOptions:
             raise InvalidInputError(f"calibration samples at least {MIN_IMAGES} images")
 
 
-@dataclass(frozen=True, slots=True)
-class Fit:
-    threshold: float
-    precision: float
-    recall: float
-
-
-def fit_threshold(
-    positives: NDArray[np.floating],
-    negatives: NDArray[np.floating],
-    target: float,
-    weights: NDArray[np.floating] | None = None,
-) -> Fit:
-    """The lowest score at which precision (copies among pairs at or above it) reaches
-    ``target``; above every score when none does. ``weights``: how many pairs each
-    negative stands for (1 each by default)."""
-    scores, labels, counts = _pairs(positives, negatives, weights)
-    order = np.argsort(-scores, kind="stable")
-    scores, labels, counts = scores[order], labels[order], counts[order]
-    true = np.cumsum(labels)
-    pairs = np.arange(1, len(scores) + 1)
-    precision = true / np.cumsum(counts)
-    # the precision a threshold is chosen by is the lower end of its Wilson interval
-    # (as wide as the pairs actually measured): a few lucky pairs at the edge of a sample
-    # must not lower the threshold
-    lower = wilson_lower(precision * pairs, pairs)
-    # a threshold sits at the last of a run of equal scores
-    last_of_tie = np.append(scores[1:] != scores[:-1], True)
-    good = np.flatnonzero(last_of_tie & (lower >= target) & (true > 0))
-    if not len(good):
-        return Fit(float(scores[0]) + 1e-6, 1.0, 0.0)
-    at = int(good[-1])
-    return Fit(float(scores[at]), float(precision[at]), float(true[at] / max(1, len(positives))))
-
-
-CONFIDENCE_Z = 0.8416  # one-sided 80%
 # of the copies, the share a threshold is expected to keep above it (a sample is sized so
 # that those alone can show the target precision)
 EXPECTED_RECALL = 0.5
@@ -139,31 +105,6 @@ def sample_size(options: CalibrationOptions) -> int:
     return max(options.sample, math.ceil(copies / len(EDITS)))
 
 
-def wilson_lower(
-    successes: NDArray[np.floating], trials: NDArray[np.integer]
-) -> NDArray[np.float64]:
-    """The lower end of the Wilson score interval of a proportion."""
-    z2 = CONFIDENCE_Z**2
-    share = successes / trials
-    centre = share + z2 / (2 * trials)
-    spread = CONFIDENCE_Z * np.sqrt(share * (1 - share) / trials + z2 / (4 * trials**2))
-    return np.asarray((centre - spread) / (1 + z2 / trials), np.float64)
-
-
-def _pairs(
-    positives: NDArray[np.floating],
-    negatives: NDArray[np.floating],
-    weights: NDArray[np.floating] | None,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Every pair's score, label (1: a copy) and how many pairs it stands for."""
-    scores = np.concatenate([positives, negatives]).astype(np.float64)
-    labels = np.concatenate([np.ones(len(positives)), np.zeros(len(negatives))])
-    counts = np.concatenate(
-        [np.ones(len(positives)), np.ones(len(negatives)) if weights is None else weights]
-    )
-    return scores, labels, counts
-
-
 def probability_curve(
     positives: NDArray[np.floating],
     negatives: NDArray[np.floating],
@@ -173,7 +114,7 @@ def probability_curve(
     breakpoints; ``weights`` as in :func:`fit_threshold`."""
     from scipy.optimize import isotonic_regression
 
-    scores, labels, counts = _pairs(positives, negatives, weights)
+    scores, labels, counts = scored_pairs(positives, negatives, weights)
     order = np.argsort(scores, kind="stable")
     fitted = isotonic_regression(labels[order], weights=counts[order], increasing=True).x
     xs, last = np.unique(scores[order][::-1], return_index=True)  # last of each tie
@@ -289,6 +230,7 @@ def calibrate(
         hashes=_hash_calibration(index, sample, bars, options),
         views=list(COPY_VIEWS),
         presumed_copy=_presumed_copy(positives, unrelated),
+        text=measure_text_cutoff(index, options.target_precision),
     )
     alarms = measure_false_alarms(
         collection, index, calibration, kept_views(collection, index), CANDIDATES

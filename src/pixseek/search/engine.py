@@ -116,23 +116,40 @@ def search_vector(index: Index, vector: Vectors, options: SearchOptions) -> list
 
 
 def resolve_min_score(index: Index, terms: Sequence[Term], min_score: object) -> float | None:
-    """``"auto"``: the cosine under which the index's calibration found 99% of images'
-    nearest unrelated images, so a query by image that has nothing alike gets nothing,
-    whatever the model's scale. Text and image vectors live on another scale (a caption
-    scores far below a copy), so text queries need a number."""
+    """``"auto"``: for a query by image, the cosine under which the index's calibration
+    found 99% of images' nearest unrelated images, so a query that has nothing alike gets
+    nothing, whatever the model's scale; for a text query, the cutoff measured on the
+    collection's labels (:mod:`pixseek.jobs.text_cutoff`: text and image vectors meet on
+    a scale of their own). A query mixing both has no measured scale: it needs a number."""
     if min_score != AUTO:
         return min_score if isinstance(min_score, float | int) else None
-    if not terms or any(isinstance(term.part, TextQuery) for term in terms):
+    texts = sum(isinstance(term.part, TextQuery) for term in terms)
+    if not terms or 0 < texts < len(terms):
         raise InvalidInputError(
-            'min_score "auto" is measured for queries by image (the index\'s copy '
-            "calibration); give a number for text queries"
+            'min_score "auto" is measured for queries by image or by text, not for both in '
+            "one query: give a number"
         )
     calibration = index.entry.calibration
     if calibration is None:
         raise InvalidInputError(
             f'index {index.name!r} has no calibration for min_score "auto": run `pixseek calibrate`'
         )
-    return calibration.unrelated
+    if not texts:
+        return calibration.unrelated
+    cutoff = calibration.text
+    if cutoff is None:
+        raise InvalidInputError(
+            'min_score "auto" for text queries is measured on the collection\'s labels '
+            "(`pixseek calibrate` measures it where images or objects carry two labels or "
+            "more); give a number"
+        )
+    if cutoff.recall == 0:
+        raise InvalidInputError(
+            f"on this collection's labels no text cutoff reached precision "
+            f'{calibration.target_precision} (`pixseek info`): min_score "auto" would keep '
+            "nothing; give a number"
+        )
+    return cutoff.threshold
 
 
 def search(

@@ -107,8 +107,9 @@ class SearchIn(QueryIn):
     where: Where | None = None
     min_score: float | Literal["auto"] | None = Field(
         default=None,
-        description='drop hits below this cosine; "auto" (queries by image): below the '
-        "index's calibrated cutoff for unrelated images",
+        description='drop hits below this cosine; "auto": below the index\'s calibrated '
+        "cutoff (queries by image: what unrelated images reach; text queries: measured on "
+        "the collection's labels; GET /collections/{name}/indexes shows both)",
     )
     index: str = ""
     remember: bool = Field(
