@@ -74,3 +74,13 @@ def test_map_is_stored_grows_and_is_served(coco, tmp_path, capsys) -> None:
     assert damaged.status_code == 404 and "damaged" in damaged.json()["detail"], damaged.text
     assert client.post("/collections/c/map", json={}).json()["refitted"] is True
     assert client.get("/collections/c/map").status_code == 200
+
+
+def test_umaps_compiled_functions_are_kept_on_disk() -> None:
+    """numba compiles umap-learn's functions again in every process unless they are kept
+    (a `pixseek map` of 800 records: 10.9 s before, 3.4 s once kept)."""
+    from pixseek.jobs.embedding_map import _umap
+
+    umap = _umap()
+    kept = umap.umap_.smooth_knn_dist._cache
+    assert type(kept).__name__ == "FunctionCache"

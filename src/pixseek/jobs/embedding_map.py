@@ -12,6 +12,7 @@ the whole layout is fitted again.
 from __future__ import annotations
 
 import colorsys
+import functools
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,13 +145,33 @@ def _normalised(xy: NDArray[np.floating]) -> NDArray[np.float32]:
     return scaled
 
 
+# umap-learn's modules whose numba functions compile on first use
+UMAP_COMPILED = ("umap_", "layouts", "spectral", "utils", "distances", "sparse")
+
+
+@functools.cache
+def _umap() -> Any:
+    """umap-learn, with its compiled functions kept on disk: numba compiles them again in
+    every process unless told to cache them (a first map of 300 vectors took 6.7 s in
+    each new process, 0.28 s once they were kept; numba drops a kept function whose
+    source changed). Once a process, on first use."""
+    umap = require_module("umap", "map", "the embedding map")
+    for name in UMAP_COMPILED:
+        module = require_module(f"umap.{name}", "map", "the embedding map")
+        for value in vars(module).values():
+            keep = getattr(value, "enable_caching", None)  # numba's compiled functions
+            if callable(keep):
+                keep()
+    return umap
+
+
 def fit_layout(vectors: Vectors, seed: int = 0, neighbours: int = 15) -> NDArray[np.float32]:
     """UMAP of unit vectors into [0, 1]²."""
     count = len(vectors)
     if count < 5:  # too few for a neighbour graph: a row, in store order
         xy = np.stack([np.linspace(0, 1, count), np.full(count, 0.5)], axis=1)
         return xy.astype(np.float32) if count > 1 else np.full((count, 2), 0.5, np.float32)
-    umap = require_module("umap", "map", "the embedding map")
+    umap = _umap()
     model = umap.UMAP(
         n_neighbors=min(neighbours, count - 1),
         n_components=2,
@@ -164,7 +185,7 @@ def fit_layout(vectors: Vectors, seed: int = 0, neighbours: int = 15) -> NDArray
 def place(new: Vectors, mapped: Vectors, xy: NDArray[np.float32]) -> NDArray[np.float32]:
     """Where UMAP's transform starts new points: the membership-weighted mean of their
     nearest mapped neighbours' positions."""
-    umap_ = require_module("umap.umap_", "map", "the embedding map")
+    umap_ = _umap().umap_
     k = min(PLACE_NEIGHBOURS, len(mapped))
     rows, scores = exact_neighbours(new, mapped, k)
     distances = np.sqrt(np.clip(2 - 2 * scores, 0, None)).astype(np.float32)
