@@ -161,7 +161,10 @@ def _umap() -> Any:
         for value in vars(module).values():
             keep = getattr(value, "enable_caching", None)  # numba's compiled functions
             if callable(keep):
-                keep()
+                try:
+                    keep()
+                except RuntimeError:  # nowhere to keep them (read-only install, no home)
+                    return umap
     return umap
 
 
