@@ -421,3 +421,75 @@ def test_a_second_writer_says_it_waits(indexed, photo_folder, command) -> None:
     assert "waiting" not in "".join(lines.queue)  # said once, before waiting
     done = process.stdout.read()
     assert ("optimized" if command[0] == "optimize" else "indexed ") in done
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "x", "--device", "bogus"], "unknown device 'bogus'"),
+        (["search", "x", "--device", "cuda"], "device 'cuda' is not available"),
+        (["search", "x", "--device", "cuda", "--runtime", "onnx"], "not available to the ONNX"),
+        (["duplicates", "--phash-distance", "-1"], "phash_distance is a number of bits"),
+    ],
+)
+def test_a_device_or_radius_it_cannot_use_is_refused(indexed, capsys, args, message) -> None:
+    """A device this machine lacks was a traceback from inside torch (index, embed) or
+    silently ignored (search on the ONNX runtime); a negative radius silently turned the
+    hash tier off."""
+    assert main([*args, "--collection", str(indexed)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_embed_refuses_a_box_for_a_text_and_bad_counts(tiny_model, capsys) -> None:
+    """``--box`` with ``--text`` was ignored (the text's vector came back); a batch size of
+    0 and -3 decode threads were run anyway."""
+    base = ["embed", "--model", str(tiny_model), "--runtime", "torch", "--text", "a"]
+    assert main([*base, "--box", "1,1,4,4"]) == 2
+    assert "--box crops an --image" in capsys.readouterr().err
+    assert main([*base, "--device", "bogus"]) == 2
+    for flags in (["--batch-size", "0"], ["--workers", "-3"]):
+        with pytest.raises(SystemExit):
+            main(["index", "x", "--collection", "c", *flags])
+        assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_a_clipped_box_is_said_for_a_file_too(indexed, photo_folder, tiny_model, capsys) -> None:
+    """Only ``similar --id ID --box`` said so; ``similar FILE --box`` and ``embed --image
+    --box`` clipped the box silently."""
+    photo = photo_folder / "warm" / "red.jpg"
+    assert main(["similar", str(photo), "--box=8,8,900,900", "--collection", str(indexed)]) == 0
+    assert "the box was clipped to the image: 8,8," in capsys.readouterr().err
+    embed = ["embed", "--model", tiny_model, "--runtime", "torch", "--image", photo]
+    assert main([str(a) for a in [*embed, "--box=8,8,900,900"]]) == 0
+    assert "the box was clipped to the image" in capsys.readouterr().err
+
+
+def test_duplicates_says_where_each_setting_came_from(indexed, capsys) -> None:
+    """A given radius read "(calibrated)", and a given threshold made the calibrated radius
+    read "(given)"."""
+    out = pixseek(capsys, "duplicates", "--collection", indexed, "--phash-distance", "10")
+    assert "(calibrated), perceptual hash within 10 bits (given)" in out
+    out = pixseek(capsys, "duplicates", "--collection", indexed, "--threshold", "0.99")
+    assert "0.9900 (given), perceptual hash within" in out and "bits (calibrated)" in out
+    report = json.loads(
+        pixseek(capsys, "duplicates", "--collection", indexed, "--phash-distance", "10", "--json")
+    )
+    assert report["calibrated"] and not report["phash_calibrated"]
+
+
+def test_classify_answers_every_file_it_can_read(indexed, photo_folder, tmp_path, capsys) -> None:
+    """The first unreadable file stopped the whole command, and a collection without labels
+    answered "None (0.00)"."""
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("hello")
+    good = photo_folder / "warm" / "red.jpg"
+    assert main(["classify", str(bad), str(good), "--collection", str(indexed)]) == 1
+    captured = capsys.readouterr()
+    assert f"cannot classify {bad}: not a recognised image format" in captured.err
+    assert f"{good}: warm" in captured.out
+    unlabelled = tmp_path / "unlabelled"
+    source = json.loads(pixseek(capsys, "info", "--collection", indexed, "--json"))["model"]
+    model = ["--model", source, "--runtime", "torch", "--quiet"]
+    pixseek(capsys, "index", photo_folder, "--collection", unlabelled, *model)
+    assert main(["classify", str(good), "--collection", str(unlabelled)]) == 2
+    assert "no image that may vote has a label" in capsys.readouterr().err

@@ -44,7 +44,8 @@ def client(settings) -> TestClient:
 
 
 def upload(client: TestClient, name: str, *colours: tuple[int, int, int]) -> list[str]:
-    body = {"images": [{"data": b64(png(c))} for c in colours]}
+    """Images of these colours, labelled by their colour (classify votes with labels)."""
+    body = {"images": [{"data": b64(png(c)), "metadata": {"label": f"rgb{c}"}} for c in colours]}
     response = client.post(f"/collections/{name}/images", json=body)
     assert response.status_code == 200, response.text
     return response.json()["ids"]  # type: ignore[no-any-return]

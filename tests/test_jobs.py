@@ -248,6 +248,9 @@ def test_job_routes(tmp_path, photos, tiny_model) -> None:
     viewed = client.get("/collections/c/duplicates", params={**given, "views": "true"}).json()
     assert viewed["views"] == len(list(photos.iterdir()))
     assert client.get("/collections/c/duplicates", params={"tiers": "nope"}).status_code == 422
+    # a negative radius silently turned the hash tier off: refused (tiers leave it out)
+    negative = client.get("/collections/c/duplicates", params={"phash_distance": -1})
+    assert negative.status_code == 422, negative.text
     # a setting of a tier left out would be ignored: refused, and said why
     ignored = {"tiers": "exact,phash", "threshold": 0.9}
     refused = client.get("/collections/c/duplicates", params=ignored)

@@ -51,9 +51,12 @@ def test_export_is_cached_by_model_and_precision(tiny_model, onnx_fp32) -> None:
     assert not list(folder.parent.glob(".export-*"))
 
 
-def test_automatic_runtime_per_device() -> None:
+def test_automatic_runtime_per_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pixseek.models.runtimes import base
+
     cpu = resolve_runtime(EmbedderOptions(device="cpu"))
     assert (cpu.runtime, cpu.precision) == ("onnx", "int8")
+    monkeypatch.setattr(base, "_check_torch_device", lambda *_: None)  # as if a GPU were here
     gpu = resolve_runtime(EmbedderOptions(device="cuda"))
     assert (gpu.runtime, gpu.precision) == ("torch", "fp16")
 

@@ -59,7 +59,7 @@ def add_model(parser: argparse.ArgumentParser, required: bool = False) -> None:
         "checkpoint, e.g. sentence-transformers/clip-ViT-B-32-multilingual-v1)",
     )
     group.add_argument("--device", default="auto", help="cuda | mps | cpu | auto")
-    group.add_argument("--batch-size", type=int, default=32, help="images per model call")
+    group.add_argument("--batch-size", type=positive_int, default=32, help="images per model call")
 
 
 def add_query(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +103,17 @@ def read_image_arg(path: Path) -> bytes:
     from pixseek.imaging.decode import read_image_file
 
     return read_image_file(path)
+
+
+def positive_int(text: str) -> int:
+    """A count of at least 1 (a batch size, threads): 0 or less would be ignored."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def score_or_auto(text: str) -> float | str:

@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any
 
-from pixseek.cli.args import add_collection
+from pixseek.cli.args import add_collection, positive_int
 
 
 def register(commands: Any) -> None:
@@ -79,7 +79,9 @@ def register(commands: Any) -> None:
         default="label",
         help="what the colours show (label)",
     )
-    mapper.add_argument("--size", type=int, default=1000, help="picture size in pixels (1000)")
+    mapper.add_argument(
+        "--size", type=positive_int, default=1000, help="picture size in pixels (1000)"
+    )
     mapper.add_argument("--refit", action="store_true", help="fit the whole layout again")
     mapper.add_argument("--json", action="store_true", help="print the update as JSON")
     mapper.set_defaults(handler=run_map)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pixseek.cli.args import add_collection, add_model, embedder_options
+from pixseek.cli.args import add_collection, add_model, embedder_options, positive_int
 
 
 def register(commands: Any) -> None:
@@ -67,7 +67,7 @@ def register(commands: Any) -> None:
         "corners), which duplicates and match compare to find rotated copies and crops; "
         "kept, and brought up to date by every later run (duplicates makes them too)",
     )
-    index.add_argument("--workers", type=int, default=2, help="decode threads (default 2)")
+    index.add_argument("--workers", type=positive_int, default=2, help="decode threads (default 2)")
     index.add_argument(
         "--engine",
         choices=["local", "ray"],
@@ -78,7 +78,10 @@ def register(commands: Any) -> None:
         "--ray-address", help="a running Ray cluster (default: start a local one for the run)"
     )
     index.add_argument(
-        "--actors", type=int, default=1, help="with --engine ray: model copies (one GPU each)"
+        "--actors",
+        type=positive_int,
+        default=1,
+        help="with --engine ray: model copies (one GPU each)",
     )
     index.add_argument("--sync", action="store_true", help="drop indexed files now missing")
     index.add_argument(

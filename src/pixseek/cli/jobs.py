@@ -153,6 +153,13 @@ CSV_FIELDS = [
 ]
 
 
+def _source(given: object, calibrated: bool) -> str:
+    """Where a duplicates setting came from, said beside it."""
+    if given is not None:
+        return "given"
+    return "calibrated" if calibrated else "not calibrated: too few images to measure"
+
+
 def run_duplicates(args: argparse.Namespace) -> int:
     from pixseek.cli.render import ViewsBar
     from pixseek.collection import open_collection
@@ -182,18 +189,12 @@ def run_duplicates(args: argparse.Namespace) -> int:
         args.csv.write_text(buffer.getvalue())
         print(f"wrote {len(groups)} groups to {args.csv}")
         return 0
-    given = args.threshold is not None or args.phash_distance is not None
-    how = (
-        "calibrated"
-        if result["calibrated"]
-        else "given"
-        if given
-        else "not calibrated: too few images to measure"
-    )
     views = f", views of {result['views']} images compared" if result["views"] else ""
     print(
-        f"embedding tier at cosine >= {result['threshold']:.4f}, perceptual hash within "
-        f"{result['phash_distance']} bits ({how}){views}"
+        f"embedding tier at cosine >= {result['threshold']:.4f} "
+        f"({_source(args.threshold, result['calibrated'])}), perceptual hash within "
+        f"{result['phash_distance']} bits "
+        f"({_source(args.phash_distance, result['phash_calibrated'])}){views}"
     )
     for number, group in enumerate(groups, 1):
         print(f"group {number} ({len(group['members'])} images):")
@@ -300,10 +301,25 @@ def run_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_each(paths: list[Path]) -> list[bytes | Exception]:
+    """Each file's bytes, or why it cannot be read (said beside the others' answers)."""
+    from pixseek.core.errors import ImageDecodeError
+
+    read: list[bytes | Exception] = []
+    for path in paths:
+        try:
+            read.append(read_image_arg(path))
+        except ImageDecodeError as exc:
+            read.append(exc)
+    return read
+
+
 def run_classify(args: argparse.Namespace) -> int:
+    import sys
+
     from pixseek.collection import open_collection
     from pixseek.core.errors import InvalidInputError
-    from pixseek.jobs.classify import ClassifyOptions, classify_images, evaluate_split
+    from pixseek.jobs.classify import ClassifyOptions, Prediction, classify_each, evaluate_split
 
     collection = open_collection(args.collection)
     options = ClassifyOptions(k=args.k)
@@ -319,18 +335,22 @@ def run_classify(args: argparse.Namespace) -> int:
         return 0
     if not args.files:
         raise InvalidInputError("give image files to classify, or --evaluate")
-    predictions = classify_images(
-        collection, [read_image_arg(p) for p in args.files], options=options
-    )
+    read = _read_each(args.files)
+    readable = [r for r in read if isinstance(r, bytes)]
+    votes = iter(classify_each(collection, readable, options=options))
+    answers = [
+        (path, next(votes) if isinstance(r, bytes) else r)
+        for path, r in zip(args.files, read, strict=True)
+    ]
+    failed = [(p, r) for p, r in answers if not isinstance(r, Prediction)]
+    for path, error in failed:
+        print(f"pixseek: cannot classify {path}: {error}", file=sys.stderr)
+    done = [(p, r) for p, r in answers if isinstance(r, Prediction)]
     if args.json:
-        rows = [
-            {"file": str(path), **asdict(prediction)}
-            for path, prediction in zip(args.files, predictions, strict=True)
-        ]
-        print(json.dumps(rows, indent=2))
-        return 0
-    for path, prediction in zip(args.files, predictions, strict=True):
-        others = ", ".join(f"{name} {share:.2f}" for name, share in prediction.alternatives[1:])
-        suffix = f"; then {others}" if others else ""
-        print(f"{path}: {prediction.label} ({prediction.confidence:.2f}){suffix}")
-    return 0
+        print(json.dumps([{"file": str(path), **asdict(r)} for path, r in done], indent=2))
+    else:
+        for path, prediction in done:
+            others = ", ".join(f"{name} {share:.2f}" for name, share in prediction.alternatives[1:])
+            suffix = f"; then {others}" if others else ""
+            print(f"{path}: {prediction.label} ({prediction.confidence:.2f}){suffix}")
+    return 1 if failed else 0

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pixseek.cli.args import add_collection, add_model, embedder_options
+from pixseek.cli.args import add_collection, add_model, embedder_options, positive_int
 
 
 def register(commands: Any) -> None:
@@ -31,9 +31,12 @@ def register(commands: Any) -> None:
         "train the image tower alone to see edited copies of the collection's images as "
         "their sources (no labels or captions needed)",
     )
-    train.add_argument("--epochs", type=int, default=10, help="at most this many epochs")
+    train.add_argument("--epochs", type=positive_int, default=10, help="at most this many epochs")
     train.add_argument(
-        "--batch-size", type=int, default=64, help="pairs per step (images with --mode copy)"
+        "--batch-size",
+        type=positive_int,
+        default=64,
+        help="pairs per step (images with --mode copy)",
     )
     train.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
     train.add_argument(

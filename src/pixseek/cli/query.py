@@ -116,35 +116,46 @@ def run_similar(args: argparse.Namespace) -> int:
     options = search_options(args, collection)
     term: Term
     if args.record_id is not None and args.box is not None:
-        _warn_if_clipped(collection.get(args.record_id), args.box)
+        record = collection.get(args.record_id)
+        _warn_if_clipped(record.width, record.height, args.box)
         term = Term(RegionQuery(args.record_id, args.box))
     elif args.record_id is not None:
         term = Term(RecordQuery(args.record_id))
     else:
-        term = Term(ImageQuery(read_image_arg(args.image), args.box))
+        data = read_image_arg(args.image)
+        if args.box is not None:
+            from pixseek.imaging.decode import decode_image_sized
+
+            width, height = decode_image_sized(data)[1]  # upright, as the query is cropped
+            _warn_if_clipped(width, height, args.box)
+        term = Term(ImageQuery(data, args.box))
     return _print_hits(args, search(collection, [term], options))
 
 
-def _warn_if_clipped(record: Any, box: tuple[float, float, float, float]) -> None:
+def _warn_if_clipped(width: int, height: int, box: tuple[float, float, float, float]) -> None:
     from pixseek.imaging.crops import clip_box
 
-    clipped, moved = clip_box(box, record.width, record.height)
+    clipped, moved = clip_box(box, width, height)
     if moved:
         shown = ",".join(f"{v:g}" for v in clipped)
         print(f"pixseek: note: the box was clipped to the image: {shown}", file=sys.stderr)
 
 
 def run_embed(args: argparse.Namespace) -> int:
+    from pixseek.core.errors import InvalidInputError
     from pixseek.imaging.crops import crop_box, validate_box
     from pixseek.imaging.decode import load_image_file
     from pixseek.models import load_embedder
 
+    if args.text is not None and args.box is not None:
+        raise InvalidInputError("--box crops an --image; a --text has none")
     embedder = load_embedder(embedder_options(args))
     if args.text is not None:
         vector = embedder.embed_texts([args.text])[0]
     else:
         image = load_image_file(args.image)
         if args.box is not None:
+            _warn_if_clipped(image.width, image.height, args.box)
             image = crop_box(image, validate_box(args.box, image.width, image.height), 0.0)
         vector = embedder.embed_images([image])[0]
     print(json.dumps({"model": embedder.name, "vector": [float(v) for v in vector]}))

@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 
 from pixseek.collection.collection import Collection
 from pixseek.collection.index import Index
-from pixseek.core.errors import InvalidInputError
+from pixseek.core.errors import ImageDecodeError, InvalidInputError
 from pixseek.core.filters import Condition, Filter
 from pixseek.core.records import Record
 from pixseek.core.vectors import Vectors
@@ -76,10 +77,46 @@ def vote(neighbours: Sequence[tuple[Record, float]], k: int) -> Prediction:
 def classify_vectors(
     index: Index, vectors: Vectors, options: ClassifyOptions = ClassifyOptions()
 ) -> list[Prediction]:
+    """A vote for each vector; an :class:`InvalidInputError` where no image that may vote
+    has a label (a label of None from every neighbour would read as an answer)."""
     pool = Filter.where({"kind": "image"}).and_(options.where)
     # one batched search for all (the graph walks run on every core)
     found = search_many(index.store, vectors, vote_pool(options.k), pool)
-    return [vote(hits, options.k) for hits in found]
+    predictions = [vote(hits, options.k) for hits in found]
+    if predictions and all(p.label is None for p in predictions) and not _any_label(index, pool):
+        raise InvalidInputError(
+            "no image that may vote has a label: index labelled images "
+            "(--label-from-folder, or a COCO file's labels) to classify by them"
+        )
+    return predictions
+
+
+def _any_label(index: Index, pool: Filter) -> bool:
+    """Does any image in ``pool`` carry a label? (Asked only when no vote found one.)"""
+    return any(r.label for batch, _ in index.store.scan(pool) for r in batch)
+
+
+def classify_each(
+    collection: Collection,
+    images: Sequence[bytes],
+    index: Index | None = None,
+    options: ClassifyOptions = ClassifyOptions(),
+) -> list[Prediction | ImageDecodeError]:
+    """:func:`classify_images` for many files, where one that cannot be decoded is its
+    error in the list, and the others are still classified (one model call for all)."""
+    index = index or collection.index()
+    decode = decode_options_for(index.embedder.capabilities.input_size)
+    pictures: list[Image.Image | ImageDecodeError] = []
+    for data in images:
+        try:
+            pictures.append(decode_image(data, decode))
+        except ImageDecodeError as exc:
+            pictures.append(exc)
+    readable = [p for p in pictures if not isinstance(p, ImageDecodeError)]
+    votes = iter(
+        classify_vectors(index, index.embedder.embed_images(readable), options) if readable else []
+    )
+    return [p if isinstance(p, ImageDecodeError) else next(votes) for p in pictures]
 
 
 def classify_images(
@@ -88,10 +125,13 @@ def classify_images(
     index: Index | None = None,
     options: ClassifyOptions = ClassifyOptions(),
 ) -> list[Prediction]:
-    index = index or collection.index()
-    decode = decode_options_for(index.embedder.capabilities.input_size)
-    vectors = index.embedder.embed_images([decode_image(data, decode) for data in images])
-    return classify_vectors(index, vectors, options)
+    """A vote for each image; the first that cannot be decoded is raised."""
+    predictions = []
+    for answer in classify_each(collection, images, index, options):
+        if isinstance(answer, ImageDecodeError):
+            raise answer
+        predictions.append(answer)
+    return predictions
 
 
 def evaluate_split(

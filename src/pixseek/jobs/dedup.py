@@ -73,6 +73,11 @@ class DedupOptions:
             raise InvalidInputError("make_views_up_to is a number of images, at least 0")
         if self.threshold is not None and not -1.0 <= self.threshold <= 1.0:
             raise InvalidInputError(f"threshold is a cosine in [-1, 1], got {self.threshold}")
+        if self.phash_distance is not None and not 0 <= self.phash_distance <= PHASH_BITS:
+            raise InvalidInputError(
+                f"phash_distance is a number of bits in [0, {PHASH_BITS}], got "
+                f"{self.phash_distance} (tiers without phash leave the hash tier out)"
+            )
         if self.phash_distance is not None and not -1 <= self.phash_distance <= 32:
             raise InvalidInputError(f"phash distance is 0 to 32 bits, got {self.phash_distance}")
         if self.across and self.across not in ACROSS_FIELDS:
@@ -135,18 +140,20 @@ class Duplicates:
     groups: list[Group]
     threshold: float
     phash_distance: int
-    calibrated: bool
+    calibrated: bool  # the threshold: the index's calibrated one (not given, and measured)
     across: str = ""
     views: int = 0  # images whose views were compared (0: views not used)
     # images with no views kept, none made by this run (beyond its size limit, or over
     # HTTP: a views job makes them); includes images whose files cannot be read
     views_missing: int = 0
+    phash_calibrated: bool = False  # the radius: the index's calibrated one
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "threshold": self.threshold,
             "phash_distance": self.phash_distance,
             "calibrated": self.calibrated,
+            "phash_calibrated": self.phash_calibrated,
             "across": self.across or None,
             "views": self.views,
             "views_missing": self.views_missing,
@@ -308,6 +315,7 @@ def find_duplicates(
         settings.across,
         found.viewed,
         found.views_missing,
+        settings.rule.calibration is not None and options.phash_distance is None,
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from pixseek.core.errors import DeviceError, InvalidInputError
+from pixseek.core.errors import InvalidInputError
 from pixseek.core.paths import local_path
 from pixseek.imaging.decode import load_image_file
 from pixseek.models.hf_clip.policy import TextPolicy
@@ -38,7 +38,6 @@ TRAINED_FOR_PROJECTION = ("visual_projection", "text_projection", "logit_scale")
 IMAGE_SIDE = ("vision_model", "visual_projection")  # the image tower and its projection
 RECALL_AT_5 = "text→image recall@5"
 MAX_LOGIT_SCALE = float(np.log(100.0))
-DEVICES = ("auto", "cuda", "mps", "cpu")  # cuda:N names one GPU
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,32 +228,12 @@ def seed_everything(seed: int) -> Any:
 def training_device(requested: str = "auto") -> Any:
     """The torch device to train on: ``auto`` is cuda when torch sees a GPU, else mps, else
     the CPU; ``cuda:N`` names one GPU. An unknown name, or a device this machine does not
-    have, is a :class:`DeviceError`."""
+    have, is a :class:`DeviceError` (:func:`~pixseek.models.runtimes.base.select_device`)."""
     import torch
 
     from pixseek.models.runtimes.base import select_device
 
-    name = (requested or "auto").strip().lower()
-    kind, colon, number = name.partition(":")
-    if kind not in DEVICES or (colon and not (kind == "cuda" and number.isdigit())):
-        raise DeviceError(f"unknown device {requested!r}: choose from {', '.join(DEVICES)}")
-    chosen = select_device(name)
-    if chosen.startswith("cuda"):
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count <= int(number or 0):
-            built = f"CUDA {torch.version.cuda}" if torch.version.cuda else "no CUDA"
-            raise DeviceError(
-                f"device {requested!r} is not available: torch sees {count} CUDA GPU(s) on "
-                f"this machine (torch {torch.__version__}, built with {built}); use cpu or auto"
-            )
-    elif chosen == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise DeviceError(
-                f"device {requested!r} is not available: torch sees no Apple GPU (MPS) on "
-                "this machine; use cpu or auto"
-            )
-    return torch.device(chosen)
+    return torch.device(select_device(requested, "torch"))
 
 
 def load_for_training(model_name: str, mode: Mode, device: Any = "cpu") -> tuple[Any, Any]:

@@ -32,7 +32,7 @@ Found = Annotated[Collection, Depends(collection)]
 def duplicates(
     found: Found,
     threshold: Annotated[float | None, Query(ge=-1, le=1)] = None,
-    phash_distance: Annotated[int | None, Query(ge=-1, le=32)] = None,
+    phash_distance: Annotated[int | None, Query(ge=0, le=32)] = None,
     tiers: str = "exact,phash,embedding",
     across: Annotated[str, Query(pattern="^(|split|label|source)$")] = "",
     views: bool | None = None,

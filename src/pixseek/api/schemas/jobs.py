@@ -29,7 +29,8 @@ class DuplicateGroups(BaseModel):
 
     threshold: float
     phash_distance: int
-    calibrated: bool
+    calibrated: bool = Field(description="the threshold is the index's calibrated one")
+    phash_calibrated: bool = Field(description="the radius is the index's calibrated one")
     across: str | None
     views: int = Field(description="images whose turned and corner views were compared")
     views_missing: int = Field(
