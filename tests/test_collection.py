@@ -103,3 +103,28 @@ def test_version_1_manifests_are_migrated(tmp_path: Path, photo_folder: Path) ->
     assert reopened.crop_margin == 0.2 and reopened.count(Filter.where({"kind": "image"})) == 6
     assert search(reopened, "red", SearchOptions(k=1))[0].path.endswith("red.jpg")
     assert SCHEMA_VERSION == 2
+
+
+def test_another_runtime_asked_for_picks_its_own_precision(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An index made on ONNX int8, searched with ``--runtime torch``: the stored int8 was
+    inherited, and torch refused it ("supports fp32 and fp16, not 'int8'")."""
+    from pixseek.collection import collection as module
+    from pixseek.collection.manifest import IndexEntry
+    from pixseek.models.options import EmbedderOptions
+
+    asked: list[EmbedderOptions] = []
+    monkeypatch.setattr(module, "load_embedder", asked.append)
+    entry = IndexEntry(model="/m", dim=8, table="t", runtime="onnx", precision="int8")
+    for given in (
+        EmbedderOptions(),
+        EmbedderOptions(runtime="torch"),
+        EmbedderOptions(runtime="torch", precision="fp16"),
+    ):
+        module._options_for(entry, given)()
+    assert [(o.runtime, o.precision) for o in asked] == [
+        ("onnx", "int8"),
+        ("torch", "auto"),
+        ("torch", "fp16"),
+    ]

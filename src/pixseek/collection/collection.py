@@ -426,15 +426,19 @@ def _target_index(
 
 
 def _options_for(entry: IndexEntry, options: EmbedderOptions | None) -> EmbedderSource:
-    """Unless told otherwise, query with the model, runtime and precision used to index."""
+    """Unless told otherwise, query with the model, runtime and precision used to index;
+    another runtime, asked for, picks its own precision unless that is given too (the
+    stored one may be one it does not run: int8 is ONNX's)."""
     chosen = options or EmbedderOptions()
     if not chosen.model or canonical_model_name(chosen.model) == entry.model:
+        runtime = entry.runtime if chosen.runtime == "auto" else chosen.runtime
+        stored = entry.precision if runtime == entry.runtime else "auto"
         chosen = replace(
             chosen,
             model=entry.model,
             family=entry.family if chosen.family == "auto" else chosen.family,
             text_model=chosen.text_model or entry.text_model,
-            runtime=entry.runtime if chosen.runtime == "auto" else chosen.runtime,
-            precision=entry.precision if chosen.precision == "auto" else chosen.precision,
+            runtime=runtime,
+            precision=stored if chosen.precision == "auto" else chosen.precision,
         )
     return lambda: load_embedder(chosen)
