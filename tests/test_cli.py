@@ -193,6 +193,19 @@ def test_remove(indexed, capsys) -> None:
     hits = json.loads(pixseek(capsys, "search", "red", "--collection", indexed, "--json"))
     assert "removed 1 images" in pixseek(capsys, "remove", hits[0]["id"], "--collection", indexed)
     assert "images:     5" in pixseek(capsys, "info", "--collection", indexed)
+    # an id that is not there: said, and the exit status says so too (it was 0)
+    assert main(["remove", hits[0]["id"], "nope", "--collection", str(indexed)]) == 1
+    assert "removed 0 images and their objects (2 ids were not images" in capsys.readouterr().out
+
+
+def test_map_and_min_score_refuse_what_they_cannot_mean(indexed, tmp_path, capsys) -> None:
+    """``map out.txt`` wrote a PNG named .txt; ``--min-score 2`` (no cosine reaches it)
+    was run."""
+    assert main(["map", str(tmp_path / "m.txt"), "--collection", str(indexed)]) == 2
+    assert "name it .png" in capsys.readouterr().err
+    assert not (tmp_path / "m.txt").exists()
+    assert main(["search", "x", "--min-score", "2", "--collection", str(indexed)]) == 2
+    assert "min_score is a cosine in [-1, 1]" in capsys.readouterr().err
 
 
 def test_results_survive_a_new_process(indexed, capsys) -> None:

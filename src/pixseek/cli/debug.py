@@ -218,6 +218,10 @@ def run_map(args: argparse.Namespace) -> int:
     from pixseek.collection import open_collection
     from pixseek.jobs.embedding_map import load_map, render_png, update_map
 
+    if args.output and Path(args.output).suffix.lower() != ".png":
+        from pixseek.core.errors import InvalidInputError
+
+        raise InvalidInputError(f"the map is drawn as a PNG: name it .png, not {args.output}")
     collection = open_collection(args.collection)
     index = collection.index(args.model)
     report = update_map(collection, index, refit=args.refit)

@@ -234,4 +234,4 @@ def run_remove(args: argparse.Namespace) -> int:
     missing = len(set(args.ids)) - removed
     suffix = f" ({missing} ids were not images of this collection)" if missing else ""
     print(f"removed {removed} images and their objects{suffix}")
-    return 0
+    return 1 if missing else 0  # as rm: a script learns that an id was not there

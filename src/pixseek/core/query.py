@@ -113,8 +113,9 @@ class SearchOptions:
         if isinstance(self.min_score, str):
             if self.min_score != AUTO:
                 raise InvalidInputError(f'min_score is a number or "auto", got {self.min_score!r}')
-        elif self.min_score is not None and not math.isfinite(self.min_score):
-            raise InvalidInputError(f"min_score must be a finite number, got {self.min_score}")
+        elif self.min_score is not None and not -1.0 <= self.min_score <= 1.0:
+            # NaN fails this too; above 1 no cosine passes, below -1 every one does
+            raise InvalidInputError(f"min_score is a cosine in [-1, 1], got {self.min_score}")
 
     def store_filter(self) -> Filter:
         kind = Filter.where({"kind": self.kind}) if self.kind else Filter()
