@@ -96,6 +96,10 @@ def test_keys_are_stored_hashed_listed_and_revoked(server, capsys) -> None:
     assert main(["keys", "revoke", key_id, "--root", str(settings.root)]) == 0
     assert client.get("/collections", headers=auth(token)).status_code == 401
     assert main(["keys", "revoke", "nope", "--root", str(settings.root)]) == 2
+    # a scope naming what no collection can be called covered nothing, silently: refused
+    scoped = ["keys", "create", "--root", str(settings.root), "--role", "search"]
+    assert main([*scoped, "--collections", "pets,../x"]) == 2
+    assert "invalid collection name '../x'" in capsys.readouterr().err
     assert client.get("/collections", headers=auth("s3cret")).status_code == 200  # --api-key
 
 

@@ -171,7 +171,7 @@ class JobRunner:
             elif job.kind == "train":
                 result = self._train(job, collection)
             elif job.kind == "reindex":
-                chosen = replace(self.workspace.defaults, model=self._model(params["model"]))
+                chosen = replace(self.workspace.defaults, model=self.model_named(params["model"]))
                 embedder = load_embedder(chosen)
                 done = reindex(
                     collection,
@@ -261,7 +261,7 @@ class JobRunner:
             "copy_top_1": report.best_score,  # of the saved epoch, on held-out images
         }
 
-    def _model(self, model: str) -> str:
+    def model_named(self, model: str) -> str:
         """A model named by the request, or ``job:ID``: the model a train job made."""
         if not model.startswith("job:"):
             return model

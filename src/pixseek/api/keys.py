@@ -24,6 +24,7 @@ from typing import Any, Literal
 from filelock import FileLock
 
 from pixseek.collection.atomic import write_atomic
+from pixseek.collection.workspace import check_name
 from pixseek.core.errors import InvalidInputError, NotFoundError, StorageError
 
 Role = Literal["search", "write", "admin"]
@@ -137,7 +138,8 @@ class KeyStore:
             secrets.token_urlsafe(32),
             secrets.token_hex(16),
         )
-        scope = tuple(dict.fromkeys(collections)) if collections else None
+        # a name no collection can have would be a scope that covers nothing, unsaid
+        scope = tuple(dict.fromkeys(check_name(c) for c in collections)) if collections else None
         key = StoredKey(key_id, name, chosen, scope, time.time(), salt, _digest(salt, secret))
         with self._change():
             keys = dict(self._read()) if self.path.exists() else {}

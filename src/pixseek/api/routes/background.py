@@ -43,7 +43,9 @@ def start_job(request: Request, name: str, body: JobIn, jobs: Runner) -> dict[st
     params = {key: getattr(body, key) for key in PARAMS[body.kind]}
     if body.kind == "train":
         params.update(_train_checks(body))
-    if body.kind == "reindex" and not body.model.startswith("job:"):
+    if body.kind == "reindex" and body.model.startswith("job:"):
+        jobs.model_named(body.model)  # a job that is not a finished train job: refused now
+    elif body.kind == "reindex":
         params["model"] = allowed_model(body.model, settings(request)) or body.model
     return jobs.submit(name, body.kind, params).to_dict()
 
