@@ -135,3 +135,21 @@ def test_a_new_collection_checks_int8_on_its_own_images(tmp_path, capsys) -> Non
     assert main(["info", "--collection", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
     assert "runtime:    onnx (int8)" in out and "on 20 of your images" in out
+
+
+def test_an_image_alone_scores_as_in_a_batch_or_int8_is_rejected(models) -> None:
+    """Dynamic int8 takes one activation scale for a whole batch, so an image's vector
+    moves with its batch mates; a query is embedded alone. The check measures it (a clean
+    model barely moves; outliers move it far) and rejects int8 where it moves more than
+    int8 may differ from fp32, even where the two agree in a batch."""
+    from dataclasses import replace
+
+    from pixseek.models.hf_clip.onnx_build import export_dir
+
+    clean = Quality.load(export_dir(str(models["clean"]), "int8"))
+    outliers = Quality.load(export_dir(str(models["outliers"]), "int8"))
+    assert clean is not None and outliers is not None
+    assert clean.alone_cosine >= MIN_COSINE > outliers.alone_cosine
+    moved = replace(clean, alone_cosine=MIN_COSINE - 0.001)
+    assert clean.passed and not moved.passed
+    assert "int8 rejected" in moved.note() and "alone against in a batch" in moved.note()
