@@ -288,10 +288,11 @@ class MilvusStore:
         return int(self._progress().get("pending_index_rows", 0)) == 0
 
     def _served(self) -> bool:
-        """Does the query node search every row of a built graph through it? It loads a
-        sealed segment first without its graph, then again with it. Asked as MilvusClient
-        itself asks the server's type, through its connection; a server that cannot say is
-        not waited for."""
+        """Does the query node search the flushed rows through their graphs, but for fewer
+        than a graph's worth (a small write, searched well enough without one: no wait)?
+        It loads a sealed segment first without its graph, then again with it. Asked as
+        MilvusClient itself asks the server's type, through its connection; a server that
+        cannot say is not waited for."""
         pymilvus = require_module("pymilvus", "milvus", "a Milvus store (milvus://)")
         try:
             segments = pymilvus.utility.get_query_segment_info(
@@ -299,8 +300,12 @@ class MilvusStore:
             )
         except Exception:
             return True
-        # a segment too small for a graph is scanned exactly, and never loaded with one
-        served = [s for s in segments if s.index_name or int(s.num_rows) < GRAPH_FROM_ROWS]
         loaded = sum(int(s.num_rows) for s in segments)
-        done = int(self._progress().get("indexed_rows", 0))
-        return len(served) == len(segments) and loaded >= done
+        # a segment too small for a graph is scanned exactly, and never loaded with one
+        waiting = sum(
+            int(s.num_rows)
+            for s in segments
+            if not s.index_name and int(s.num_rows) >= GRAPH_FROM_ROWS
+        )
+        not_loaded = max(0, int(self._progress().get("indexed_rows", 0)) - loaded)
+        return waiting + not_loaded < GRAPH_FROM_ROWS
