@@ -504,3 +504,47 @@ def test_the_api_key_form(detector_root, chromium_path, shots) -> None:
         other.goto(url + "/")
         expect(other.locator("#key-form")).to_be_visible()
     assert not dialogs
+
+
+def test_close_matches_only(tmp_path, chromium_path, shots) -> None:
+    """The "close matches only" box sends min_score "auto": a search by an image keeps
+    only what scores above the calibrated level of unrelated pictures, and a text query
+    the collection's labels could not calibrate says why instead of showing everything."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from pixseek.demo.demo import DemoOptions, build_demo
+    from pixseek.jobs.calibrate import calibrate
+
+    demo = build_demo(DemoOptions(tmp_path / "demo", images=80))
+    calibration = calibrate(demo.collection)
+    with running_server(demo.collection.root.parent) as url, sync_playwright() as p:
+        page = browser(p, chromium_path).new_page(viewport=DESKTOP)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url + "/")
+        expect(page.locator("#status")).to_contain_text("images in shapes")
+        page.select_option("#kind", "image")
+        page.fill("#query", "a red circle")
+        page.click("#search-button")
+        expect(page.locator(".result")).to_have_count(48, timeout=90_000)
+        first = page.locator(".result").first.get_attribute("data-id")
+        page.check("#close-only")  # the same text query again, with the cutoff
+        expect(page.locator("#status")).to_have_class("error")
+        expect(page.locator("#status")).to_contain_text('min_score "auto"')
+        expect(page.locator("#status")).to_contain_text('untick "close matches only"')
+        page.screenshot(path=str(shots / "text-cutoff-refused.png"))
+        page.uncheck("#close-only")
+        expect(page.locator(".result")).to_have_count(48)
+        page.locator(".result .thumb").first.click()  # similar to this image
+        expect(page.locator("#query-chip")).to_contain_text("similar to this image")
+        expect(page.locator(".result")).to_have_count(48)
+        page.check("#close-only")
+        expect(page.locator("#status")).not_to_contain_text("searching", timeout=30_000)
+        kept = page.locator(".result")
+        expect(kept.first).to_have_attribute("data-id", str(first))
+        shown = kept.count()
+        assert 0 < shown < 48
+        scores = [float(s) for s in page.locator(".result .score").all_inner_texts()]
+        assert min(scores) >= calibration.unrelated - 1e-3
+        page.screenshot(path=str(shots / "close-matches.png"))
+    assert not errors

@@ -297,6 +297,7 @@ function currentBody(extra) {
   const body = Object.assign({ k: state.k, kind: $("kind").value }, extra);
   const label = $("label").value;
   if (label) body.where = { label };
+  if ($("close-only").checked) body.min_score = "auto";  // the index's calibrated cutoff
   body.more_like = state.positives.slice();
   body.less_like = state.negatives.slice();
   return body;
@@ -306,7 +307,9 @@ function showError(error) {
   $("results").innerHTML = "";    // stale results would look like answers to this query
   $("pager").hidden = true;
   $("more").hidden = true;
-  status(error.message, true);
+  // the API asks for a number where no cutoff was measured: here, that box is the way out
+  const cutoff = $("close-only").checked && error.message.includes('min_score "auto"');
+  status(cutoff ? `${error.message} — or untick "close matches only"` : error.message, true);
 }
 
 async function runSearch(body, chip, more = false) {
@@ -565,6 +568,7 @@ $("collection").addEventListener("change", async (event) => {
 });
 $("label").addEventListener("change", () => (state.query ? runSearch(state.query) : showGallery(0)));
 $("kind").addEventListener("change", () => { if (state.query) runSearch(state.query); });
+$("close-only").addEventListener("change", () => { if (state.query) runSearch(state.query); });
 $("clear-button").addEventListener("click", () => { $("query").value = ""; showGallery(0); });
 $("prev").addEventListener("click", () => showGallery(state.offset - state.pageSize));
 $("next").addEventListener("click", () => showGallery(state.offset + state.pageSize));
