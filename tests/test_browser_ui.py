@@ -62,8 +62,11 @@ def test_a_typed_phrase_is_one_query_on_a_phone(demo, chromium_path, shots) -> N
         page = browser(p, chromium_path).new_page(viewport=PHONE)
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
+        missing: list[str] = []  # the favicon was a 404 on every page load
+        page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
         page.goto(url + "/")
         expect(page.locator("#status")).to_contain_text("images in shapes")
+        assert not missing
         page.select_option("#kind", "image")
         page.fill("#query", phrase)
         page.click("#search-button")
@@ -90,6 +93,10 @@ def test_a_typed_phrase_is_one_query_on_a_phone(demo, chromium_path, shots) -> N
         page.fill("#query", "x" * 1200)
         page.click("#search-button")
         expect(page.locator("#status")).to_have_class("error")
+        # said as a sentence, not the API's JSON list of errors
+        expect(page.locator("#status")).to_have_text(
+            "text: String should have at most 1000 characters"
+        )
         expect(page.locator(".result")).to_have_count(0)
         page.screenshot(path=str(shots / "phone-error.png"), full_page=True)
     assert not errors

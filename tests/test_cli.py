@@ -198,6 +198,16 @@ def test_remove(indexed, capsys) -> None:
     assert "removed 0 images and their objects (2 ids were not images" in capsys.readouterr().out
 
 
+def test_one_record_marked_both_ways_is_refused(indexed, capsys) -> None:
+    """``--more-like X --less-like X`` was searched and stored as two judgements."""
+    hit = json.loads(pixseek(capsys, "search", "red", "--collection", indexed, "--json"))[0]
+    marks = ["--more-like", hit["id"], "--less-like", hit["id"], "--remember"]
+    assert main(["search", "red", "--collection", str(indexed), *marks]) == 2
+    assert "marked both more like and less like" in capsys.readouterr().err
+    out = pixseek(capsys, "feedback", "export", "--collection", indexed)
+    assert hit["id"] not in out
+
+
 def test_map_and_min_score_refuse_what_they_cannot_mean(indexed, tmp_path, capsys) -> None:
     """``map out.txt`` wrote a PNG named .txt; ``--min-score 2`` (no cosine reaches it)
     was run."""

@@ -50,6 +50,8 @@ def test_the_loop_as_jobs_that_survive_a_restart(judged, tiny_model, capsys) -> 
         ).json()["id"],
     )
     assert built["state"] == "done" and built["result"]["activated"] is False, built
+    # calibrated as `pixseek reindex` calibrates it (the job left it without)
+    assert built["result"]["calibrated"] == [built["result"]["index"]], built
 
     # a new server on the same root: finished jobs keep their results; queued ones run
     again = TestClient(create_app(settings), raise_server_exceptions=False)
@@ -87,6 +89,11 @@ def test_the_loop_as_jobs_that_survive_a_restart(judged, tiny_model, capsys) -> 
         "/collections/shapes/jobs", json={"kind": "reindex", "model": "job:nope"}, headers=ADMIN
     )
     assert unknown.status_code == 404 and "nope" in unknown.text, unknown.text
+    # labels alone train on labels, as `pixseek train --labels` (judgements were on too)
+    labelled = {"kind": "train", "labels": True, "epochs": 1, "batch_size": 32}
+    labels_only = third.post("/collections/shapes/jobs", json=labelled, headers=ADMIN).json()
+    assert labels_only["params"]["from_feedback"] is False, labels_only
+    assert wait(third, labels_only["id"])["state"] == "done"
 
 
 def test_copy_training_as_a_job(tmp_path, tiny_model, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ image shifted off its colour by noise, so that neighbouring colours' images over
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,9 @@ def test_text_queries_keep_what_the_labels_say_is_right(tmp_path: Path) -> None:
     assert cutoff.precision >= 0.95 and 0.5 < cutoff.recall < 1.0  # the colours overlap
     assert 1 / 3 < cutoff.threshold < 1
     assert "text search keeps hits at cosine >=" in calibration.summary()
+    # where no cutoff reaches the target, it says so (it printed "precision 1.000, recall 0")
+    none = replace(calibration, text=replace(cutoff, recall=0.0))
+    assert "text search: no cutoff reaches precision 0.95 on 4 labels'" in none.summary()
 
     unseen = labelled_collection(tmp_path / "u", colour_folder(tmp_path / "unseen", 2))
     unseen.set_calibration("default", calibration)

@@ -25,6 +25,7 @@ from pixseek.collection.collection import Collection
 from pixseek.collection.workspace import Workspace
 from pixseek.core.errors import InvalidInputError, NotFoundError, PixseekError
 from pixseek.ingest.options import IngestReport
+from pixseek.jobs.calibrate import calibrate_missing
 from pixseek.jobs.compare import compare
 from pixseek.jobs.copy_views import refresh_views
 from pixseek.jobs.false_alarms import keep_levels
@@ -180,11 +181,13 @@ class JobRunner:
                     progress=_IngestProgress(self, job.id),
                     family=family_name(chosen),
                 )
+                calibrated = calibrate_missing(collection)  # as `pixseek reindex` does
                 result = {
                     "index": done.index,
                     "activated": done.activated,
                     "indexed": done.ingest.indexed,
                     "failed": done.ingest.failed,
+                    "calibrated": [name for name, _ in calibrated],
                 }
             elif job.kind == "views":
                 result = self._views(job, collection)

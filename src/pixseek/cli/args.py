@@ -34,7 +34,9 @@ def add_model(parser: argparse.ArgumentParser, required: bool = False) -> None:
         "--model",
         required=required,
         default="",
-        help="hub id or local directory (default: the collection's model; for a new "
+        help="hub id or local directory"
+        if required
+        else "hub id or local directory (default: the collection's model; for a new "
         "collection openai/clip-vit-base-patch32, downloaded on first use)",
     )
     group.add_argument(

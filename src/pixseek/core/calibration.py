@@ -68,11 +68,17 @@ class TextCutoff:
     records: int  # labelled records scored
     kind: str  # image or object: the records the labels were read from
 
-    def summary(self) -> str:
+    def summary(self, target_precision: float) -> str:
+        asked = f"{self.labels} labels' queries over {self.records} labelled {self.kind}s"
+        if self.recall == 0:  # nothing kept: no precision was measured either
+            return (
+                f"text search: no cutoff reaches precision {target_precision} on {asked} "
+                "(--min-score auto needs a number for text)"
+            )
         return (
             f"text search keeps hits at cosine >= {self.threshold:.4f} "
             f"(--min-score auto): precision {self.precision:.3f}, recall {self.recall:.3f} "
-            f"on {self.labels} labels' queries over {self.records} labelled {self.kind}s"
+            f"on {asked}"
         )
 
 
@@ -125,5 +131,5 @@ class CopyCalibration:
             f"{self.hashes.radius} bits, precision {self.hashes.precision:.3f}, recall "
             f"{self.hashes.recall:.3f}"
             + "".join(f"; {known.summary()}" for known in self.false_alarms[-1:])
-            + (f"; {self.text.summary()}" if self.text is not None else "")
+            + (f"; {self.text.summary(self.target_precision)}" if self.text is not None else "")
         )

@@ -86,6 +86,11 @@ class Feedback:
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise InvalidInputError(f"feedback {name} must be finite and >= 0, got {value}")
+        both = sorted(set(self.positives) & set(self.negatives))
+        if both:  # a mark both ways cancels itself, and would be stored as two judgements
+            raise InvalidInputError(
+                f"marked both more like and less like: {', '.join(both)}; choose one"
+            )
 
     def __bool__(self) -> bool:
         return bool(self.positives or self.negatives)

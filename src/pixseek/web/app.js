@@ -64,10 +64,20 @@ async function api(path, options = {}) {
     if (!response.ok) {
       let detail = response.statusText;
       try { const body = await response.json(); detail = body.detail || detail; } catch (e) { /* not json */ }
-      throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+      throw new Error(readable(detail));
     }
     return response;
   }
+}
+
+// A validation error's detail is a list of {loc, msg}: said as "text: too long", not JSON
+function readable(detail) {
+  if (typeof detail === "string") return detail;
+  if (!Array.isArray(detail)) return JSON.stringify(detail);
+  return detail.map((d) => {
+    const field = (d.loc || []).filter((part) => part !== "body").join(".");
+    return field ? `${field}: ${d.msg}` : d.msg;
+  }).join("; ");
 }
 
 async function json(path, body) {

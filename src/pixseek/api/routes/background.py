@@ -43,6 +43,9 @@ def start_job(request: Request, name: str, body: JobIn, jobs: Runner) -> dict[st
     params = {key: getattr(body, key) for key in PARAMS[body.kind]}
     if body.kind == "train":
         params.update(_train_checks(body))
+        if body.labels and "from_feedback" not in body.model_fields_set:
+            # labels asked for: judgements only when asked too (`pixseek train --labels`)
+            params["from_feedback"] = False
     if body.kind == "reindex" and body.model.startswith("job:"):
         jobs.model_named(body.model)  # a job that is not a finished train job: refused now
     elif body.kind == "reindex":

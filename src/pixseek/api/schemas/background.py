@@ -10,9 +10,10 @@ from pixseek.api.schemas.body import Body
 
 
 class JobIn(Body):
-    """``train``: fine-tune the collection's model on its judgements (``from_feedback``),
-    its labels, or both; with ``mode`` ``copy``, its image tower on edited copies of the
-    collection's images (no labels or judgements), on ``device`` (``auto``: a GPU when the
+    """``train``: fine-tune the collection's model on its judgements (``from_feedback``,
+    the default unless ``labels`` is given), its labels, or both; with ``mode`` ``copy``,
+    its image tower on edited copies of the collection's images (no labels or
+    judgements), on ``device`` (``auto``: a GPU when the
     server has one). ``reindex``: build an index with ``model`` (a hub id, a folder
     under the models root, or ``job:ID`` of a train job). ``compare``: the active index
     against ``index`` (default the newest), switching when it wins and
