@@ -198,6 +198,13 @@ def test_remove(indexed, capsys) -> None:
     assert "removed 0 images and their objects (2 ids were not images" in capsys.readouterr().out
 
 
+def test_label_errors_of_a_folder_labelled_collection(indexed, capsys) -> None:
+    """With no labelled boxes, the images' folder labels are checked (it said "no labelled
+    objects to check: index ... folder labels (--label-from-folder)", which it was)."""
+    report = json.loads(pixseek(capsys, "label-errors", "--collection", indexed, "--json"))
+    assert report["kind"] == "image" and report["checked"] == 6
+
+
 def test_one_record_marked_both_ways_is_refused(indexed, capsys) -> None:
     """``--more-like X --less-like X`` was searched and stored as two judgements."""
     hit = json.loads(pixseek(capsys, "search", "red", "--collection", indexed, "--json"))[0]

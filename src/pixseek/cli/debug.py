@@ -56,9 +56,10 @@ def register(commands: Any) -> None:
     add_collection(errors)
     errors.add_argument(
         "--kind",
-        choices=["object", "image"],
-        default="object",
-        help="check annotated objects' labels (default) or whole images' labels",
+        choices=["auto", "object", "image"],
+        default="auto",
+        help="check annotated objects' labels or whole images' labels (auto, the default: "
+        "objects where any is labelled, else images)",
     )
     errors.add_argument("-k", type=int, default=10, help="neighbours that vote (10)")
     errors.add_argument("--top", type=int, default=20, help="how many to list (20)")

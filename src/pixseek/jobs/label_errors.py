@@ -89,18 +89,28 @@ def _population(index: Index, kind: str) -> tuple[list[Record], Vectors]:
 def find_label_errors(
     collection: Collection,
     index: Index | None = None,
-    kind: str = "object",
+    kind: str = "auto",
     k: int = 10,
     top: int | None = 100,
     include_reviewed: bool = True,
 ) -> LabelErrorReport:
     """Labelled records of ``kind`` whose neighbours suggest another label, most suspect
-    first (at most ``top``; None: all of them)."""
-    if kind not in ("object", "image"):
+    first (at most ``top``; None: all of them). ``auto``: annotated objects where any
+    carries a label, else images (a folder-labelled collection has labels on its images)."""
+    if kind not in ("object", "image", "auto"):
         raise InvalidInputError(f"label errors are of objects or images, not {kind!r}")
     if k < 1:
         raise InvalidInputError("k must be at least 1")
-    records, vectors = _population(index or collection.index(), kind)
+    index = index or collection.index()
+    if kind == "auto":
+        try:
+            records, vectors = _population(index, "object")
+            kind = "object"
+        except InvalidInputError:
+            records, vectors = _population(index, "image")
+            kind = "image"
+    else:
+        records, vectors = _population(index, kind)
     labels = sorted({str(r.label) for r in records})
     if len(labels) < 2:
         return LabelErrorReport(kind, len(records), 0)

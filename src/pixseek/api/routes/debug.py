@@ -74,7 +74,7 @@ def selection_blindspots(found: Found, body: BlindspotsIn) -> dict[str, Any]:
 @router.get("/label-errors", response_model=LabelErrors)
 def label_errors(
     found: Found,
-    kind: Annotated[str, Query(pattern="^(object|image)$")] = "object",
+    kind: Annotated[str, Query(pattern="^(auto|object|image)$")] = "auto",
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     top: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
