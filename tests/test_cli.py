@@ -523,3 +523,43 @@ def test_classify_answers_every_file_it_can_read(indexed, photo_folder, tmp_path
     pixseek(capsys, "index", photo_folder, "--collection", unlabelled, *model)
     assert main(["classify", str(good), "--collection", str(unlabelled)]) == 2
     assert "no image that may vote has a label" in capsys.readouterr().err
+
+
+def test_training_leaves_the_held_out_images_out(
+    tmp_path, photo_folder, tiny_model, capsys
+) -> None:
+    """`--holdout` puts images in split=test: `train --labels` trained on them too (all 41
+    of 41 images in one report), so a comparison on the labels scored a model on its own
+    training set."""
+    from pixseek.collection import open_collection
+    from pixseek.core.filters import Filter
+    from pixseek.training import pairs_from_labels
+    from pixseek.training.data import part_of
+
+    target = tmp_path / "held"
+    model = ["--model", str(tiny_model), "--runtime", "torch", "--quiet"]
+    index = ["index", str(photo_folder), "--collection", str(target), "--label-from-folder"]
+    pixseek(capsys, *index, "--holdout", "0.5", *model)
+    collection = open_collection(target)
+    test = {r.id for r in collection.records(Filter.where({"kind": "image", "split": "test"}))}
+    assert 0 < len(test) < 6
+    pairs = pairs_from_labels(collection)
+    trained_on = part_of(collection, pairs, held_out=False)
+    measured_on = part_of(collection, pairs, held_out=True)
+    assert {p.image_id for p in measured_on} == test
+    assert not test & {p.image_id for p in trained_on} and len(trained_on) == 6 - len(test)
+    out = pixseek(
+        capsys,
+        "train",
+        "--collection",
+        target,
+        "--out",
+        tmp_path / "m",
+        "--labels",
+        "--epochs",
+        "1",
+        "--val-fraction",
+        "0",
+        "--quiet",
+    )
+    assert f"; {6 - len(test)} training pairs, 0 held out)" in out

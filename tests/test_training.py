@@ -135,3 +135,24 @@ def test_demo_runs_offline_with_the_shipped_model(tmp_path, capsys) -> None:
     first_query = out.split('search "')[1].split('"')[0]
     first_hit = out.split('search "')[1].splitlines()[1].split("  ", 2)[-1].strip()
     assert first_hit == first_query
+
+
+def test_a_saturated_recall_does_not_stop_training_at_its_first_epoch() -> None:
+    """Five held-out images: recall@5 is 1.0 from the first epoch, and every later epoch
+    counted as no better, so training stopped after ``patience`` more and kept epoch 1
+    while its loss still fell. Training offers (recall@5, mean reciprocal rank): the rank
+    breaks ties, and where both are perfect the later epoch is kept and training goes on."""
+    import torch
+
+    from pixseek.training.loop import BestEpoch
+
+    model = torch.nn.Linear(2, 2)
+    best = BestEpoch(patience=2, validated=True, ceiling=(1.0, 1.0))
+    assert not best.offer(model, 1, (1.0, 0.5))
+    assert not best.offer(model, 2, (1.0, 0.7)) and best.epoch == 2  # a better rank
+    assert not best.offer(model, 3, (1.0, 0.6))
+    assert best.offer(model, 4, (1.0, 0.6)) and best.epoch == 2  # two worse: stop
+    perfect = BestEpoch(patience=2, validated=True, ceiling=(1.0, 1.0))
+    for epoch in range(1, 7):
+        assert not perfect.offer(model, epoch, (1.0, 1.0))
+    assert perfect.epoch == 6

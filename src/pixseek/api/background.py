@@ -33,6 +33,7 @@ from pixseek.jobs.reindex import reindex
 from pixseek.models.registry import family_name, load_embedder
 from pixseek.training import TrainOptions, pairs_from_labels, train
 from pixseek.training.copy import images_for_copy, train_copy
+from pixseek.training.data import part_of
 from pixseek.training.feedback import pairs_from_feedback
 from pixseek.training.loop import EpochStats
 
@@ -234,7 +235,8 @@ class JobRunner:
 
     def _train(self, job: Job, collection: Collection) -> dict[str, Any]:
         params = job.params
-        pairs = pairs_from_labels(collection) if params.get("labels") else []
+        labelled = pairs_from_labels(collection) if params.get("labels") else []
+        pairs = part_of(collection, labelled, held_out=False)  # not the held-out images
         negatives = None
         if params.get("from_feedback", True):
             judged = pairs_from_feedback(collection)

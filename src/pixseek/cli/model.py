@@ -90,15 +90,19 @@ def _truth(parser: argparse.ArgumentParser, required: bool = True) -> None:
     )
 
 
-def _pairs(args: argparse.Namespace, collection: Any) -> Any:
+def _pairs(args: argparse.Namespace, collection: Any, held_out: bool) -> Any:
+    """The labels' or captions' pairs: of the held-out images (``split=test``) to measure
+    with, of the others to train on (all of them where none is held out)."""
     from pixseek.training import pairs_from_captions, pairs_from_labels
-    from pixseek.training.data import DEFAULT_TEMPLATES
+    from pixseek.training.data import DEFAULT_TEMPLATES, part_of
 
     if args.captions is None and not args.labels:
         return []
     if args.captions is not None:
-        return pairs_from_captions(collection, args.captions)
-    return pairs_from_labels(collection, tuple(args.template or DEFAULT_TEMPLATES))
+        pairs = pairs_from_captions(collection, args.captions)
+    else:
+        pairs = pairs_from_labels(collection, tuple(args.template or DEFAULT_TEMPLATES))
+    return part_of(collection, pairs, held_out)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -122,7 +126,7 @@ def run_train(args: argparse.Namespace) -> int:
     progress = None if args.quiet else TrainBar()
     if args.mode == "copy":
         return _train_copy(args, collection, options, progress)
-    pairs, negatives = list(_pairs(args, collection)), None
+    pairs, negatives = list(_pairs(args, collection, held_out=False)), None
     if args.from_feedback:
         from pixseek.training.feedback import pairs_from_feedback
 
@@ -190,7 +194,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     embedder = load_embedder(embedder_options(args)) if args.model else None
     report = evaluate(
         collection.index(),
-        _pairs(args, collection),
+        _pairs(args, collection, held_out=True),
         embedder=embedder,
         zero_shot=bool(args.labels),
         templates=tuple(args.template or ("a photo of a {label}",)),
@@ -208,7 +212,7 @@ def _compare(args: argparse.Namespace, collection: Any) -> int:
     report = compare(
         collection,
         args.index,
-        _pairs(args, collection),
+        _pairs(args, collection, held_out=True),
         zero_shot=bool(args.labels),
         activate_if_better=args.activate_if_better,
     )

@@ -144,7 +144,7 @@ def _evaluate(args: argparse.Namespace, collection: Any) -> int:
     ]
     scores = rank(
         collection,
-        _pairs(args, collection),
+        _pairs(args, collection, held_out=True),
         zero_shot=bool(args.labels),
         candidates=candidates,
         sample=args.sample,

@@ -37,6 +37,21 @@ def _images(collection: Collection) -> list[Record]:
     return list(collection.records(Filter.where({"kind": "image"})))
 
 
+HELD_OUT_SPLIT = "test"  # the images `pixseek index --holdout` puts aside
+
+
+def part_of(collection: Collection, pairs: Sequence[Pair], held_out: bool) -> list[Pair]:
+    """The pairs of the images held out (``split=test``), or of the others: training
+    leaves the held-out images out, and comparing models measures on them alone (a model
+    trained on them would win on its own training set). All of them where the collection
+    holds none out."""
+    test = Filter.where({"kind": "image", "split": HELD_OUT_SPLIT})
+    held = {r.id for r in collection.records(test)}
+    if not held:
+        return list(pairs)
+    return [p for p in pairs if (p.image_id in held) == held_out]
+
+
 def pairs_from_labels(
     collection: Collection, templates: Sequence[str] = DEFAULT_TEMPLATES
 ) -> list[Pair]:

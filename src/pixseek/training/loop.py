@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from pixseek.core.errors import InvalidInputError
 from pixseek.core.paths import local_path
@@ -179,23 +180,37 @@ def text_to_image_recall(
     model: Any, tensors: PairTensors, pairs: Sequence[Pair], k: int = 5, batch_size: int = 256
 ) -> float:
     """Share of validation texts whose image, or an image with the same text, ranks in the top k."""
+    ranks = held_out_ranks(model, tensors, pairs, batch_size)
+    return float(np.mean(ranks < k)) if len(ranks) else 0.0
+
+
+def held_out_ranks(
+    model: Any, tensors: PairTensors, pairs: Sequence[Pair], batch_size: int = 256
+) -> NDArray[np.int64]:
+    """For each validation text, the rank (0: first) of the best of its images among all
+    the validation images."""
     import torch
 
     if not pairs:
-        return 0.0
+        return np.zeros(0, np.int64)
     with torch.inference_mode():  # a batch at a time on the device
         image_rows = torch.arange(len(tensors.image_index)).split(batch_size)
         text_rows = torch.arange(len(tensors.text_index)).split(batch_size)
         image = torch.cat([_image_features(model, tensors, rows) for rows in image_rows])
         text = torch.cat([_text_features(model, tensors, rows) for rows in text_rows])
-    ranked = (text @ image.T).topk(min(k, len(image)), dim=1).indices.cpu().numpy()
-    texts_of_image: dict[int, set[int]] = {}
+    order = (text @ image.T).argsort(dim=1, descending=True).cpu().numpy()
+    images_of_text: dict[int, set[int]] = {}
     for p in pairs:
-        texts_of_image.setdefault(tensors.image_index[p.image_id], set()).add(
-            tensors.text_index[p.text]
+        images_of_text.setdefault(tensors.text_index[p.text], set()).add(
+            tensors.image_index[p.image_id]
         )
-    hits = [any(t in texts_of_image.get(int(i), ()) for i in ranked[t]) for t in range(len(text))]
-    return float(np.mean(hits))
+    return np.asarray(
+        [
+            next(rank for rank, i in enumerate(row) if int(i) in images_of_text.get(t, ()))
+            for t, row in enumerate(order)
+        ],
+        np.int64,
+    )
 
 
 def warmup_cosine(optimizer: Any, total_steps: int, warmup_fraction: float = 0.05) -> Any:
@@ -287,16 +302,21 @@ class BestEpoch:
     break ties), and when to stop: after ``patience`` epochs without a better one.
     Without held-out data (``validated`` false) every epoch is better: the last is kept."""
 
-    def __init__(self, patience: int, validated: bool) -> None:
-        self.patience, self.validated = patience, validated
+    def __init__(
+        self, patience: int, validated: bool, ceiling: tuple[float, ...] | None = None
+    ) -> None:
+        self.patience, self.validated, self.ceiling = patience, validated, ceiling
         self.epoch, self.stale = 0, 0
         self.score: tuple[float, ...] = (0.0,)
         self.state: Any = None
 
     def offer(self, model: Any, epoch: int, score: tuple[float, ...]) -> bool:
         """Keep this epoch's weights (a copy in host memory) if it is the best so far; True
-        when training should stop."""
-        if not self.validated or self.state is None or score > self.score:
+        when training should stop. A score at the ``ceiling`` (a perfect held-out score:
+        a few held-out images leave nothing more to measure) keeps the later epoch, as if
+        there were no held-out data, rather than stopping at the first to reach it."""
+        perfect = self.ceiling is not None and score == self.score == self.ceiling
+        if not self.validated or self.state is None or score > self.score or perfect:
             self.epoch, self.score, self.stale = epoch, score, 0
             self.state = {
                 name: value.detach().to("cpu", copy=True)
@@ -403,7 +423,7 @@ def train(
     val_data = PairTensors(processor, val_pairs, policy) if val_pairs else None
     optimizer, schedule = optimizer_for(model, options, len(train_pairs))
     report = TrainReport(out=out, train_pairs=len(train_pairs), val_pairs=len(val_pairs))
-    best = BestEpoch(options.patience, validated=val_data is not None)
+    best = BestEpoch(options.patience, validated=val_data is not None, ceiling=(1.0, 1.0))
     for epoch in range(1, options.epochs + 1):
         model.train()
         losses = []
@@ -414,11 +434,16 @@ def train(
             if progress:
                 progress.step(epoch, losses[-1])
         model.eval()
-        recall = text_to_image_recall(model, val_data, val_pairs) if val_data else 0.0
+        ranks = held_out_ranks(model, val_data, val_pairs) if val_data else np.zeros(0)
+        recall = float(np.mean(ranks < 5)) if len(ranks) else 0.0
         end_epoch(
             report, progress, EpochStats(epoch, float(np.mean(losses)) if losses else 0.0, recall)
         )
-        if best.offer(model, epoch, (recall,)):
+        # ties broken by the mean reciprocal rank: recall@5 over five images or fewer is 1
+        # from the first epoch, and every later epoch would count as no better (where both
+        # are perfect, the later epoch is kept: BestEpoch's ceiling)
+        mrr = float(np.mean(1 / (ranks + 1))) if len(ranks) else 0.0
+        if best.offer(model, epoch, (recall, mrr)):
             break
     best.restore(model)
     report.best_epoch, report.best_score = best.epoch, best.score[0]
