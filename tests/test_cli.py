@@ -205,6 +205,15 @@ def test_label_errors_of_a_folder_labelled_collection(indexed, capsys) -> None:
     assert report["kind"] == "image" and report["checked"] == 6
 
 
+def test_models_evaluate_with_nothing_to_measure_says_so(indexed, capsys) -> None:
+    """No judgements and no --labels: it ranked the indexes with every score "-"."""
+    assert main(["models", "--evaluate", "--collection", str(indexed)]) == 2
+    assert "nothing to measure" in capsys.readouterr().err
+    assert "text→image" in pixseek(
+        capsys, "models", "--evaluate", "--collection", indexed, "--labels"
+    )
+
+
 def test_one_record_marked_both_ways_is_refused(indexed, capsys) -> None:
     """``--more-like X --less-like X`` was searched and stored as two judgements."""
     hit = json.loads(pixseek(capsys, "search", "red", "--collection", indexed, "--json"))[0]

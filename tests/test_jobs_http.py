@@ -94,6 +94,13 @@ def test_the_loop_as_jobs_that_survive_a_restart(judged, tiny_model, capsys) -> 
     labels_only = third.post("/collections/shapes/jobs", json=labelled, headers=ADMIN).json()
     assert labels_only["params"]["from_feedback"] is False, labels_only
     assert wait(third, labels_only["id"])["state"] == "done"
+    # a compare job on the labels (its message asked for labels the job did not take)
+    on_labels = {"kind": "compare", "labels": True}
+    compared_on_labels = third.post("/collections/shapes/jobs", json=on_labels, headers=ADMIN)
+    assert compared_on_labels.status_code == 202, compared_on_labels.text
+    done_on_labels = wait(third, compared_on_labels.json()["id"])
+    assert done_on_labels["state"] == "done", done_on_labels
+    assert done_on_labels["result"]["active"]["truth"]["zero_shot_accuracy"] is not None
 
 
 def test_copy_training_as_a_job(tmp_path, tiny_model, monkeypatch) -> None:  # type: ignore[no-untyped-def]

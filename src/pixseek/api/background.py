@@ -193,9 +193,15 @@ class JobRunner:
             elif job.kind == "views":
                 result = self._views(job, collection)
             elif job.kind == "compare":
+                labels = bool(params.get("labels"))
+                held_out = (
+                    part_of(collection, pairs_from_labels(collection), True) if labels else []
+                )
                 result = compare(
                     collection,
                     params.get("index", ""),
+                    held_out,
+                    zero_shot=labels,
                     activate_if_better=bool(params.get("activate_if_better")),
                 ).to_dict()
             else:

@@ -28,6 +28,11 @@ from pixseek.models.base import Embedder
 from pixseek.training.data import DEFAULT_TEMPLATES, Pair
 
 SPEED_SAMPLE = 16  # images embedded to measure a model's speed
+NOTHING_TO_MEASURE = (
+    "nothing to measure: no held-out judgement has a text or record query and a relevant "
+    "result; measure on the collection's labels or captions (--labels or --captions; "
+    '"labels": true in a compare job), or store more judgements'
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +146,7 @@ def compare(
     ours = measure(collection, active, pairs, zero_shot, fraction)
     theirs = measure(collection, other, pairs, zero_shot, fraction)
     if ours.score is None or theirs.score is None:
-        raise InvalidInputError(
-            "nothing to measure: no held-out judgement has a text or record query and a "
-            "relevant result; give --labels or --captions, or store more judgements"
-        )
+        raise InvalidInputError(NOTHING_TO_MEASURE)
     better = theirs.score > ours.score
     if better and activate_if_better:
         collection.activate(other.name)
@@ -178,6 +180,8 @@ def rank(
         raise InvalidInputError(
             "candidate models are measured on labels or captions: give --labels or --captions"
         )
+    if all(s.score is None for s in scores):  # a ranking of nothing would still look like one
+        raise InvalidInputError(NOTHING_TO_MEASURE)
     sampled = sample_pairs(pairs or [], sample)
     for embedder in candidates:
         scores.append(

@@ -19,7 +19,7 @@ TRAIN = ("from_feedback", "labels", "mode", "epochs", "batch_size", "lr", "devic
 PARAMS = {
     "train": TRAIN,
     "reindex": ("model", "activate"),
-    "compare": ("index", "activate_if_better"),
+    "compare": ("index", "activate_if_better", "labels"),
     "views": (),
 }
 

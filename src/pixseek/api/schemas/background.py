@@ -13,12 +13,12 @@ class JobIn(Body):
     """``train``: fine-tune the collection's model on its judgements (``from_feedback``,
     the default unless ``labels`` is given), its labels, or both; with ``mode`` ``copy``,
     its image tower on edited copies of the collection's images (no labels or
-    judgements), on ``device`` (``auto``: a GPU when the
-    server has one). ``reindex``: build an index with ``model`` (a hub id, a folder
-    under the models root, or ``job:ID`` of a train job). ``compare``: the active index
-    against ``index`` (default the newest), switching when it wins and
-    ``activate_if_better``. ``views``: embed the views of every image that duplicates and
-    match compare (turned, cut to its corners), and keep them."""
+    judgements), on ``device`` (``auto``: a GPU when the server has one). ``reindex``:
+    build an index with ``model`` (a hub id, a folder under the models root, or
+    ``job:ID`` of a train job). ``compare``: the active index against ``index`` (default
+    the newest) on held-out judgements, or on the held-out images' ``labels``, switching
+    when it wins and ``activate_if_better``. ``views``: embed the views of every image
+    that duplicates and match compare (turned, cut to its corners), and keep them."""
 
     kind: Literal["train", "reindex", "compare", "views"]
     from_feedback: bool = True
