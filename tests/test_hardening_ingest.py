@@ -132,6 +132,11 @@ def test_index_fails_when_nothing_could_be_indexed(
     assert main([*args, *model]) == 2
     assert "none of the first 1 images" in capsys.readouterr().err
     assert main(["index", str(photo_folder), "--collection", str(tmp_path / "e"), *model]) == 0
+    # a COCO file naming some of the folder's images: the others were left out unsaid
+    some = {"images": [{"id": 1, "file_name": "warm/red.jpg"}], "annotations": []}
+    coco.write_text(json.dumps(some))
+    assert main([*args[:-1], str(tmp_path / "f"), *model]) == 0
+    assert "5 image files in" in capsys.readouterr().err
 
 
 def test_huge_and_fake_files_are_refused_before_they_are_read(tmp_path) -> None:

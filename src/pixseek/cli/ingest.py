@@ -107,11 +107,18 @@ def _source(args: argparse.Namespace) -> Any:
         if args.sync or args.holdout:
             raise InvalidInputError("--sync and --holdout apply to folders, not to --coco imports")
         source = CocoSource(args.coco, args.paths[0], args.predictions)
-        missing, checked = source.missing_files()
-        if checked and missing == checked:
+        check = source.files_check()
+        if check.checked and check.missing == check.checked:
             raise InvalidInputError(
-                f"none of the first {checked} images of {args.coco} is in {args.paths[0]}: "
-                "is PATH the folder that holds the COCO file_name entries?"
+                f"none of the first {check.checked} images of {args.coco} is in "
+                f"{args.paths[0]}: is PATH the folder that holds the COCO file_name entries?"
+            )
+        if check.unlisted:
+            print(
+                f"pixseek: note: {check.unlisted} image files in {args.paths[0]} are not in "
+                f"{args.coco.name} and are not indexed (index the folder without --coco to "
+                "add them)",
+                file=sys.stderr,
             )
         return source
     if args.predictions is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,7 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from pixseek.core.errors import InvalidInputError
+from pixseek.ingest.sources.folder import walk_images
 from pixseek.ingest.tasks import ImageTask, ObjectSpec
+
+
+@dataclass(frozen=True, slots=True)
+class FilesCheck:
+    missing: int  # of the first ``checked`` images the file names, not in the folder
+    checked: int
+    unlisted: int  # image files in the folder that the file does not name
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +48,20 @@ class CocoSource:
         name = stem.split("_", 1)[1] if stem.startswith("instances_") else stem
         return re.sub(r"(?<=[A-Za-z])(19|20)\d\d$", "", name) or name
 
-    def missing_files(self, sample: int = 50) -> tuple[int, int]:
-        """(missing, checked) among the first ``sample`` images: a wrong image folder shows."""
-        images = self._load()["images"][:sample]
-        missing = sum(not (self.image_root / str(i.get("file_name", ""))).is_file() for i in images)
-        return missing, len(images)
+    def files_check(self, sample: int = 50) -> FilesCheck:
+        """How the image folder and the COCO file's ``file_name`` entries meet (one read of
+        the file): a wrong folder shows as every sampled image missing, and images in the
+        folder that the file does not name are not indexed by it (an image folder often
+        holds more than one split's annotations)."""
+        images = self._load()["images"]
+        named = [os.path.normpath(self.image_root / str(i.get("file_name", ""))) for i in images]
+        sampled = named[:sample]
+        listed = set(named)
+        return FilesCheck(
+            missing=sum(not os.path.isfile(path) for path in sampled),
+            checked=len(sampled),
+            unlisted=sum(os.path.normpath(p) not in listed for p in walk_images(self.image_root)),
+        )
 
     def tasks(self) -> Iterator[ImageTask]:
         data = self._load()
