@@ -138,6 +138,12 @@ def test_search_click_and_draw(served_root, chromium_path, tmp_path) -> None:
         for name in ("More like this", "Less like this", "Draw a box"):
             expect(page.get_by_role("button", name=name).first).to_be_visible()
         page.screenshot(path=str(shots / "5-object-search.png"))
+        # the box switched the kind to objects; the next typed query has the kind it had
+        expect(page.locator("#kind")).to_have_value("object")
+        page.fill("#query", "a red thing")
+        page.click("#search-button")
+        expect(page.locator("#query-chip")).to_have_text('"a red thing"')
+        expect(page.locator("#kind")).not_to_have_value("object")
         browser.close()
     assert not errors
     assert len(list(shots.glob("*.png"))) == 5

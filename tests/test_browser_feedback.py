@@ -62,6 +62,24 @@ def test_the_feedback_buttons_store_judgements(tmp_path, tiny_model, chromium_pa
             page.locator(f'.result[data-id="{second}"] button.down').click()
         assert down.value.status == 201
         expect(page.locator("#feedback-list")).to_contain_text("1 not relevant")
+        # another query starts without these marks (they were sent with every later search)
+        searches: list[dict] = []  # type: ignore[type-arg]
+        page.on(
+            "request",
+            lambda r: (
+                searches.append(json.loads(r.post_data or "{}"))
+                if r.url.endswith("/search")
+                else None
+            ),
+        )
+        page.fill("#query", "a green square")
+        page.click("#search-button")
+        expect(page.locator("#query-chip")).to_have_text('"a green square"')
+        expect(page.locator("#feedback")).to_be_hidden()
+        expect(page.locator(".result")).to_have_count(4)
+        assert searches and all(
+            not s.get("more_like") and not s.get("less_like") for s in searches
+        ), searches
         assert not errors
     kept = open_collection(root / "pets").feedback.list()
     assert [(j.query, j.result_id, j.value, j.key_id) for j in kept] == [

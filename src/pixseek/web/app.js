@@ -322,9 +322,16 @@ function showError(error) {
   status(cutoff ? `${error.message} — or untick "close matches only"` : error.message, true);
 }
 
+// A new query starts without the marks made on another one's results
+function forgetMarks() {
+  state.positives = []; state.negatives = [];
+  $("feedback").hidden = true;
+}
+
 async function runSearch(body, chip, more = false) {
   $("debug-panel").hidden = true;
   state.selection = null;
+  if (chip !== undefined) forgetMarks();
   if (!more) state.k = PAGE;
   state.query = body;
   if (chip !== undefined) setChip(chip);
@@ -337,7 +344,9 @@ async function runSearch(body, chip, more = false) {
     if (view !== state.view) return;
     render(hits, true);
     $("more").hidden = hits.length < state.k || state.k >= 1000;
-    status(plural(hits.length, "result"));
+    const regionless = body.box && !hits.length && $("kind").value === "object";
+    status(regionless ? "0 results: this collection has no objects to compare a region with " +
+      "(index it with --coco boxes or --regions grid)" : plural(hits.length, "result"));
   } catch (error) { if (view === state.view) showError(error); }
 }
 
@@ -421,7 +430,8 @@ function openViewer(record) {
     if (box[2] < 2 || box[3] < 2) return;
     const preview = regionPreview(image, box, record);
     closeViewer();
-    $("kind").value = "object";
+    if (state.kindBeforeBox === undefined) state.kindBeforeBox = $("kind").value;
+    $("kind").value = "object";  // a region is compared with objects, until the next typed query
     runSearch({ image_id: record.image_id, box }, { image: preview, text: "similar to this region" });
   };
 }
@@ -564,22 +574,32 @@ $("search-form").addEventListener("submit", (event) => {
   const text = $("query").value.trim();
   if (!text) { showGallery(0); return; }
   if (!state.collection) { status("upload images first", true); return; }
+  if (state.kindBeforeBox !== undefined) {  // the kind a drawn box switched to objects
+    $("kind").value = state.kindBeforeBox;
+    state.kindBeforeBox = undefined;
+  }
   const { body, chip } = textQuery(text);
   runSearch(body, chip);
 });
 $("collection").addEventListener("change", async (event) => {
   state.collection = event.target.value;
-  state.positives = []; state.negatives = [];
-  $("feedback").hidden = true;
+  forgetMarks();
   $("debug-panel").hidden = true;
   await loadLabels();
   checkPredictions();
   showGallery(0);
 });
 $("label").addEventListener("change", () => (state.query ? runSearch(state.query) : showGallery(0)));
-$("kind").addEventListener("change", () => { if (state.query) runSearch(state.query); });
+$("kind").addEventListener("change", () => {
+  state.kindBeforeBox = undefined;  // chosen: kept
+  if (state.query) runSearch(state.query);
+});
 $("close-only").addEventListener("change", () => { if (state.query) runSearch(state.query); });
-$("clear-button").addEventListener("click", () => { $("query").value = ""; showGallery(0); });
+$("clear-button").addEventListener("click", () => {
+  $("query").value = "";
+  forgetMarks();
+  showGallery(0);
+});
 $("prev").addEventListener("click", () => showGallery(state.offset - state.pageSize));
 $("next").addEventListener("click", () => showGallery(state.offset + state.pageSize));
 $("load-more").addEventListener("click", () => {
@@ -593,8 +613,7 @@ $("upload-input").addEventListener("change", (event) => {
   upload(files);
 });
 $("feedback-clear").addEventListener("click", () => {
-  state.positives = []; state.negatives = [];
-  $("feedback").hidden = true;
+  forgetMarks();
   if (state.query) runSearch(state.query);
 });
 
