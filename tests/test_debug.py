@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -280,3 +281,7 @@ def test_planted_small_box_misses_rank_first(small_misses, capsys) -> None:
     assert main([*argv, "--top", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith("1. lift") and "area: small" in lines[1]
+    # what the first line counts is said ("objects FN overall" counted wrong classes too),
+    # and boxes are rounded as the ground truth's are
+    assert "annotated objects missed or found as another class" in lines[0]
+    assert re.fullmatch(r"\s+\S.* \((\d+\.\d, ){3}\d+\.\d\) .+", lines[2]), lines[2]

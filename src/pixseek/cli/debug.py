@@ -178,7 +178,15 @@ def run_blindspots(args: argparse.Namespace) -> int:
         print(json.dumps({**report.to_dict(), "blindspots": [s.to_dict() for s in spots]}))
         return 0
     rate = report.errors / report.objects if report.objects else 0.0
-    print(f"{report.errors} of {report.objects} objects {args.outcome} ({rate:.0%}) overall")
+    counted = (
+        "annotated objects missed or found as another class"
+        if args.outcome == "FN"
+        else "predictions false or of another class"
+    )  # the population: the classes with any such error, ignored boxes left out
+    print(
+        f"{report.errors} of {report.objects} {counted} ({rate:.0%}), in the classes that "
+        "have any"
+    )
     for rank, spot in enumerate(spots, 1):
         print(
             f"{rank}. lift {spot.lift:.2f} (95% {spot.lift_low:.2f}-{spot.lift_high:.2f}): "
@@ -186,7 +194,8 @@ def run_blindspots(args: argparse.Namespace) -> int:
             f"expected {spot.expected_rate:.0%}) - {spot.kind}: {spot.name}"
         )
         for example in spot.examples[:3]:
-            print(f"     {example.label} {example.box} {example.path}")
+            box = ", ".join(f"{v:.1f}" for v in example.box) if example.box else ""
+            print(f"     {example.label} ({box}) {example.path}")
     return 0
 
 
