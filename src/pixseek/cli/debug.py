@@ -184,8 +184,7 @@ def run_blindspots(args: argparse.Namespace) -> int:
         else "predictions false or of another class"
     )  # the population: the classes with any such error, ignored boxes left out
     print(
-        f"{report.errors} of {report.objects} {counted} ({rate:.0%}), in the classes that "
-        "have any"
+        f"{report.errors} of {report.objects} {counted} ({rate:.0%}), in the classes that have any"
     )
     for rank, spot in enumerate(spots, 1):
         print(
