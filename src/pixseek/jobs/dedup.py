@@ -47,6 +47,7 @@ TIERS = ("exact", "phash", "embedding")
 TIER_RANK = {tier: rank for rank, tier in enumerate(TIERS)}
 ACROSS_FIELDS = ("split", "label", "source")
 BRUTE_FORCE_HASHES_UP_TO = 200_000  # images; beyond, multi-index hashing
+MAX_RADIUS = PHASH_BITS // 2  # bits: beyond, two hashes have less in common than chance
 VIEWS_MADE_UP_TO = 100_000  # images: seven embeddings each, once, unless asked beyond
 
 
@@ -73,13 +74,11 @@ class DedupOptions:
             raise InvalidInputError("make_views_up_to is a number of images, at least 0")
         if self.threshold is not None and not -1.0 <= self.threshold <= 1.0:
             raise InvalidInputError(f"threshold is a cosine in [-1, 1], got {self.threshold}")
-        if self.phash_distance is not None and not 0 <= self.phash_distance <= PHASH_BITS:
+        if self.phash_distance is not None and not 0 <= self.phash_distance <= MAX_RADIUS:
             raise InvalidInputError(
-                f"phash_distance is a number of bits in [0, {PHASH_BITS}], got "
+                f"phash_distance is a number of bits in [0, {MAX_RADIUS}], got "
                 f"{self.phash_distance} (tiers without phash leave the hash tier out)"
             )
-        if self.phash_distance is not None and not -1 <= self.phash_distance <= 32:
-            raise InvalidInputError(f"phash distance is 0 to 32 bits, got {self.phash_distance}")
         if self.across and self.across not in ACROSS_FIELDS:
             raise InvalidInputError(f"--across takes {', '.join(ACROSS_FIELDS)}")
         self._refuse_what_the_tiers_ignore()

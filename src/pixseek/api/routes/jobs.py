@@ -21,7 +21,7 @@ from pixseek.api.schemas.jobs import (
 from pixseek.api.schemas.search import decode_base64
 from pixseek.collection.collection import Collection
 from pixseek.jobs.classify import ClassifyOptions, classify_images, evaluate_split
-from pixseek.jobs.dedup import DedupOptions, find_duplicates
+from pixseek.jobs.dedup import MAX_RADIUS, DedupOptions, find_duplicates
 from pixseek.jobs.match import MatchOptions, match_image, match_images
 
 router = APIRouter(prefix="/collections/{name}", tags=["jobs"])
@@ -32,7 +32,7 @@ Found = Annotated[Collection, Depends(collection)]
 def duplicates(
     found: Found,
     threshold: Annotated[float | None, Query(ge=-1, le=1)] = None,
-    phash_distance: Annotated[int | None, Query(ge=0, le=32)] = None,
+    phash_distance: Annotated[int | None, Query(ge=0, le=MAX_RADIUS)] = None,
     tiers: str = "exact,phash,embedding",
     across: Annotated[str, Query(pattern="^(|split|label|source)$")] = "",
     views: bool | None = None,
