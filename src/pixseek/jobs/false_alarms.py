@@ -102,9 +102,10 @@ def keep_levels(collection: Collection) -> list[tuple[str, FalseAlarms]]:
         calibration = index.entry.calibration
         if not index.ready or calibration is None:
             continue
-        views = has_kept_views(collection, index)
-        if _fitting(calibration, views, index.store.count()) is None:
-            done.append((name, false_alarms_of(collection, index, calibration, views, CANDIDATES)))
+        # as match asks (views where kept): what comes back is one of the kept, or new
+        levels = false_alarms_of(collection, index, calibration, True, CANDIDATES)
+        if all(levels is not known for known in calibration.false_alarms):
+            done.append((name, levels))
     return done
 
 
