@@ -68,9 +68,15 @@ class TextCutoff:
     records: int  # labelled records scored
     kind: str  # image or object: the records the labels were read from
 
+    @property
+    def reached(self) -> bool:
+        """Did any cutoff reach the target precision? (None kept a hit: no precision was
+        measured either, and a search at it would keep nothing.)"""
+        return self.recall > 0
+
     def summary(self, target_precision: float) -> str:
         asked = f"{self.labels} labels' queries over {self.records} labelled {self.kind}s"
-        if self.recall == 0:  # nothing kept: no precision was measured either
+        if not self.reached:
             return (
                 f"text search: no cutoff reaches precision {target_precision} on {asked} "
                 "(--min-score auto needs a number for text)"

@@ -143,7 +143,7 @@ def resolve_min_score(index: Index, terms: Sequence[Term], min_score: object) ->
             "(`pixseek calibrate` measures it where images or objects carry two labels or "
             "more); give a number"
         )
-    if cutoff.recall == 0:
+    if not cutoff.reached:
         raise InvalidInputError(
             f"on this collection's labels no text cutoff reached precision "
             f'{calibration.target_precision} (`pixseek info`): min_score "auto" would keep '

@@ -37,7 +37,8 @@ PAIR_MODES: tuple[Mode, ...] = ("full", "lit", "projection")  # image-text pairs
 LOCKED_FOR_LIT = ("text_model", "text_projection")
 TRAINED_FOR_PROJECTION = ("visual_projection", "text_projection", "logit_scale")
 IMAGE_SIDE = ("vision_model", "visual_projection")  # the image tower and its projection
-RECALL_AT_5 = "text→image recall@5"
+VALIDATION_K = 5  # held-out recall@k chooses the epoch
+RECALL_AT_5 = f"text→image recall@{VALIDATION_K}"
 MAX_LOGIT_SCALE = float(np.log(100.0))
 
 
@@ -177,10 +178,18 @@ def feedback_loss(
 
 
 def text_to_image_recall(
-    model: Any, tensors: PairTensors, pairs: Sequence[Pair], k: int = 5, batch_size: int = 256
+    model: Any,
+    tensors: PairTensors,
+    pairs: Sequence[Pair],
+    k: int = VALIDATION_K,
+    batch_size: int = 256,
 ) -> float:
     """Share of validation texts whose image, or an image with the same text, ranks in the top k."""
-    ranks = held_out_ranks(model, tensors, pairs, batch_size)
+    return recall_of(held_out_ranks(model, tensors, pairs, batch_size), k)
+
+
+def recall_of(ranks: NDArray[np.int64], k: int = VALIDATION_K) -> float:
+    """The share of ``ranks`` (0: first) within the top ``k``; 0 for none."""
     return float(np.mean(ranks < k)) if len(ranks) else 0.0
 
 
@@ -434,8 +443,8 @@ def train(
             if progress:
                 progress.step(epoch, losses[-1])
         model.eval()
-        ranks = held_out_ranks(model, val_data, val_pairs) if val_data else np.zeros(0)
-        recall = float(np.mean(ranks < 5)) if len(ranks) else 0.0
+        ranks = held_out_ranks(model, val_data, val_pairs) if val_data else np.zeros(0, np.int64)
+        recall = recall_of(ranks)
         end_epoch(
             report, progress, EpochStats(epoch, float(np.mean(losses)) if losses else 0.0, recall)
         )
