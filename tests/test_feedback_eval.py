@@ -6,6 +6,7 @@ import pytest
 
 from pixseek.collection.collection import open_collection
 from pixseek.ingest import FolderSource, ingest
+from pixseek.jobs.compare import rank
 from pixseek.jobs.evaluate import evaluate
 from pixseek.search import Feedback, SearchOptions, search
 from pixseek.training import pairs_from_labels
@@ -19,7 +20,8 @@ def jaguars(tmp_path):  # type: ignore[no-untyped-def]
     for i in range(12):
         make_image(tmp_path / "photos" / "car" / f"car{i}.png", (230, 10 * i, 10))
         make_image(tmp_path / "photos" / "cat" / f"cat{i}.png", (10 * i, 230, 10))
-    embedder = KeyedEmbedder({"jaguar": [1, 1, 0]})
+    prompts = {"a photo of a car": [1, 0.3, 0], "a photo of a cat": [0.3, 1, 0]}
+    embedder = KeyedEmbedder({"jaguar": [1, 1, 0], **prompts})
     collection = open_collection(tmp_path / "c", embedder=embedder, create=True)
     ingest(collection, FolderSource((tmp_path / "photos",), label_from_folder=True))
     return collection
@@ -103,3 +105,16 @@ def test_evaluate_on_coco_captions(coco, torch_embedder, tmp_path, capsys) -> No
     for direction in ("text_to_image", "image_to_text"):
         recalls = [report[direction][k] for k in ("1", "5", "10")]
         assert recalls == sorted(recalls) and all(0 <= r <= 1 for r in recalls)
+
+
+def test_a_candidate_is_ranked_on_the_images_its_rivals_are(jaguars) -> None:
+    """The collection's own model, given as a candidate, scores what its index scores:
+    both are measured on the same sample (it had been scored on 10 images against the
+    index's 24, where a recall is higher whatever the model)."""
+    pairs = pairs_from_labels(jaguars)
+    rows = rank(jaguars, pairs, candidates=[jaguars.index().embedder], sample=10)
+    index, candidate = sorted(rows, key=lambda r: r.index.startswith("("))
+    assert index.truth is not None and candidate.truth is not None
+    assert index.truth.images == candidate.truth.images == 10
+    assert index.truth.text_to_image == candidate.truth.text_to_image
+    assert index.score == candidate.score and index.by_truth and candidate.by_truth

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pixseek.cli.args import add_collection, add_model, embedder_options
+from pixseek.cli.args import add_collection, add_model, embedder_options, positive_int
 
 
 def register(commands: Any) -> None:
@@ -35,7 +35,12 @@ def register(commands: Any) -> None:
         metavar="M1,M2",
         help="with --evaluate: also models not indexed yet, on a sample (needs labels/captions)",
     )
-    models.add_argument("--sample", type=int, default=200, help="images for --candidates (200)")
+    models.add_argument(
+        "--sample",
+        type=positive_int,
+        default=200,
+        help="with --candidates: images every row is measured on (200)",
+    )
     models.add_argument("--runtime", default="auto", help="runtime of --candidates models")
     models.add_argument("--json", action="store_true", help="print as JSON")
     models.set_defaults(handler=run_models, template=None)

@@ -275,4 +275,9 @@ def ranking_text(scores: Any, active: str) -> str:
     for number, score in enumerate(scores, 1):
         mark = "*" if score.index == active else ""
         rows.append([f"{number}{mark}", score.index, score.model, *_score_cells(score)])
-    return _table(rows) + "\n* active; ranked by held-out nDCG@10, else text→image R@5"
+    if any(s.by_truth for s in scores):
+        images = next((s.truth.images for s in scores if s.truth is not None), 0)
+        basis = f"text→image R@5 on the same {images} images (candidates have no judgements)"
+    else:
+        basis = "held-out nDCG@10, else text→image R@5"
+    return _table(rows) + f"\n* active; ranked by {basis}"
